@@ -1,0 +1,75 @@
+/**
+ * Typed errors of the runtime. Expected outcomes (a cache miss, a rejected rate-limit check, a
+ * lock held by someone else) are return values; these are for what a caller did not expect.
+ * HTTP-facing ones carry a `statusCode`; `lambda/shared/http.ts` maps them in one place.
+ */
+export class AppError extends Error {
+  /** Stable machine-readable code, e.g. `VALIDATION_ERROR`. */
+  readonly code: string;
+  /** HTTP status this error maps to. */
+  readonly statusCode: number;
+
+  constructor(code: string, statusCode: number, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.statusCode = statusCode;
+  }
+
+  /** The public body: never the cause, never a stack. */
+  toJSON(): { code: string; message: string } {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Input that breaks a rule: a bad key, a bad TTL, a malformed body. */
+export class ValidationError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('VALIDATION_ERROR', 400, message, options);
+  }
+}
+
+/** A value larger than the configured limit. */
+export class PayloadTooLargeError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('PAYLOAD_TOO_LARGE', 413, message, options);
+  }
+}
+
+/** Something that should exist does not (a job id, a route). */
+export class NotFoundError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('NOT_FOUND', 404, message, options);
+  }
+}
+
+/** A state conflict, e.g. updating a session that expired meanwhile. */
+export class ConflictError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('CONFLICT', 409, message, options);
+  }
+}
+
+/** Upstash (or the Redis behind a TCP database) cannot be reached in time. */
+export class UpstashUnavailableError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('UPSTASH_UNAVAILABLE', 503, message, options);
+  }
+}
+
+/**
+ * Credentials cannot be loaded or are malformed. The message names the secret and the field,
+ * never a value.
+ */
+export class CredentialsError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('CREDENTIALS_ERROR', 500, message, options);
+  }
+}
+
+/** The deployment's configuration (environment) is wrong. */
+export class ConfigurationError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('CONFIGURATION_ERROR', 500, message, options);
+  }
+}
