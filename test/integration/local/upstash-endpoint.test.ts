@@ -1,0 +1,417 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { Ratelimit } from '@upstash/ratelimit';
+import { Redis } from '@upstash/redis';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startRedisServer } from '../../../local/redis-server';
+import { UpstashEndpoint } from '../../../local/upstash/server';
+import { randomPrefix, sharedEndpoint } from '../../helpers/redis';
+
+const { url, token } = sharedEndpoint();
+
+/** The client as most users build it: defaults, so auto-pipelining and base64 responses are on. */
+const redis = new Redis({ url, token, enableTelemetry: false });
+
+async function post(path: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url + path, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: res.status, headers: res.headers, json: (await res.json()) as unknown };
+}
+
+describe('UpstashEndpoint', () => {
+  describe('values through @upstash/redis', () => {
+    it('round-trips strings, numbers, booleans, unicode and JSON values', async () => {
+      const p = randomPrefix();
+      const values = {
+        text: 'hello world',
+        number: 42,
+        float: 1.5,
+        negative: -7,
+        bool: true,
+        unicode: 'héllo ✓ 日本語 🚀',
+        json: { nested: { list: [1, 'two', null, false] }, emoji: '🙂' },
+        list: [1, 2, 3],
+      };
+      for (const [k, v] of Object.entries(values)) await redis.set(`${p}:${k}`, v);
+      for (const [k, v] of Object.entries(values)) expect(await redis.get(`${p}:${k}`)).toEqual(v);
+    });
+
+    it('stores booleans and numbers sent as JSON arguments the way String(x) writes them', async () => {
+      const p = randomPrefix();
+      await redis.hset(`${p}:h`, { yes: true, no: false, big: 1e21, half: 0.5 });
+      const raw = await post('/', ['HGETALL', `${p}:h`]);
+      expect(raw.json).toEqual({ result: ['yes', 'true', 'no', 'false', 'big', '1e+21', 'half', '0.5'] });
+      // The SDK's hgetall.test.ts stores false and expects false back after its JSON parsing.
+      expect(await redis.hgetall(`${p}:h`)).toMatchObject({ yes: true, no: false });
+    });
+
+    it('keeps 64-bit integers exact and sends doubles as strings', async () => {
+      const p = randomPrefix();
+      const big = await post('/', ['INCRBY', `${p}:big`, '9223372036854775806']);
+      expect(big.json).toEqual({ result: 9223372036854775806 });
+      await post('/', ['ZADD', `${p}:z`, 2.5, 'm']);
+      const score = await post('/', ['ZSCORE', `${p}:z`, 'm']);
+      expect(score.json).toEqual({ result: '2.5' });
+      // JSON.parse loses the digits; the wire text must not.
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify(['GET', `${p}:big`]),
+      });
+      expect(await res.text()).toBe('{"result":"9223372036854775806"}');
+    });
+
+    it('always carries the result key, also for null', async () => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify(['GET', `${randomPrefix()}:missing`]),
+      });
+      expect(await res.text()).toBe('{"result":null}');
+      expect(await redis.get(`${randomPrefix()}:missing`)).toBeNull();
+    });
+  });
+
+  describe('Upstash-Encoding: base64', () => {
+    it('encodes every string at every depth, OK and QUEUED-like status replies included', async () => {
+      const p = randomPrefix();
+      const res = await post(
+        '/pipeline',
+        [
+          ['SET', `${p}:a`, 'é'],
+          ['PING'],
+          ['GET', `${p}:a`],
+          ['INCR', `${p}:n`],
+          ['GET', `${p}:none`],
+          ['TYPE', `${p}:a`],
+        ],
+        { 'upstash-encoding': 'base64' },
+      );
+      const b64 = (s: string) => Buffer.from(s).toString('base64');
+      expect(res.json).toEqual([
+        { result: b64('OK') },
+        { result: b64('PONG') },
+        { result: b64('é') },
+        { result: 1 },
+        { result: null },
+        { result: b64('string') },
+      ]);
+    });
+
+    it('encodes nested arrays and leaves integers and null alone', async () => {
+      const p = randomPrefix();
+      await post('/', ['RPUSH', `${p}:l`, 'a', 'b']);
+      const res = await post('/', ['EVAL', 'return {1, "x", {2, "y"}, false}', 0], {
+        'upstash-encoding': 'base64',
+      });
+      expect(res.json).toEqual({ result: [1, 'eA==', [2, 'eQ=='], null] });
+    });
+
+    it('never encodes errors', async () => {
+      const res = await post('/', ['INCR'], { 'upstash-encoding': 'base64' });
+      expect(res.status).toBe(400);
+      expect(res.json).toEqual({ error: "ERR wrong number of arguments for 'incr' command" });
+    });
+
+    it('lets the SDK read OK inside pipeline and multi-exec results', async () => {
+      const p = randomPrefix();
+      const pipe = redis.pipeline();
+      pipe.set(`${p}:a`, 'OK');
+      pipe.get(`${p}:a`);
+      pipe.ping();
+      expect(await pipe.exec()).toEqual(['OK', 'OK', 'PONG']);
+      const multi = redis.multi();
+      multi.set(`${p}:b`, 'v');
+      multi.get(`${p}:b`);
+      expect(await multi.exec()).toEqual(['OK', 'v']);
+    });
+  });
+
+  describe('POST /pipeline and /multi-exec', () => {
+    it('answers a pipeline with one item per command, in order, an error in its own slot', async () => {
+      const p = randomPrefix();
+      const res = await post('/pipeline', [
+        ['SET', `${p}:s`, 'text'],
+        ['INCR', `${p}:s`],
+        ['GET', `${p}:s`],
+      ]);
+      expect(res.status).toBe(200);
+      expect(res.json).toEqual([
+        { result: 'OK' },
+        { error: 'ERR value is not an integer or out of range' },
+        { result: 'text' },
+      ]);
+      const pipe = redis.pipeline();
+      pipe.set(`${p}:t`, 'x');
+      pipe.incr(`${p}:t`);
+      const items = await pipe.exec({ keepErrors: true });
+      expect(items[0]).toMatchObject({ result: 'OK' });
+      expect(items[1]).toMatchObject({ error: 'ERR value is not an integer or out of range' });
+    });
+
+    it('keeps a runtime error inside a transaction in its slot while the rest applies', async () => {
+      const p = randomPrefix();
+      const res = await post('/multi-exec', [
+        ['SET', `${p}:s`, 'text'],
+        ['INCR', `${p}:s`],
+        ['SET', `${p}:after`, '1'],
+      ]);
+      expect(res.status).toBe(200);
+      expect(res.json).toEqual([
+        { result: 'OK' },
+        { error: 'ERR value is not an integer or out of range' },
+        { result: 'OK' },
+      ]);
+      expect(await redis.get(`${p}:after`)).toBe(1);
+    });
+
+    it('discards a transaction with a queue-time error as a whole, with a non-2xx JSON error', async () => {
+      const p = randomPrefix();
+      const res = await post('/multi-exec', [['SET', `${p}:a`, '1'], ['NOSUCHCOMMAND']]);
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({ error: expect.stringMatching(/^EXECABORT/) });
+      expect(await redis.exists(`${p}:a`)).toBe(0);
+    });
+
+    it('runs concurrent transactions without interference', async () => {
+      const p = randomPrefix();
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) => {
+          const m = redis.multi();
+          m.incr(`${p}:n`);
+          m.set(`${p}:owner`, i);
+          m.get(`${p}:owner`);
+          return m.exec();
+        }),
+      );
+      // Inside each transaction, the GET sees that transaction's own SET: nothing interleaved.
+      results.forEach((r, i) => {
+        expect(r[2]).toBe(i);
+      });
+      expect(new Set(results.map((r) => r[0])).size).toBe(200);
+      expect(await redis.get(`${p}:n`)).toBe(200);
+    });
+
+    it('rejects an empty pipeline and a pipeline item that is not an array', async () => {
+      for (const body of [[], [['PING'], 'PING']]) {
+        const res = await post('/pipeline', body);
+        expect(res.status).toBe(400);
+        expect(res.json).toMatchObject({ error: expect.stringMatching(/^ERR /) });
+      }
+    });
+  });
+
+  describe('scripts', () => {
+    it('answers EVALSHA of an unknown script with the exact NOSCRIPT text', async () => {
+      for (const sha of ['0000000000000000000000000000000000000000', 'wrong-sha1']) {
+        const res = await post('/', ['EVALSHA', sha, 0]);
+        expect(res.status).toBe(400);
+        expect(res.json).toEqual({ error: 'NOSCRIPT No matching script. Please use EVAL.' });
+      }
+    });
+
+    it('accepts Upstash shebang flags and keeps the SHA the client computed', async () => {
+      const script = '#!lua flags=allow-key-locking\nreturn redis.call("INCR", KEYS[1])';
+      const sha = createHash('sha1').update(script).digest('hex');
+      const key = `${randomPrefix()}:n`;
+      expect((await post('/', ['EVAL', script, 1, key])).json).toEqual({ result: 1 });
+      expect((await post('/', ['EVALSHA', sha, 1, key])).json).toEqual({ result: 2 });
+      expect((await post('/', ['SCRIPT', 'EXISTS', sha])).json).toEqual({ result: [1] });
+
+      const loaded = '#!lua flags=allow-key-locking,no-writes\nreturn ARGV[1]';
+      const loadedSha = createHash('sha1').update(loaded).digest('hex');
+      expect((await post('/', ['SCRIPT', 'LOAD', loaded])).json).toEqual({ result: loadedSha });
+      expect((await post('/', ['EVALSHA', loadedSha, 0, 'hi'])).json).toEqual({ result: 'hi' });
+    });
+
+    it('runs @upstash/ratelimit unchanged, before and after SCRIPT FLUSH', async () => {
+      const p = randomPrefix();
+      for (const limiter of [
+        Ratelimit.fixedWindow(3, '10 s'),
+        Ratelimit.slidingWindow(3, '10 s'),
+        Ratelimit.tokenBucket(3, '10 s', 3),
+      ]) {
+        const ratelimit = new Ratelimit({ redis, limiter, prefix: `${p}:${randomPrefix()}` });
+        const first = await Promise.all([1, 2, 3, 4].map(() => ratelimit.limit('user')));
+        expect(first.map((r) => r.success).sort()).toEqual([false, true, true, true]);
+        await redis.scriptFlush();
+        const after = await ratelimit.limit('other-user');
+        expect(after.success).toBe(true);
+        expect(after.remaining).toBe(2);
+      }
+    });
+  });
+
+  describe('errors', () => {
+    it('answers a Redis error with 400 and the Redis text verbatim', async () => {
+      const res = await post('/', ['GET']);
+      expect(res.status).toBe(400);
+      expect(res.json).toEqual({ error: "ERR wrong number of arguments for 'get' command" });
+      await expect(
+        redis
+          .hget(`${randomPrefix()}:x`, 'f')
+          .then(() => redis.incr(''))
+          .catch((e) => e),
+      ).resolves.toBeDefined();
+    });
+
+    it('refuses a missing or wrong token with 401 JSON on every path', async () => {
+      for (const path of ['/', '/pipeline', '/multi-exec', '/nowhere']) {
+        for (const auth of [undefined, 'Bearer wrong', 'Basic abc', `Bearer ${token}x`]) {
+          const res = await fetch(url + path, {
+            method: 'POST',
+            headers: auth ? { authorization: auth } : {},
+            body: JSON.stringify(['PING']),
+          });
+          expect(res.status).toBe(401);
+          expect(await res.json()).toEqual({ error: expect.stringContaining('WRONGPASS') });
+        }
+      }
+      const wrong = new Redis({ url, token: 'wrong', enableTelemetry: false, retry: false });
+      await expect(wrong.get('x')).rejects.toThrow(/WRONGPASS/);
+    });
+
+    it('answers malformed JSON, bad arguments, unknown paths and wrong methods with JSON errors', async () => {
+      expect(await post('/', '{not json')).toMatchObject({
+        status: 400,
+        json: { error: expect.stringMatching(/JSON/) },
+      });
+      expect(await post('/', { cmd: 'GET' })).toMatchObject({ status: 400 });
+      expect(await post('/', [])).toMatchObject({ status: 400 });
+      expect(await post('/', ['SET', 'k', { nested: true }])).toMatchObject({ status: 400 });
+      expect(await post('/', ['SET', 'k', null])).toMatchObject({ status: 400 });
+      expect(await post('/unknown/path', ['PING'])).toMatchObject({
+        status: 404,
+        json: { error: expect.any(String) },
+      });
+      const get = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+      expect(get.status).toBe(405);
+      expect(await get.json()).toEqual({ error: expect.any(String) });
+    });
+
+    it('answers a body over 10 MB with 413 JSON and writes nothing', async () => {
+      const key = `${randomPrefix()}:huge`;
+      const res = await post('/', ['SET', key, 'x'.repeat(10 * 1024 * 1024 + 1)]);
+      expect(res.status).toBe(413);
+      expect(res.json).toEqual({ error: expect.stringContaining('max request size exceeded') });
+      expect(await redis.exists(key)).toBe(0);
+    });
+
+    it('refuses commands that would block or change the shared connection', async () => {
+      for (const command of [
+        ['BLPOP', 'k', 0],
+        ['SELECT', 1],
+        ['SUBSCRIBE', 'c'],
+        ['MULTI'],
+        ['XREAD', 'BLOCK', 0, 'STREAMS', 's', '$'],
+      ]) {
+        const res = await post('/', command);
+        expect(res.status).toBe(400);
+        expect(res.json).toEqual({ error: expect.stringMatching(/^ERR Command is not available/) });
+      }
+      expect((await post('/', ['PING'])).json).toEqual({ result: 'PONG' });
+    });
+  });
+
+  describe('headers and concurrency', () => {
+    it('sends an upstash-sync-token that changes on every successful response', async () => {
+      const tokens = new Set<string | null>();
+      for (let i = 0; i < 5; i += 1)
+        tokens.add((await post('/', ['PING'])).headers.get('upstash-sync-token'));
+      expect(tokens.size).toBe(5);
+      expect(tokens.has(null)).toBe(false);
+    });
+
+    it('counts 1,000 concurrent INCRs exactly, over separate HTTP requests', async () => {
+      const key = `${randomPrefix()}:counter`;
+      const direct = new Redis({ url, token, enableTelemetry: false, enableAutoPipelining: false });
+      const replies = await Promise.all(Array.from({ length: 1000 }, () => direct.incr(key)));
+      expect(new Set(replies).size).toBe(1000);
+      expect(await direct.get(key)).toBe(1000);
+    });
+  });
+
+  describe('several databases', () => {
+    it('maps each token to its own keyspace', async () => {
+      const cache = sharedEndpoint('cache');
+      const cacheRedis = new Redis({ url: cache.url, token: cache.token, enableTelemetry: false });
+      const key = `${randomPrefix()}:k`;
+      await redis.set(key, 'state');
+      await cacheRedis.set(key, 'cache');
+      expect(await redis.get(key)).toBe('state');
+      expect(await cacheRedis.get(key)).toBe('cache');
+    });
+  });
+
+  describe('when Redis goes away', () => {
+    let server: Awaited<ReturnType<typeof startRedisServer>>;
+    let endpoint: UpstashEndpoint;
+
+    beforeAll(async () => {
+      server = await startRedisServer();
+      endpoint = await UpstashEndpoint.start({ databases: [{ token: 't', redisUrl: server.url }] });
+    });
+    afterAll(async () => {
+      await endpoint.close();
+      await server.stop();
+    });
+
+    it('answers 503 JSON while Redis is down and recovers when it is back', async () => {
+      const client = new Redis({ url: endpoint.url, token: 't', enableTelemetry: false, retry: false });
+      await client.set('k', 'v');
+      await server.stop();
+      const down = await fetch(endpoint.url, {
+        method: 'POST',
+        headers: { authorization: 'Bearer t' },
+        body: JSON.stringify(['GET', 'k']),
+      });
+      expect(down.status).toBe(503);
+      expect(await down.json()).toEqual({ error: expect.stringMatching(/^ERR Redis is unavailable/) });
+      await expect(client.get('k')).rejects.toThrow(/Redis is unavailable/);
+
+      server = await startRedisServer({ port: server.port });
+      await expect
+        .poll(() => client.ping().catch(() => 'down'), { timeout: 5000, interval: 100 })
+        .toBe('PONG');
+    });
+  });
+
+  describe('CLI', () => {
+    it('prints one line with its URL once ready, then serves the standard client', async () => {
+      const port = 20000 + Math.floor(Math.random() * 20000);
+      const child = spawn(
+        'npx',
+        [
+          'tsx',
+          'local/upstash-cli.ts',
+          '--port',
+          String(port),
+          '--redis-url',
+          inject('redisUrl'),
+          '--token',
+          'cli',
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      try {
+        const line = await new Promise<string>((resolve, reject) => {
+          let out = '';
+          child.stdout.on('data', (d: Buffer) => {
+            out += d.toString();
+            const first = out.split('\n').find((l) => l.includes('http://'));
+            if (first) resolve(first);
+          });
+          child.once('exit', (code) => reject(new Error(`CLI exited with ${code}: ${out}`)));
+        });
+        expect(line).toContain(`http://127.0.0.1:${port}`);
+        const client = new Redis({ url: `http://127.0.0.1:${port}`, token: 'cli', enableTelemetry: false });
+        expect(await client.ping()).toBe('PONG');
+      } finally {
+        child.kill('SIGTERM');
+      }
+    });
+  });
+});
