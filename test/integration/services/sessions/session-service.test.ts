@@ -1,0 +1,183 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SessionService } from '../../../../lambda/services/sessions/session-service';
+import { PayloadTooLargeError, ValidationError } from '../../../../lambda/shared/errors';
+import { KeyBuilder } from '../../../../lambda/shared/keys';
+import type { UpstashRedisClient } from '../../../../lambda/shared/redis';
+import type { UpstashEndpoint } from '../../../../local/upstash/server';
+import { privateEndpoint, randomPrefix, sharedRedis } from '../../../helpers/redis';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('SessionService', () => {
+  const redis = sharedRedis();
+  const service = (options: Partial<ConstructorParameters<typeof SessionService>[0]> = {}) =>
+    new SessionService({ redis, keys: new KeyBuilder(randomPrefix()), ...options });
+
+  describe('create / get', () => {
+    it('creates a session with a 32-byte base64url id and reads it back', async () => {
+      const sessions = service();
+      const created = await sessions.create('acme', 'alice', { role: 'admin', cart: [1, 2], note: null });
+      expect(created.id).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(Buffer.from(created.id, 'base64url')).toHaveLength(32);
+      const read = await sessions.get('acme', created.id);
+      expect(read).toEqual(created);
+    });
+
+    it("reads forged, truncated and other tenants' ids as null", async () => {
+      const sessions = service();
+      const { id } = await sessions.create('acme', 'alice');
+      expect(await sessions.get('globex', id)).toBeNull();
+      expect(await sessions.get('acme', id.slice(0, -1))).toBeNull();
+      expect(await sessions.get('acme', `${id.slice(0, -1)}*`)).toBeNull();
+      expect(await sessions.get('acme', 'x'.repeat(43))).toBeNull();
+      expect(await sessions.get('acme', '')).toBeNull();
+      expect(await sessions.get('acme', '../../etc')).toBeNull();
+      await expect(sessions.get('../acme', id)).rejects.toBeInstanceOf(ValidationError);
+    });
+
+    it('rejects data above maxDataBytes and writes nothing', async () => {
+      const sessions = service({ maxDataBytes: 100 });
+      await expect(sessions.create('acme', 'alice', { blob: 'x'.repeat(200) })).rejects.toBeInstanceOf(
+        PayloadTooLargeError,
+      );
+      expect(await sessions.list('acme', 'alice')).toEqual([]);
+    });
+  });
+
+  describe('timeouts', () => {
+    it('slides the idle timeout on each read but never past the absolute lifetime', async () => {
+      const sessions = service({ idleTtlMs: 400, absoluteTtlMs: 1_000 });
+      const { id } = await sessions.create('acme', 'alice');
+      const started = Date.now();
+      // Reads every 200 ms keep it alive well past one idle period...
+      for (let i = 0; i < 3; i++) {
+        await sleep(200);
+        expect(await sessions.get('acme', id)).not.toBeNull();
+      }
+      expect(Date.now() - started).toBeGreaterThan(400);
+      // ...but not past the absolute lifetime, however active.
+      while (Date.now() - started < 1_050) {
+        await sleep(150);
+        await sessions.get('acme', id);
+      }
+      expect(await sessions.get('acme', id)).toBeNull();
+    });
+
+    it('ends a session left idle', async () => {
+      const sessions = service({ idleTtlMs: 150, absoluteTtlMs: 60_000 });
+      const { id } = await sessions.create('acme', 'alice');
+      await sleep(300);
+      expect(await sessions.get('acme', id)).toBeNull();
+    });
+  });
+
+  describe('update', () => {
+    it('merges fields and removes those set to undefined', async () => {
+      const sessions = service();
+      const { id } = await sessions.create('acme', 'alice', { a: 1, b: 2 });
+      const updated = await sessions.update('acme', id, { b: undefined, c: { deep: true } });
+      expect(updated?.data).toEqual({ a: 1, c: { deep: true } });
+    });
+
+    it('keeps every field of concurrent updates', async () => {
+      const sessions = service();
+      const { id } = await sessions.create('acme', 'alice');
+      await Promise.all(Array.from({ length: 50 }, (_, i) => sessions.update('acme', id, { [`f${i}`]: i })));
+      const read = await sessions.get('acme', id);
+      expect(Object.keys(read?.data ?? {})).toHaveLength(50);
+      expect(read?.data.f49).toBe(49);
+    });
+
+    it('returns null for a session that is gone and does not resurrect it', async () => {
+      const sessions = service();
+      const { id } = await sessions.create('acme', 'alice');
+      await sessions.destroy('acme', id);
+      expect(await sessions.update('acme', id, { a: 1 })).toBeNull();
+      expect(await sessions.get('acme', id)).toBeNull();
+    });
+  });
+
+  describe('list / revokeAll / cap', () => {
+    it("lists a user's live sessions and prunes ended ones from the index", async () => {
+      const sessions = service();
+      const a = await sessions.create('acme', 'alice');
+      const b = await sessions.create('acme', 'alice');
+      await sessions.create('acme', 'bob');
+      await sessions.destroy('acme', a.id);
+      expect((await sessions.list('acme', 'alice')).map((s) => s.id)).toEqual([b.id]);
+      expect(await sessions.pruneUser('acme', 'alice')).toBe(1);
+      expect(await sessions.list('globex', 'alice')).toEqual([]);
+    });
+
+    it('revokes all sessions of a user and none of another', async () => {
+      const sessions = service();
+      const ids = await Promise.all(Array.from({ length: 5 }, () => sessions.create('acme', 'alice')));
+      const bob = await sessions.create('acme', 'bob');
+      expect(await sessions.revokeAll('acme', 'alice')).toBe(5);
+      for (const { id } of ids) expect(await sessions.get('acme', id)).toBeNull();
+      expect(await sessions.list('acme', 'alice')).toEqual([]);
+      expect(await sessions.get('acme', bob.id)).not.toBeNull();
+    });
+
+    it('evicts the oldest sessions beyond maxPerUser', async () => {
+      let now = Date.now();
+      const sessions = service({ maxPerUser: 3, now: () => now++ });
+      const created = [];
+      for (let i = 0; i < 5; i++) created.push(await sessions.create('acme', 'alice', { i }));
+      expect(await sessions.get('acme', created[0]?.id ?? '')).toBeNull();
+      expect(await sessions.get('acme', created[1]?.id ?? '')).toBeNull();
+      expect((await sessions.list('acme', 'alice')).map((s) => s.data.i)).toEqual([2, 3, 4]);
+    });
+
+    it('holds the cap under concurrent creates', async () => {
+      const sessions = service({ maxPerUser: 4 });
+      const created = await Promise.all(Array.from({ length: 20 }, () => sessions.create('acme', 'alice')));
+      const alive = (await Promise.all(created.map((s) => sessions.get('acme', s.id)))).filter(Boolean);
+      expect(alive).toHaveLength(4);
+      expect(await sessions.list('acme', 'alice')).toHaveLength(4);
+    });
+  });
+
+  describe('regenerate', () => {
+    it('moves the session to a new id and invalidates the old one', async () => {
+      const sessions = service();
+      const old = await sessions.create('acme', 'alice', { role: 'user' });
+      const renewed = await sessions.regenerate('acme', old.id);
+      expect(renewed?.id).not.toBe(old.id);
+      expect(await sessions.get('acme', old.id)).toBeNull();
+      expect(await sessions.get('acme', renewed?.id ?? '')).toMatchObject({
+        data: { role: 'user' },
+        createdAt: old.createdAt,
+      });
+      expect((await sessions.list('acme', 'alice')).map((s) => s.id)).toEqual([renewed?.id]);
+      expect(await sessions.regenerate('acme', old.id)).toBeNull();
+    });
+  });
+
+  describe('commands and round trips', () => {
+    let endpoint: UpstashEndpoint;
+    let own: UpstashRedisClient;
+    let token: string;
+    beforeAll(async () => {
+      ({ endpoint, redis: own, token } = await privateEndpoint());
+    });
+    afterAll(() => endpoint.close());
+
+    it('a get that slides the TTL is 1 command in 1 round trip', async () => {
+      const sessions = new SessionService({ redis: own, keys: new KeyBuilder(randomPrefix()) });
+      const { id } = await sessions.create('acme', 'alice');
+      await sessions.get('acme', id); // warms the script
+      endpoint.resetStats();
+      expect(await sessions.get('acme', id)).not.toBeNull();
+      expect(endpoint.stats(token)).toMatchObject({ requests: 1, commands: 1, byCommand: { EVALSHA: 1 } });
+    });
+
+    it('destroy is 1 command in 1 round trip', async () => {
+      const sessions = new SessionService({ redis: own, keys: new KeyBuilder(randomPrefix()) });
+      const { id } = await sessions.create('acme', 'alice');
+      endpoint.resetStats();
+      expect(await sessions.destroy('acme', id)).toBe(true);
+      expect(endpoint.stats(token)).toMatchObject({ requests: 1, commands: 1 });
+    });
+  });
+});
