@@ -1,0 +1,146 @@
+import { type ClientOptions, createRedisClient, type ManagedRedisClient } from './client';
+import {
+  configureCredentials,
+  loadCredentials,
+  refreshCredentials,
+  resetCredentialsForTests,
+} from './credentials';
+import { type DatabaseConfig, type RuntimeEnv, type RuntimeFeature, readRuntimeEnv } from './env';
+import { ConfigurationError } from './errors';
+import { KeyBuilder } from './keys';
+import type { RedisLike } from './redis';
+
+export type { RuntimeFeature } from './env';
+
+/**
+ * The runtime entry of every handler: the environment read once, one Redis client per database
+ * built once per cold start, the key builder. Module scope is the container's lifetime, so a
+ * warm invocation reuses everything and makes no Secrets Manager call.
+ *
+ * @example
+ * const redis = await redisFor('cache');
+ * const keys = keyBuilder();
+ * await redis.get(keys.key('cache', tenant, id));
+ */
+
+let env: RuntimeEnv | undefined;
+let keys: KeyBuilder | undefined;
+let clientOptions: ClientOptions = {};
+const clients = new Map<string, Promise<ManagedRedisClient>>();
+
+/** The validated environment (`UPSTASH_DATABASES`, `FEATURE_DATABASES`, `KEY_PREFIX`, `APP_CONFIG`), read once. */
+export function runtimeEnv(): RuntimeEnv {
+  env ??= readRuntimeEnv();
+  return env;
+}
+
+/** Name of the database that holds `feature`'s data. */
+export function databaseFor(feature: RuntimeFeature): string {
+  return runtimeEnv().features[feature];
+}
+
+function databaseConfig(name: string): DatabaseConfig {
+  const database = runtimeEnv().databases[name];
+  if (!database) throw new ConfigurationError(`unknown database "${name}"`);
+  return database;
+}
+
+/**
+ * The client of a database, built on first use and shared by every later call; concurrent cold
+ * calls share one build (and one secret fetch). A failed build is forgotten so the next call
+ * retries.
+ */
+export function redisForDatabase(name: string): Promise<RedisLike> {
+  let client = clients.get(name);
+  if (!client) {
+    const database = databaseConfig(name);
+    client = createRedisClient(
+      database,
+      { load: () => loadCredentials(database), refresh: () => refreshCredentials(database) },
+      clientOptions,
+    );
+    clients.set(name, client);
+    client.catch(() => {
+      if (clients.get(name) === client) clients.delete(name);
+    });
+  }
+  return client;
+}
+
+/**
+ * The {@link RedisLike} for `feature`, on the database `FEATURE_DATABASES` assigns it.
+ * Memoized per database: features sharing a database share a client (and its auto-pipeline).
+ */
+export function redisFor(feature: RuntimeFeature): Promise<RedisLike> {
+  return redisForDatabase(databaseFor(feature));
+}
+
+/** The one key builder, with the prefix from `KEY_PREFIX` (default `app`). */
+export function keyBuilder(): KeyBuilder {
+  keys ??= new KeyBuilder(runtimeEnv().keyPrefix);
+  return keys;
+}
+
+/** The non-secret configuration from `APP_CONFIG`, parsed (an empty object when unset). */
+export function appConfig(): Readonly<Record<string, unknown>> {
+  return runtimeEnv().appConfig;
+}
+
+/** Round-trip time of a PING to `database`, in ms. Throws like any command when it is down. */
+export async function ping(database: string): Promise<number> {
+  const redis = await redisForDatabase(database);
+  const started = performance.now();
+  await redis.ping();
+  return Math.round((performance.now() - started) * 10) / 10;
+}
+
+/** One database's health, as `/health` reports it. */
+export interface DatabaseHealth {
+  readonly database: string;
+  readonly ok: boolean;
+  /** PING round trip in ms; `null` when it failed. */
+  readonly latencyMs: number | null;
+  /** Error code when not ok (`UPSTASH_UNAVAILABLE`, `CREDENTIALS_ERROR`, ...): never a message that could carry a secret. */
+  readonly error?: string;
+}
+
+/** PINGs every database in parallel; never throws. */
+export async function healthCheck(): Promise<DatabaseHealth[]> {
+  return Promise.all(
+    Object.keys(runtimeEnv().databases).map(async (database): Promise<DatabaseHealth> => {
+      try {
+        return { database, ok: true, latencyMs: await ping(database) };
+      } catch (error) {
+        const code = (error as { code?: unknown }).code;
+        return { database, ok: false, latencyMs: null, error: typeof code === 'string' ? code : 'UNKNOWN' };
+      }
+    }),
+  );
+}
+
+/** Test-only tuning of a simulated container. */
+export interface RuntimeTestOptions {
+  /** Transport options of the clients built from now on. */
+  readonly client?: ClientOptions;
+  /**
+   * Least time between two forced secret re-fetches, in ms.
+   * @default 30_000
+   */
+  readonly refreshIntervalMs?: number;
+}
+
+/**
+ * Test-only: forgets the environment, every client and every cached credential, as a new
+ * container would (a cold start), and applies `options`. TCP connections are closed.
+ */
+export async function resetRuntimeForTests(options: RuntimeTestOptions = {}): Promise<void> {
+  const built = [...clients.values()];
+  clients.clear();
+  env = undefined;
+  keys = undefined;
+  resetCredentialsForTests();
+  clientOptions = options.client ?? {};
+  if (options.refreshIntervalMs !== undefined)
+    configureCredentials({ refreshIntervalMs: options.refreshIntervalMs });
+  await Promise.all(built.map((client) => client.then((c) => c.close()).catch(() => {})));
+}
