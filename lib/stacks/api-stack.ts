@@ -1,0 +1,161 @@
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import {
+  HttpApi,
+  type HttpMethod,
+  HttpNoneAuthorizer,
+  HttpStage,
+  type IHttpRouteAuthorizer,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  HttpJwtAuthorizer,
+  HttpLambdaAuthorizer,
+  HttpLambdaResponseType,
+} from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { LogGroup } from 'aws-cdk-lib/aws-logs';
+import type { Construct } from 'constructs';
+import { ROUTES } from '../../lambda/shared/routes';
+import { type AppConfig, FEATURES, featureEnvironment, runtimeConfig } from '../config';
+import type { ApiKeysSecret } from '../constructs/api-keys-secret';
+import type { UpstashDatabaseSecret } from '../constructs/upstash-database-secret';
+import { UpstashFunction } from '../constructs/upstash-function';
+import { handlerEntry, secretsFor } from '../runtime';
+
+/** Properties of the {@link ApiStack}. */
+export interface ApiStackProps extends StackProps {
+  /** The validated configuration. */
+  readonly config: AppConfig;
+  /** The secret of each database, by database name (from the secrets stack). */
+  readonly databases: Readonly<Record<string, UpstashDatabaseSecret>>;
+  /**
+   * The API-key secret (from the secrets stack); required when `auth.type` is `api-key`.
+   *
+   * @default - none; only valid with `auth.type` `jwt`
+   */
+  readonly apiKeys?: ApiKeysSecret;
+}
+
+/** The request fields written to the access log, one JSON object per request. */
+const ACCESS_LOG_FIELDS = {
+  requestId: '$context.requestId',
+  ip: '$context.identity.sourceIp',
+  requestTime: '$context.requestTime',
+  routeKey: '$context.routeKey',
+  status: '$context.status',
+  protocol: '$context.protocol',
+  responseLength: '$context.responseLength',
+  latency: '$context.responseLatency',
+  integrationLatency: '$context.integrationLatency',
+  integrationError: '$context.integrationErrorMessage',
+  authorizerError: '$context.authorizer.error',
+  tenant: '$context.authorizer.tenant',
+};
+
+/**
+ * The HTTP API: one route per entry of `ROUTES` (lambda/shared/routes.ts), all served by the api
+ * function, every route but the public ones behind the configured authorizer, on an explicit
+ * stage with JSON access logs and throttling.
+ */
+export class ApiStack extends Stack {
+  /** The HTTP API. */
+  readonly api: HttpApi;
+  /** The stage that serves it. */
+  readonly stage: HttpStage;
+  /** The function behind every route. */
+  readonly apiFunction: UpstashFunction;
+  /** The Lambda authorizer's function, when `auth.type` is `api-key`. */
+  readonly authorizerFunction?: UpstashFunction;
+
+  constructor(scope: Construct, id: string, props: ApiStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+    const common = {
+      keyPrefix: config.keyPrefix,
+      metricsNamespace: config.metricsNamespace,
+      logRetention: config.logRetentionDays,
+    };
+
+    this.apiFunction = new UpstashFunction(this, 'ApiFunction', {
+      ...common,
+      entry: handlerEntry('api'),
+      serviceName: 'api',
+      description: 'Serves the HTTP API: cache, sessions, rate limits, jobs',
+      memorySize: 512,
+      timeout: Duration.seconds(10),
+      databases: secretsFor(config, props.databases, FEATURES),
+      environment: featureEnvironment(config, FEATURES),
+    });
+
+    let authorizer: IHttpRouteAuthorizer;
+    if (config.auth.type === 'api-key') {
+      if (!props.apiKeys)
+        throw new Error('auth.type is "api-key" but no apiKeys secret was given to the api stack');
+      const fn = new UpstashFunction(this, 'AuthorizerFunction', {
+        ...common,
+        entry: handlerEntry('authorizer'),
+        serviceName: 'authorizer',
+        description: 'Maps an x-api-key header to its tenant and scopes',
+        memorySize: 256,
+        timeout: Duration.seconds(5),
+        environment: {
+          API_KEYS_SECRET_ARN: props.apiKeys.secretArn,
+          APP_CONFIG: JSON.stringify(runtimeConfig(config)),
+        },
+      });
+      props.apiKeys.grantRead(fn.role);
+      this.authorizerFunction = fn;
+      authorizer = new HttpLambdaAuthorizer('ApiKeyAuthorizer', fn.function, {
+        authorizerName: 'api-key',
+        responseTypes: [HttpLambdaResponseType.SIMPLE],
+        identitySource: ['$request.header.x-api-key'],
+        resultsCacheTtl: Duration.millis(config.auth.cacheTtlMs),
+      });
+    } else {
+      authorizer = new HttpJwtAuthorizer('JwtAuthorizer', config.auth.issuer, {
+        authorizerName: 'jwt',
+        jwtAudience: [...config.auth.audience],
+      });
+    }
+
+    this.api = new HttpApi(this, 'HttpApi', {
+      description: 'Cache, sessions, rate limits, locks and a job queue on Upstash Redis',
+      createDefaultStage: false,
+    });
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: config.logRetentionDays,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = new HttpStage(this, 'Stage', {
+      httpApi: this.api,
+      autoDeploy: true,
+      throttle: { rateLimit: config.api.throttleRateLimit, burstLimit: config.api.throttleBurstLimit },
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(accessLogs),
+        format: AccessLogFormat.custom(JSON.stringify(ACCESS_LOG_FIELDS)),
+      },
+    });
+
+    // One permission for the whole API instead of one per route (16 policy statements).
+    const integration = new HttpLambdaIntegration('ApiIntegration', this.apiFunction.function, {
+      scopePermissionToRoute: false,
+    });
+    for (const route of ROUTES) {
+      const [httpRoute] = this.api.addRoutes({
+        path: route.path,
+        methods: [route.method as HttpMethod],
+        integration,
+        authorizer: route.auth ? authorizer : new HttpNoneAuthorizer(),
+      });
+      if (!route.auth && httpRoute) {
+        Validations.of(httpRoute).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason: `${route.method} ${route.path} is public by design (ROUTES marks it auth: false): load balancers and uptime checks call it without credentials, and it returns no tenant data.`,
+        });
+      }
+    }
+
+    new CfnOutput(this, 'ApiUrl', { value: this.stage.url, description: 'Base URL of the HTTP API' });
+  }
+}

@@ -1,0 +1,101 @@
+import { Duration, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import type { Construct } from 'constructs';
+import { type AppConfig, type Feature, featureEnvironment } from '../config';
+import { ScheduledJob } from '../constructs/scheduled-job';
+import type { UpstashDatabaseSecret } from '../constructs/upstash-database-secret';
+import { UpstashFunction } from '../constructs/upstash-function';
+import { handlerEntry, secretsFor } from '../runtime';
+
+/** Properties of the {@link JobsStack}. */
+export interface JobsStackProps extends StackProps {
+  /** The validated configuration. */
+  readonly config: AppConfig;
+  /** The secret of each database, by database name (from the secrets stack). */
+  readonly databases: Readonly<Record<string, UpstashDatabaseSecret>>;
+}
+
+/** The queue worker drains jobs; its built-in jobs invalidate cache keys and revoke sessions. */
+const QUEUE_WORKER_FEATURES: readonly Feature[] = ['queue', 'cache', 'sessions', 'locks'];
+/** Maintenance requeues stalled jobs, prunes session indexes and reports cache and queue metrics. */
+const MAINTENANCE_FEATURES: readonly Feature[] = ['queue', 'sessions', 'locks', 'cache'];
+
+/**
+ * The background jobs: the queue worker and the maintenance function, each run by an
+ * EventBridge Scheduler schedule, with one dead-letter queue for what neither the Scheduler nor
+ * Lambda could deliver.
+ */
+export class JobsStack extends Stack {
+  /** The function that drains the job queue. */
+  readonly queueWorker: UpstashFunction;
+  /** The function that requeues stalled jobs, prunes indexes and publishes metrics. */
+  readonly maintenance: UpstashFunction;
+  /** Receives schedule invocations that failed every retry. */
+  readonly deadLetterQueue: Queue;
+
+  constructor(scope: Construct, id: string, props: JobsStackProps) {
+    super(scope, id, props);
+    const { config } = props;
+
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is itself the dead-letter queue of the schedules and the job functions; a queue behind it would only move the problem.',
+    });
+
+    const job = (
+      id: string,
+      entry: string,
+      features: readonly Feature[],
+      description: string,
+    ): UpstashFunction =>
+      new UpstashFunction(this, id, {
+        entry: handlerEntry(entry),
+        serviceName: entry,
+        description,
+        keyPrefix: config.keyPrefix,
+        metricsNamespace: config.metricsNamespace,
+        logRetention: config.logRetentionDays,
+        memorySize: 256,
+        timeout: Duration.seconds(60),
+        databases: secretsFor(config, props.databases, features),
+        environment: featureEnvironment(config, features),
+        // The next tick runs the job again: no Lambda retries piling up behind it, and a failed
+        // run lands in the dead-letter queue where the alarm sees it.
+        retryAttempts: 0,
+        maxEventAge: Duration.minutes(5),
+        deadLetterQueue: this.deadLetterQueue,
+      });
+
+    this.queueWorker = job(
+      'QueueWorkerFunction',
+      'queue-worker',
+      QUEUE_WORKER_FEATURES,
+      'Drains the job queue',
+    );
+    this.maintenance = job(
+      'MaintenanceFunction',
+      'maintenance',
+      MAINTENANCE_FEATURES,
+      'Requeues stalled jobs, prunes indexes, publishes metrics',
+    );
+
+    new ScheduledJob(this, 'QueueWorkerSchedule', {
+      jobName: 'queue-worker',
+      function: this.queueWorker.function,
+      schedule: config.schedules.queueWorker,
+      deadLetterQueue: this.deadLetterQueue,
+    });
+    new ScheduledJob(this, 'MaintenanceSchedule', {
+      jobName: 'maintenance',
+      function: this.maintenance.function,
+      schedule: config.schedules.maintenance,
+      deadLetterQueue: this.deadLetterQueue,
+    });
+  }
+}
