@@ -1,0 +1,525 @@
+import { randomBytes } from 'node:crypto';
+import { PayloadTooLargeError, UpstashUnavailableError, ValidationError } from '../../shared/errors';
+import type { KeyBuilder } from '../../shared/keys';
+import type { RedisLike } from '../../shared/redis';
+import { runScript } from '../../shared/scripts';
+import { MemoryLru } from './memory-lru';
+import { STORE_AND_UNLOCK_SCRIPT, UNLOCK_SCRIPT } from './scripts';
+
+/** A cache hit: the value is wrapped so a cached `null` is told apart from a miss (`null`). */
+export interface CacheHit<T> {
+  readonly value: T;
+}
+
+/** Which store answers: Upstash, or the in-container LRU while Upstash is unreachable. */
+export type CacheBackend = 'upstash' | 'fallback';
+
+/** In-container counters: kept in memory so a hit stays one command. */
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  sets: number;
+  /** getOrSet loader runs in this container. */
+  loads: number;
+  /** Calls answered from the fallback LRU. */
+  fallbackServed: number;
+}
+
+/** Options of {@link CacheService.set} and {@link CacheService.mset}. */
+export interface CacheSetOptions {
+  /**
+   * Time to live in ms.
+   * @default - the service's `defaultTtlMs`
+   */
+  readonly ttlMs?: number;
+  /** Write only when the key does not exist. @default false */
+  readonly nx?: boolean;
+  /** Write only when the key exists. @default false */
+  readonly xx?: boolean;
+}
+
+/** Options of {@link CacheService.getOrSet}. */
+export interface GetOrSetOptions {
+  /**
+   * Time to live of the loaded value, in ms.
+   * @default - the service's `defaultTtlMs`
+   */
+  readonly ttlMs?: number;
+  /**
+   * XFetch early refresh factor (beta): before expiry, one caller refreshes with a probability
+   * that grows as expiry nears and with how long the loader took. 0 turns it off.
+   * @default 1
+   */
+  readonly beta?: number;
+}
+
+/** Options of {@link CacheService}. */
+export interface CacheServiceOptions {
+  /** The database client (an evicting, allkeys-lru database suits a cache). */
+  readonly redis: RedisLike;
+  /** The key builder; keys are `cache` keys of the tenant. */
+  readonly keys: KeyBuilder;
+  /**
+   * TTL of values written without one, in ms.
+   * @default 300000 (5 min)
+   */
+  readonly defaultTtlMs?: number;
+  /**
+   * Largest value, in UTF-8 bytes of its JSON; larger ones throw PayloadTooLargeError (413) and
+   * nothing is written.
+   * @default 102400
+   */
+  readonly maxValueBytes?: number;
+  /**
+   * Serve from an in-container LRU while Upstash is unreachable (UpstashUnavailableError).
+   * @default false - the error propagates
+   */
+  readonly fallback?: boolean;
+  /** @default 1000 */
+  readonly fallbackMaxEntries?: number;
+  /** @default 16777216 (16 MiB) */
+  readonly fallbackMaxBytes?: number;
+  /**
+   * Consecutive failures that open the circuit (calls then skip Upstash entirely).
+   * @default 3
+   */
+  readonly failureThreshold?: number;
+  /**
+   * While the circuit is open, how often one call probes Upstash again, in ms.
+   * @default 30000
+   */
+  readonly probeIntervalMs?: number;
+  /**
+   * Lifetime of the getOrSet stampede lock, in ms: a crashed loader blocks others this long.
+   * @default 5000
+   */
+  readonly lockTtlMs?: number;
+  /**
+   * How long a getOrSet caller waits for another container's loader, in ms, before running the
+   * loader itself.
+   * @default 5000
+   */
+  readonly lockWaitMs?: number;
+  /**
+   * The clock, in epoch ms.
+   * @default Date.now
+   */
+  readonly now?: () => number;
+}
+
+/** What is stored: `1|<expiresAt>|<loaderMs>|<json>`. */
+interface Envelope {
+  readonly expiresAt: number;
+  readonly deltaMs: number;
+  readonly json: string;
+}
+
+const ENVELOPE_VERSION = '1';
+
+function parseEnvelope(raw: string | null): Envelope | null {
+  if (raw === null) return null;
+  const a = raw.indexOf('|');
+  const b = raw.indexOf('|', a + 1);
+  const c = raw.indexOf('|', b + 1);
+  // Something we did not write reads as a miss rather than as garbage.
+  if (a < 0 || b < 0 || c < 0 || raw.slice(0, a) !== ENVELOPE_VERSION) return null;
+  return {
+    expiresAt: Number(raw.slice(a + 1, b)),
+    deltaMs: Number(raw.slice(b + 1, c)),
+    json: raw.slice(c + 1),
+  };
+}
+
+const formatEnvelope = (expiresAt: number, deltaMs: number, json: string): string =>
+  `${ENVELOPE_VERSION}|${expiresAt}|${deltaMs}|${json}`;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A JSON cache on Upstash, namespaced by tenant: a hit is one command and one round trip;
+ * `getOrSet` protects against stampedes (single-flight in the container, one loader per key
+ * across containers) and refreshes early in the XFetch manner; with `fallback`, an outage is
+ * served from a bounded in-container LRU behind a circuit breaker.
+ *
+ * Keys: values live at `<prefix>:cache:<tenant>:v:<key>`, stampede locks at `...:l:<key>`; the
+ * invalidation job matches {@link CacheService.pattern}.
+ *
+ * @example
+ * const cache = new CacheService({ redis, keys, defaultTtlMs: 60_000, fallback: true });
+ * await cache.set('acme', 'user:42', { name: 'Ada' });
+ * const hit = await cache.get<{ name: string }>('acme', 'user:42'); // { value: { name: 'Ada' } } or null
+ * const user = await cache.getOrSet('acme', 'user:42', () => db.user(42), { ttlMs: 60_000 });
+ */
+export class CacheService {
+  readonly #redis: RedisLike;
+  readonly #keys: KeyBuilder;
+  readonly #defaultTtl: number;
+  readonly #maxBytes: number;
+  readonly #fallback: boolean;
+  readonly #lru: MemoryLru;
+  readonly #threshold: number;
+  readonly #probeInterval: number;
+  readonly #lockTtl: number;
+  readonly #lockWait: number;
+  readonly #now: () => number;
+  readonly #flights = new Map<string, Promise<unknown>>();
+  readonly #stats: CacheStats = { hits: 0, misses: 0, sets: 0, loads: 0, fallbackServed: 0 };
+  #failures = 0;
+  #openedAt: number | null = null;
+  #backend: CacheBackend = 'upstash';
+
+  constructor(options: CacheServiceOptions) {
+    this.#redis = options.redis;
+    this.#keys = options.keys;
+    this.#defaultTtl = CacheService.#ttl(options.defaultTtlMs ?? 300_000);
+    this.#maxBytes = options.maxValueBytes ?? 102_400;
+    this.#fallback = options.fallback ?? false;
+    this.#lru = new MemoryLru(
+      options.fallbackMaxEntries ?? 1000,
+      options.fallbackMaxBytes ?? 16 * 1024 * 1024,
+    );
+    this.#threshold = options.failureThreshold ?? 3;
+    this.#probeInterval = options.probeIntervalMs ?? 30_000;
+    this.#lockTtl = CacheService.#ttl(options.lockTtlMs ?? 5000);
+    this.#lockWait = options.lockWaitMs ?? 5000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  static #ttl(ms: number): number {
+    if (!Number.isSafeInteger(ms) || ms <= 0)
+      throw new ValidationError(`ttl must be a positive integer of ms, got ${ms}`);
+    return ms;
+  }
+
+  /** Which store answered the last call (`/health` reports it). */
+  get backend(): CacheBackend {
+    return this.#backend;
+  }
+
+  /** A copy of this container's counters. */
+  stats(): CacheStats {
+    return { ...this.#stats };
+  }
+
+  /** The Redis key of a cache key (validated: throws ValidationError). */
+  keyOf(tenant: string, key: string): string {
+    return this.#keys.key('cache', tenant, `v:${key}`);
+  }
+
+  /** The SCAN MATCH pattern of a tenant's values whose key starts with `prefix`. */
+  pattern(tenant: string, prefix = ''): string {
+    return this.#keys.pattern('cache', tenant, `v:${prefix}`);
+  }
+
+  #lockOf(tenant: string, key: string): string {
+    return this.#keys.key('cache', tenant, `l:${key}`);
+  }
+
+  #encode(value: unknown): string {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(value);
+    } catch (error) {
+      throw new ValidationError('cache values must be JSON-serializable', { cause: error });
+    }
+    if (json === undefined) throw new ValidationError('cache values must be JSON values (got undefined)');
+    const bytes = Buffer.byteLength(json, 'utf8');
+    if (bytes > this.#maxBytes) {
+      throw new PayloadTooLargeError(`value is ${bytes} bytes, above the limit of ${this.#maxBytes}`);
+    }
+    return json;
+  }
+
+  /**
+   * Runs `remote` on Upstash, or `local` on the LRU while the circuit is open or when Upstash
+   * fails with UpstashUnavailableError (with fallback on; otherwise the error propagates).
+   */
+  async #call<R>(remote: () => Promise<R>, local: () => R): Promise<R> {
+    if (!this.#fallback) return remote();
+    const now = this.#now();
+    if (this.#openedAt !== null && now - this.#openedAt < this.#probeInterval) return this.#local(local);
+    try {
+      const result = await remote();
+      this.#failures = 0;
+      this.#openedAt = null;
+      this.#backend = 'upstash';
+      return result;
+    } catch (error) {
+      if (!(error instanceof UpstashUnavailableError)) throw error;
+      this.#failures += 1;
+      // A failed probe keeps the circuit open for another interval.
+      if (this.#failures >= this.#threshold || this.#openedAt !== null) this.#openedAt = this.#now();
+      return this.#local(local);
+    }
+  }
+
+  #local<R>(local: () => R): R {
+    this.#backend = 'fallback';
+    this.#stats.fallbackServed += 1;
+    return local();
+  }
+
+  /** Mirrors what Upstash holds into the LRU, so an outage has something to serve. */
+  #mirror(redisKey: string, raw: string | null): void {
+    if (!this.#fallback) return;
+    const envelope = parseEnvelope(raw);
+    if (raw === null || !envelope) this.#lru.delete(redisKey);
+    else this.#lru.set(redisKey, raw, envelope.expiresAt || this.#now() + this.#defaultTtl);
+  }
+
+  async #getRaw(redisKey: string): Promise<string | null> {
+    return this.#call(
+      async () => {
+        const raw = await this.#redis.get(redisKey);
+        this.#mirror(redisKey, raw);
+        return raw;
+      },
+      () => this.#lru.get(redisKey, this.#now()),
+    );
+  }
+
+  #hit<T>(raw: string | null): CacheHit<T> | null {
+    const envelope = parseEnvelope(raw);
+    if (!envelope) {
+      this.#stats.misses += 1;
+      return null;
+    }
+    this.#stats.hits += 1;
+    return { value: JSON.parse(envelope.json) as T };
+  }
+
+  /** Reads a value: `{ value }` on a hit (the value may be `null`), `null` on a miss. One command. */
+  async get<T = unknown>(tenant: string, key: string): Promise<CacheHit<T> | null> {
+    return this.#hit<T>(await this.#getRaw(this.keyOf(tenant, key)));
+  }
+
+  /**
+   * Writes a JSON value (any JSON value, `null` included) with a TTL. One command.
+   * @returns whether it was written (`false` when `nx`/`xx` prevented it).
+   */
+  async set(tenant: string, key: string, value: unknown, options: CacheSetOptions = {}): Promise<boolean> {
+    const redisKey = this.keyOf(tenant, key);
+    if (options.nx && options.xx) throw new ValidationError('nx and xx exclude each other');
+    const ttl = CacheService.#ttl(options.ttlMs ?? this.#defaultTtl);
+    const json = this.#encode(value);
+    return this.#write(redisKey, json, ttl, 0, options);
+  }
+
+  async #write(redisKey: string, json: string, ttl: number, deltaMs: number, options: CacheSetOptions = {}) {
+    const expiresAt = this.#now() + ttl;
+    const raw = formatEnvelope(expiresAt, deltaMs, json);
+    const written = await this.#call(
+      async () => {
+        const ok = await this.#redis.set(redisKey, raw, { px: ttl, nx: options.nx, xx: options.xx });
+        if (ok && this.#fallback) this.#lru.set(redisKey, raw, expiresAt);
+        return ok;
+      },
+      () => {
+        const exists = this.#lru.get(redisKey, this.#now()) !== null;
+        if ((options.nx && exists) || (options.xx && !exists)) return false;
+        this.#lru.set(redisKey, raw, expiresAt);
+        return true;
+      },
+    );
+    if (written) this.#stats.sets += 1;
+    return written;
+  }
+
+  /** Deletes a value. One command. @returns whether it existed. */
+  async delete(tenant: string, key: string): Promise<boolean> {
+    const redisKey = this.keyOf(tenant, key);
+    return this.#call(
+      async () => {
+        const removed = await this.#redis.del([redisKey]);
+        this.#lru.delete(redisKey);
+        return removed > 0;
+      },
+      () => this.#lru.delete(redisKey, this.#now()),
+    );
+  }
+
+  /** Whether a value exists. One command. */
+  async exists(tenant: string, key: string): Promise<boolean> {
+    const redisKey = this.keyOf(tenant, key);
+    return this.#call(
+      async () => (await this.#redis.exists([redisKey])) > 0,
+      () => this.#lru.get(redisKey, this.#now()) !== null,
+    );
+  }
+
+  /**
+   * Remaining time to live in ms: `null` when the key does not exist, `Infinity` for a key
+   * without expiry (never written by this service). One command.
+   */
+  async ttl(tenant: string, key: string): Promise<number | null> {
+    const redisKey = this.keyOf(tenant, key);
+    return this.#call(
+      async () => {
+        const ms = await this.#redis.pttl(redisKey);
+        return ms === -2 ? null : ms === -1 ? Number.POSITIVE_INFINITY : ms;
+      },
+      () => this.#lru.ttl(redisKey, this.#now()),
+    );
+  }
+
+  /** Reads several values in one command (MGET), in order; each a hit or `null`. */
+  async mget<T = unknown>(tenant: string, keys: readonly string[]): Promise<Array<CacheHit<T> | null>> {
+    if (keys.length === 0) return [];
+    const redisKeys = keys.map((key) => this.keyOf(tenant, key));
+    const raws = await this.#call(
+      async () => {
+        const values = await this.#redis.mget(redisKeys);
+        redisKeys.forEach((k, i) => {
+          this.#mirror(k, values[i] ?? null);
+        });
+        return values;
+      },
+      () => redisKeys.map((k) => this.#lru.get(k, this.#now())),
+    );
+    return raws.map((raw) => this.#hit<T>(raw ?? null));
+  }
+
+  /**
+   * Writes several values with one TTL: every entry is validated first (nothing is written if
+   * one is invalid or too large), then one SET PX per entry, issued in the same tick so
+   * auto-pipelining sends them in ONE round trip: n commands, 1 round trip. Not atomic: each
+   * entry is written on its own (no cross-key transaction on Upstash without a global lock).
+   */
+  async mset(
+    tenant: string,
+    entries: ReadonlyArray<{ key: string; value: unknown }>,
+    options: Pick<CacheSetOptions, 'ttlMs'> = {},
+  ): Promise<void> {
+    const ttl = CacheService.#ttl(options.ttlMs ?? this.#defaultTtl);
+    const encoded = entries.map(({ key, value }) => ({
+      redisKey: this.keyOf(tenant, key),
+      json: this.#encode(value),
+    }));
+    await Promise.all(encoded.map(({ redisKey, json }) => this.#write(redisKey, json, ttl, 0)));
+  }
+
+  /**
+   * Reads `key`, or on a miss runs `loader` once and caches its value. Stampede protection:
+   * concurrent callers in this container share one flight; across containers a lock key (SET NX
+   * PX `lockTtlMs`) lets one loader run while the others poll the value (MGET of value and lock,
+   * backoff 20 ms doubling to 250 ms). A failed loader releases the lock and its error reaches
+   * its callers; waiters then take the lock themselves. After `lockWaitMs` without a value a
+   * waiter runs the loader itself (availability over strictness). Early refresh: XFetch with the
+   * loader's duration stored beside the value.
+   */
+  async getOrSet<T>(
+    tenant: string,
+    key: string,
+    loader: () => Promise<T> | T,
+    options: GetOrSetOptions = {},
+  ): Promise<T> {
+    const redisKey = this.keyOf(tenant, key);
+    const ttl = CacheService.#ttl(options.ttlMs ?? this.#defaultTtl);
+    const flying = this.#flights.get(redisKey);
+    if (flying) return flying as Promise<T>;
+    const flight = this.#getOrLoad(
+      redisKey,
+      this.#lockOf(tenant, key),
+      loader,
+      ttl,
+      options.beta ?? 1,
+    ).finally(() => this.#flights.delete(redisKey));
+    this.#flights.set(redisKey, flight);
+    return flight;
+  }
+
+  async #getOrLoad<T>(
+    redisKey: string,
+    lockKey: string,
+    loader: () => Promise<T> | T,
+    ttl: number,
+    beta: number,
+  ): Promise<T> {
+    const raw = await this.#getRaw(redisKey);
+    const envelope = parseEnvelope(raw);
+    if (envelope) {
+      this.#stats.hits += 1;
+      const value = JSON.parse(envelope.json) as T;
+      const now = this.#now();
+      // XFetch: refresh before expiry with probability growing as expiry nears.
+      const early =
+        beta > 0 &&
+        envelope.deltaMs > 0 &&
+        now - envelope.deltaMs * beta * Math.log(Math.random()) >= envelope.expiresAt;
+      if (!early) return value;
+      const token = await this.#tryLock(lockKey);
+      // Someone else refreshes already: the current value is still valid.
+      if (token === null) return value;
+      return this.#load(redisKey, lockKey, token, loader, ttl);
+    }
+    this.#stats.misses += 1;
+    const deadline = this.#now() + this.#lockWait;
+    let backoff = 20;
+    for (;;) {
+      const token = await this.#tryLock(lockKey);
+      if (token !== null) return this.#load(redisKey, lockKey, token, loader, ttl);
+      await sleep(backoff + Math.random() * backoff);
+      backoff = Math.min(backoff * 2, 250);
+      const [value, lock] = await this.#call(
+        () => this.#redis.mget([redisKey, lockKey]),
+        () => [this.#lru.get(redisKey, this.#now()), null],
+      );
+      const loaded = parseEnvelope(value ?? null);
+      if (loaded) return JSON.parse(loaded.json) as T;
+      if (this.#now() >= deadline) return this.#load(redisKey, lockKey, null, loader, ttl);
+      // The lock went without a value (the loader failed): take it in the next turn.
+      if (lock === null || lock === undefined) backoff = 0;
+    }
+  }
+
+  /** A fresh lock token when the lock was free; with Upstash down, this container just loads. */
+  async #tryLock(lockKey: string): Promise<string | null> {
+    const token = randomBytes(16).toString('base64url');
+    const acquired = await this.#call(
+      () => this.#redis.set(lockKey, token, { nx: true, px: this.#lockTtl }),
+      () => true,
+    );
+    return acquired ? token : null;
+  }
+
+  async #load<T>(
+    redisKey: string,
+    lockKey: string,
+    token: string | null,
+    loader: () => Promise<T> | T,
+    ttl: number,
+  ): Promise<T> {
+    const started = this.#now();
+    let value: T;
+    let json: string;
+    try {
+      this.#stats.loads += 1;
+      value = await loader();
+      json = this.#encode(value);
+    } catch (error) {
+      if (token !== null) {
+        await this.#call(
+          () => runScript(this.#redis, UNLOCK_SCRIPT, [lockKey], [token]),
+          () => 0,
+        );
+      }
+      throw error;
+    }
+    const deltaMs = Math.max(1, this.#now() - started);
+    if (token === null) {
+      await this.#write(redisKey, json, ttl, deltaMs);
+      return value;
+    }
+    const expiresAt = this.#now() + ttl;
+    const raw = formatEnvelope(expiresAt, deltaMs, json);
+    await this.#call(
+      async () => {
+        await runScript(this.#redis, STORE_AND_UNLOCK_SCRIPT, [redisKey, lockKey], [raw, ttl, token]);
+        if (this.#fallback) this.#lru.set(redisKey, raw, expiresAt);
+      },
+      () => this.#lru.set(redisKey, raw, expiresAt),
+    );
+    this.#stats.sets += 1;
+    return value;
+  }
+}
