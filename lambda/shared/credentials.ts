@@ -169,8 +169,11 @@ export interface CredentialsOptions {
 interface Entry {
   /** The credentials callers get: the first load, or the latest successful refresh. */
   promise: Promise<Credentials>;
-  /** When the last fetch of this entry started, for the refresh throttle. */
-  fetchedAt: number;
+  /**
+   * When the last forced re-fetch started, for the throttle. The cold-start load does not
+   * count: a container that started just before a rotation must still be able to refresh.
+   */
+  refreshedAt?: number;
 }
 
 // Module scope on purpose: one Lambda execution environment = one module instance, so every
@@ -239,7 +242,7 @@ export function loadCredentials(database: DatabaseConfig): Promise<Credentials> 
   const key = cacheKey(database);
   const cached = entries.get(key);
   if (cached) return cached.promise;
-  const entry: Entry = { promise: load(database), fetchedAt: Date.now() };
+  const entry: Entry = { promise: load(database) };
   entry.promise = entry.promise.catch((error: unknown) => {
     if (entries.get(key) === entry) entries.delete(key);
     throw error;
@@ -250,8 +253,8 @@ export function loadCredentials(database: DatabaseConfig): Promise<Credentials> 
 
 /**
  * Re-fetches the credentials of `database` after Upstash rejected them (a rotated token), at
- * most once per `refreshIntervalMs` per secret: inside that interval it returns the current
- * credentials (or the re-fetch in flight) without calling Secrets Manager. A failed re-fetch
+ * most once per `refreshIntervalMs` per secret: inside that interval after a re-fetch it returns
+ * the current credentials (or the re-fetch in flight) without calling Secrets Manager. A failed re-fetch
  * keeps the previous credentials for later callers and rejects for the ones waiting on it.
  */
 export function refreshCredentials(database: DatabaseConfig): Promise<Credentials> {
@@ -259,9 +262,9 @@ export function refreshCredentials(database: DatabaseConfig): Promise<Credential
   const entry = entries.get(key);
   if (!entry) return loadCredentials(database);
   const now = Date.now();
-  if (now - entry.fetchedAt < refreshIntervalMs) return entry.promise;
+  if (entry.refreshedAt !== undefined && now - entry.refreshedAt < refreshIntervalMs) return entry.promise;
   const previous = entry.promise;
-  entry.fetchedAt = now;
+  entry.refreshedAt = now;
   entry.promise = load(database).catch((error: unknown) => {
     entry.promise = previous;
     throw error;

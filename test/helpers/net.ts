@@ -7,6 +7,8 @@ export interface StalledServer {
   readonly port: number;
   /** Connections accepted so far. */
   readonly connections: number;
+  /** HTTP requests received so far (request lines seen), answered or not. */
+  readonly requests: number;
   /** Stops listening and destroys the open connections. */
   close(): Promise<void>;
 }
@@ -18,9 +20,15 @@ export interface StalledServer {
 export async function startStalledServer(port = 0): Promise<StalledServer> {
   const sockets = new Set<Socket>();
   let connections = 0;
+  let requests = 0;
   const server = createServer((socket) => {
     connections += 1;
     sockets.add(socket);
+    socket.on('data', (chunk: Buffer) => {
+      requests +=
+        chunk.toString('latin1').match(/^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH) \S+ HTTP\/1\.[01]\r$/gm)
+          ?.length ?? 0;
+    });
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
   });
@@ -34,6 +42,9 @@ export async function startStalledServer(port = 0): Promise<StalledServer> {
     port: actual,
     get connections() {
       return connections;
+    },
+    get requests() {
+      return requests;
     },
     close: () =>
       new Promise<void>((resolve) => {

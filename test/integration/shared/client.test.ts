@@ -1,0 +1,155 @@
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_TIMEOUT_MS, ManagedRedisClient } from '../../../lambda/shared/client';
+import type { Credentials } from '../../../lambda/shared/credentials';
+import { UpstashUnavailableError } from '../../../lambda/shared/errors';
+import { defineScript, runScript } from '../../../lambda/shared/scripts';
+import { freePort, startRedisServer } from '../../../local/redis-server';
+import { UpstashEndpoint } from '../../../local/upstash/server';
+import { startStalledServer } from '../../helpers/net';
+import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
+import { randomPrefix } from '../../helpers/redis';
+
+const TOKEN = 'client-test-token-7f3a9c';
+const database = { name: 'state', mode: 'rest' as const };
+const fixed = (credentials: Credentials) => ({
+  load: async () => credentials,
+  refresh: async () => credentials,
+});
+const rest = (url: string): Credentials => ({ mode: 'rest', url, token: TOKEN });
+const incr = defineScript('incr', "return redis.call('INCR', KEYS[1])");
+
+async function timed<T>(promise: Promise<T>): Promise<{ value: T | unknown; ms: number }> {
+  const started = performance.now();
+  const value = await promise.catch((error: unknown) => error);
+  return { value, ms: performance.now() - started };
+}
+
+describe('ManagedRedisClient', () => {
+  let output: CapturedOutput;
+  const errors: unknown[] = [];
+
+  beforeEach(() => {
+    output = captureOutput();
+  });
+  afterEach(() => {
+    output.restore();
+    expect(leakedSecrets([TOKEN], output.text(), ...errors)).toEqual([]);
+    errors.length = 0;
+  });
+
+  it('fails fast with UpstashUnavailableError when nothing listens', async () => {
+    const client = await ManagedRedisClient.create(
+      database,
+      fixed(rest(`http://127.0.0.1:${await freePort()}`)),
+    );
+
+    const get = await timed(client.get('k'));
+    const script = await timed(runScript(client, incr, ['k'], []));
+    errors.push(get.value, script.value);
+
+    expect(get.value).toBeInstanceOf(UpstashUnavailableError);
+    expect((get.value as Error).message).toBe('database "state" is unavailable (ECONNREFUSED)');
+    expect(script.value).toBeInstanceOf(UpstashUnavailableError);
+    expect(get.ms).toBeLessThan(500);
+  });
+
+  it('cuts a stalled endpoint off at the default timeout, for reads and scripts alike', async () => {
+    const stalled = await startStalledServer();
+    try {
+      const client = await ManagedRedisClient.create(database, fixed(rest(stalled.url)));
+
+      // Concurrent calls share one auto-pipelined request per mode (read / write).
+      const [read, script] = await Promise.all([
+        timed(client.get('k')),
+        timed(client.evalsha('0'.repeat(40), ['k'], [])),
+      ]);
+      errors.push(read.value, script.value);
+
+      for (const call of [read, script]) {
+        expect(call.value).toBeInstanceOf(UpstashUnavailableError);
+        expect((call.value as Error).message).toBe('database "state" is unavailable (timeout)');
+        expect(call.ms).toBeGreaterThanOrEqual(DEFAULT_TIMEOUT_MS - 50);
+        expect(call.ms).toBeLessThan(DEFAULT_TIMEOUT_MS + 500);
+      }
+      // No retry after a timeout: one request per auto-pipeline (read, write), nothing re-sent.
+      expect(stalled.requests).toBe(2);
+    } finally {
+      await stalled.close();
+    }
+  });
+
+  it('honours a shorter configured timeout', async () => {
+    const stalled = await startStalledServer();
+    try {
+      const client = await ManagedRedisClient.create(database, fixed(rest(stalled.url)), { timeoutMs: 200 });
+
+      const call = await timed(client.ping());
+      errors.push(call.value);
+
+      expect(call.value).toBeInstanceOf(UpstashUnavailableError);
+      expect(call.ms).toBeLessThan(200 + 400);
+    } finally {
+      await stalled.close();
+    }
+  });
+
+  it('works again once the endpoint is back on the same port', async () => {
+    const port = await freePort();
+    const databases = [{ token: TOKEN, redisUrl: inject('redisUrl') }];
+    const first = await UpstashEndpoint.start({ databases, port });
+    const client = await ManagedRedisClient.create(database, fixed(rest(first.url)));
+    const key = `${randomPrefix()}:restart`;
+    await client.set(key, 'v', { px: 60_000 });
+
+    await first.close();
+    const down = await client.get(key).catch((e) => e);
+    errors.push(down);
+    const second = await UpstashEndpoint.start({ databases, port });
+    try {
+      expect(down).toBeInstanceOf(UpstashUnavailableError);
+      expect(await client.get(key)).toBe('v');
+    } finally {
+      await client.del([key]);
+      await second.close();
+    }
+  });
+
+  it('maps a 5xx from the endpoint (its Redis is down) to UpstashUnavailableError', async () => {
+    const redis = await startRedisServer();
+    const endpoint = await UpstashEndpoint.start({ databases: [{ token: TOKEN, redisUrl: redis.url }] });
+    try {
+      const client = await ManagedRedisClient.create(database, fixed(rest(endpoint.url)));
+      expect(await client.ping()).toBe('PONG');
+
+      await redis.stop();
+      const [get, scan] = await Promise.all([
+        client.get('k').catch((e) => e),
+        client.scan('0', '*', 10).catch((e) => e),
+      ]);
+      errors.push(get, scan);
+
+      expect(get).toBeInstanceOf(UpstashUnavailableError);
+      expect(get.message).toBe('database "state" is unavailable (server error)');
+      expect(scan).toBeInstanceOf(UpstashUnavailableError);
+    } finally {
+      await endpoint.close();
+      await redis.stop();
+    }
+  });
+
+  it('passes Redis error replies through unchanged', async () => {
+    const endpoint = await UpstashEndpoint.start({
+      databases: [{ token: TOKEN, redisUrl: inject('redisUrl') }],
+    });
+    try {
+      const client = await ManagedRedisClient.create(database, fixed(rest(endpoint.url)));
+
+      const error = (await client.evalsha('0'.repeat(40), [], []).catch((e: unknown) => e)) as Error;
+
+      expect(error).not.toBeInstanceOf(UpstashUnavailableError);
+      expect(error.message).toContain('NOSCRIPT');
+    } finally {
+      await endpoint.close();
+    }
+  });
+});
