@@ -4,7 +4,7 @@ import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
 import { MemoryLru } from './memory-lru';
-import { STORE_AND_UNLOCK_SCRIPT, UNLOCK_SCRIPT } from './scripts';
+import { STORE_AND_UNLOCK_SCRIPT, UNLOCK_SCRIPT, VALUE_OR_LOCK_SCRIPT } from './scripts';
 
 /** A cache hit: the value is wrapped so a cached `null` is told apart from a miss (`null`). */
 export interface CacheHit<T> {
@@ -315,9 +315,11 @@ export class CacheService {
         return ok;
       },
       () => {
-        const exists = this.#lru.get(redisKey, this.#now()) !== null;
+        const now = this.#now();
+        const exists = this.#lru.get(redisKey, now) !== null;
         if ((options.nx && exists) || (options.xx && !exists)) return false;
-        this.#lru.set(redisKey, raw, expiresAt);
+        // The TTL runs from now: the failed attempt at Upstash may have taken a while.
+        this.#lru.set(redisKey, formatEnvelope(now + ttl, deltaMs, json), now + ttl);
         return true;
       },
     );
@@ -401,9 +403,9 @@ export class CacheService {
   /**
    * Reads `key`, or on a miss runs `loader` once and caches its value. Stampede protection:
    * concurrent callers in this container share one flight; across containers a lock key (SET NX
-   * PX `lockTtlMs`) lets one loader run while the others poll the value (MGET of value and lock,
-   * backoff 20 ms doubling to 250 ms). A failed loader releases the lock and its error reaches
-   * its callers; waiters then take the lock themselves. After `lockWaitMs` without a value a
+   * PX `lockTtlMs`, taken in the same script that reads the value) lets one loader run while the
+   * others poll that script (backoff 20 ms doubling to 250 ms, jittered). A failed loader
+   * releases the lock and its error reaches its callers; waiters then take the lock themselves. After `lockWaitMs` without a value a
    * waiter runs the loader itself (availability over strictness). Early refresh: XFetch with the
    * loader's duration stored beside the value.
    */
@@ -456,19 +458,29 @@ export class CacheService {
     const deadline = this.#now() + this.#lockWait;
     let backoff = 20;
     for (;;) {
-      const token = await this.#tryLock(lockKey);
-      if (token !== null) return this.#load(redisKey, lockKey, token, loader, ttl);
+      const token = randomBytes(16).toString('base64url');
+      const [state, raw] = await this.#call(
+        async () => {
+          const reply = await runScript<unknown[]>(
+            this.#redis,
+            VALUE_OR_LOCK_SCRIPT,
+            [redisKey, lockKey],
+            [token, this.#lockTtl],
+          );
+          return [Number(reply[0]), reply[1] === undefined ? null : String(reply[1])] as const;
+        },
+        // Upstash down: the value from memory, or this container loads (single-flight holds).
+        () => {
+          const local = this.#lru.get(redisKey, this.#now());
+          return local === null ? ([2, null] as const) : ([1, local] as const);
+        },
+      );
+      const loaded = state === 1 ? parseEnvelope(raw) : null;
+      if (loaded) return JSON.parse(loaded.json) as T;
+      if (state === 2) return this.#load(redisKey, lockKey, token, loader, ttl);
+      if (this.#now() >= deadline) return this.#load(redisKey, lockKey, null, loader, ttl);
       await sleep(backoff + Math.random() * backoff);
       backoff = Math.min(backoff * 2, 250);
-      const [value, lock] = await this.#call(
-        () => this.#redis.mget([redisKey, lockKey]),
-        () => [this.#lru.get(redisKey, this.#now()), null],
-      );
-      const loaded = parseEnvelope(value ?? null);
-      if (loaded) return JSON.parse(loaded.json) as T;
-      if (this.#now() >= deadline) return this.#load(redisKey, lockKey, null, loader, ttl);
-      // The lock went without a value (the loader failed): take it in the next turn.
-      if (lock === null || lock === undefined) backoff = 0;
     }
   }
 

@@ -340,9 +340,9 @@ describe('CacheService', () => {
         fallback: true,
       });
       await down.close();
-      await c.set('acme', 'k', 1, { ttlMs: 100 });
+      await c.set('acme', 'k', 1, { ttlMs: 300 });
       expect(await c.get('acme', 'k')).toEqual({ value: 1 });
-      await sleep(150);
+      await sleep(400);
       expect(await c.get('acme', 'k')).toBeNull();
     });
   });
