@@ -150,7 +150,7 @@ export class ApiStack extends Stack {
       });
       if (!route.auth && httpRoute) {
         Validations.of(httpRoute).acknowledge({
-          id: 'AwsSolutions-APIG4',
+          id: 'AwsSolutions::AwsSolutions-APIG4',
           reason: `${route.method} ${route.path} is public by design (ROUTES marks it auth: false): load balancers and uptime checks call it without credentials, and it returns no tenant data.`,
         });
       }

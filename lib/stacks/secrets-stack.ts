@@ -58,5 +58,5 @@ export class SecretsStack extends Stack {
 }
 
 function acknowledgeNoRotation(scope: Construct, reason: string): void {
-  Validations.of(scope).acknowledge({ id: 'AwsSolutions-SMG4', reason });
+  Validations.of(scope).acknowledge({ id: 'AwsSolutions::AwsSolutions-SMG4', reason });
 }

@@ -1,0 +1,476 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES, routeKey } from '../../lambda/shared/routes';
+import type { UpstashFunction } from '../../lib/constructs/upstash-function';
+import {
+  actionsOf,
+  allStatements,
+  JWT_WITH_ALARM_EMAIL,
+  logicalId,
+  SINGLE_DATABASE,
+  type Synthesized,
+  statementsOfRole,
+  synthesize,
+  THREE_DATABASES,
+  TWO_DATABASES,
+} from './helpers';
+
+/**
+ * The databases whose secrets a function's role may read, found by the secret each
+ * `GetSecretValue` statement names, and a check that it is the only Secrets Manager access.
+ */
+function grantedSecrets(s: Synthesized, fn: UpstashFunction): string[] {
+  const stack = fn.node.scope === s.api ? s.api : s.jobs;
+  const template = fn.node.scope === s.api ? s.templates.api : s.templates.jobs;
+  const statements = statementsOfRole(template, logicalId(stack, fn.role));
+  const secretStatements = statements.filter((st) =>
+    actionsOf(st).some((a) => a.startsWith('secretsmanager:')),
+  );
+  for (const st of secretStatements) expect(actionsOf(st)).toEqual(['secretsmanager:GetSecretValue']);
+  const candidates: [string, string][] = Object.entries(s.secrets.databases).map(([name, db]) => [
+    name,
+    logicalId(s.secrets, db.secret),
+  ]);
+  if (s.secrets.apiKeys) candidates.push(['api-keys', logicalId(s.secrets, s.secrets.apiKeys.secret)]);
+  return secretStatements
+    .map((st) => {
+      const resource = JSON.stringify(st.Resource);
+      const matches = candidates.filter(([, id]) => resource.includes(id));
+      expect(matches, `one secret per statement, got ${resource}`).toHaveLength(1);
+      return matches[0]?.[0] as string;
+    })
+    .sort();
+}
+
+function environmentOf(s: Synthesized, fn: UpstashFunction): Record<string, unknown> {
+  const stack = fn.node.scope === s.api ? s.api : s.jobs;
+  const template = fn.node.scope === s.api ? s.templates.api : s.templates.jobs;
+  const resource = template.findResources('AWS::Lambda::Function')[logicalId(stack, fn.function)];
+  return resource?.Properties.Environment.Variables;
+}
+
+describe('the two-database app (cdk.json)', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synthesize(TWO_DATABASES);
+  });
+
+  describe('secrets stack', () => {
+    it('defines one secret per database and one for the API keys, all retained', () => {
+      s.templates.secrets.resourceCountIs('AWS::SecretsManager::Secret', 3);
+      for (const name of ['upstash/cache', 'upstash/state', 'upstash/api-keys']) {
+        s.templates.secrets.hasResource('AWS::SecretsManager::Secret', {
+          Properties: { Name: name },
+          DeletionPolicy: 'Retain',
+          UpdateReplacePolicy: 'Retain',
+        });
+      }
+    });
+
+    it('puts no value in any secret, not even a generated one', () => {
+      s.templates.secrets.resourcePropertiesCountIs(
+        'AWS::SecretsManager::Secret',
+        { SecretString: Match.absent(), GenerateSecretString: Match.absent() },
+        3,
+      );
+    });
+
+    it('outputs the ARN of every secret', () => {
+      const outputs = s.templates.secrets.findOutputs('*');
+      for (const id of ['DatabaseSecretArncache', 'DatabaseSecretArnstate', 'ApiKeysSecretArn']) {
+        expect(outputs[id]?.Value).toEqual({ Ref: expect.any(String) });
+      }
+    });
+  });
+
+  describe('functions', () => {
+    const all = (): UpstashFunction[] => [
+      s.api.apiFunction,
+      s.api.authorizerFunction as UpstashFunction,
+      s.jobs.queueWorker,
+      s.jobs.maintenance,
+    ];
+
+    it('run Node 24 on ARM64 with explicit memory, timeout and JSON logs', () => {
+      for (const [template, count] of [
+        [s.templates.api, 2],
+        [s.templates.jobs, 2],
+      ] as const) {
+        template.resourcePropertiesCountIs(
+          'AWS::Lambda::Function',
+          {
+            Runtime: 'nodejs24.x',
+            Architectures: ['arm64'],
+            MemorySize: Match.anyValue(),
+            Timeout: Match.anyValue(),
+            LoggingConfig: Match.objectLike({ LogFormat: 'JSON', LogGroup: { Ref: Match.anyValue() } }),
+            Environment: { Variables: Match.objectLike({ NODE_OPTIONS: '--enable-source-maps' }) },
+          },
+          count,
+        );
+      }
+    });
+
+    it('log into their own log groups with the configured retention', () => {
+      s.templates.api.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 3);
+      s.templates.jobs.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 2);
+    });
+
+    it('grant the api function the secrets of every database', () => {
+      expect(grantedSecrets(s, s.api.apiFunction)).toEqual(['cache', 'state']);
+    });
+
+    it('grant the authorizer the API-key secret only', () => {
+      expect(grantedSecrets(s, s.api.authorizerFunction as UpstashFunction)).toEqual(['api-keys']);
+    });
+
+    it('grant the jobs the secrets of queue, cache, sessions and locks', () => {
+      expect(grantedSecrets(s, s.jobs.queueWorker)).toEqual(['cache', 'state']);
+      expect(grantedSecrets(s, s.jobs.maintenance)).toEqual(['cache', 'state']);
+    });
+
+    it('tell each function its databases, features, key prefix and config', () => {
+      for (const fn of [s.api.apiFunction, s.jobs.queueWorker, s.jobs.maintenance]) {
+        const env = environmentOf(s, fn);
+        const databases = JSON.stringify(env.UPSTASH_DATABASES);
+        expect(databases).toContain('{\\"cache\\":{\\"secretArn\\":\\"');
+        expect(databases).toContain('\\"},\\"state\\":{\\"secretArn\\":\\"');
+        expect(env.KEY_PREFIX).toBe('app');
+        expect(JSON.parse(env.APP_CONFIG as string).cache.defaultTtlMs).toBe(300_000);
+        expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('UpstashState');
+      }
+      expect(JSON.parse(environmentOf(s, s.api.apiFunction).FEATURE_DATABASES as string)).toEqual({
+        cache: 'cache',
+        sessions: 'state',
+        rateLimit: 'state',
+        locks: 'state',
+        queue: 'state',
+      });
+      expect(JSON.parse(environmentOf(s, s.jobs.queueWorker).FEATURE_DATABASES as string)).toEqual({
+        queue: 'state',
+        cache: 'cache',
+        sessions: 'state',
+        locks: 'state',
+      });
+    });
+
+    it('give the authorizer the API-key secret and no database', () => {
+      const env = environmentOf(s, s.api.authorizerFunction as UpstashFunction);
+
+      expect(env.API_KEYS_SECRET_ARN).toEqual({ 'Fn::GetStackOutput': expect.anything() });
+      expect(env.UPSTASH_DATABASES).toBeUndefined();
+      expect(env.FEATURE_DATABASES).toBeUndefined();
+      expect(environmentOf(s, s.api.apiFunction).API_KEYS_SECRET_ARN).toBeUndefined();
+    });
+
+    it('write only to their own log group', () => {
+      for (const fn of all()) {
+        const stack = fn.node.scope === s.api ? s.api : s.jobs;
+        const template = fn.node.scope === s.api ? s.templates.api : s.templates.jobs;
+        const logs = statementsOfRole(template, logicalId(stack, fn.role)).filter((st) =>
+          actionsOf(st).some((a) => a.startsWith('logs:')),
+        );
+        expect(logs).toEqual([
+          {
+            Effect: 'Allow',
+            Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+            Resource: { 'Fn::GetAtt': [logicalId(stack, fn.logGroup), 'Arn'] },
+          },
+        ]);
+      }
+    });
+  });
+
+  describe('IAM', () => {
+    it('has no statement on Resource "*"', () => {
+      for (const template of Object.values(s.templates)) {
+        const wildcards = allStatements(template).filter((st) => JSON.stringify(st.Resource) === '"*"');
+        expect(wildcards).toEqual([]);
+      }
+    });
+
+    it('attaches no AWS-managed policy', () => {
+      for (const template of Object.values(s.templates)) {
+        template.resourcePropertiesCountIs('AWS::IAM::Role', { ManagedPolicyArns: Match.anyValue() }, 0);
+      }
+    });
+  });
+
+  describe('no credential anywhere', () => {
+    it('has no Upstash URL, token or credential variable in any template', () => {
+      for (const template of Object.values(s.templates)) {
+        const json = JSON.stringify(template.toJSON());
+        expect(json).not.toMatch(/https:\/\/[a-z0-9-]+\.upstash\.io/i);
+        expect(json).not.toMatch(/rediss?:\/\/[^"\\]+/);
+        expect(json).not.toMatch(/UPSTASH_REDIS_REST_(URL|TOKEN)|REST_TOKEN|"token":"[^.]/i);
+        expect(json).not.toMatch(/SecretString|unsafePlainText/);
+      }
+    });
+
+    it('sets no environment variable whose name says token, password or key value', () => {
+      for (const template of [s.templates.api, s.templates.jobs]) {
+        for (const fn of Object.values(template.findResources('AWS::Lambda::Function'))) {
+          for (const name of Object.keys(fn.Properties.Environment.Variables)) {
+            expect(name).not.toMatch(/TOKEN|PASSWORD|URL/);
+          }
+        }
+      }
+    });
+  });
+
+  describe('api stack', () => {
+    it('defines one route per entry of ROUTES, with the same route keys', () => {
+      const routes = Object.values(s.templates.api.findResources('AWS::ApiGatewayV2::Route'));
+
+      expect(routes).toHaveLength(ROUTES.length);
+      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(ROUTES.map(routeKey).sort());
+    });
+
+    it('puts the authorizer on every route but GET /health', () => {
+      const authorizerId = s.api.resolve(
+        Object.keys(s.templates.api.findResources('AWS::ApiGatewayV2::Authorizer'))[0],
+      ) as string;
+      const routes = Object.values(s.templates.api.findResources('AWS::ApiGatewayV2::Route'));
+      for (const route of routes) {
+        const isPublic = ROUTES.find((r) => routeKey(r) === route.Properties.RouteKey)?.auth === false;
+        if (isPublic) {
+          expect(route.Properties).toMatchObject({ AuthorizationType: 'NONE' });
+          expect(route.Properties.AuthorizerId).toBeUndefined();
+        } else {
+          expect(route.Properties).toMatchObject({
+            AuthorizationType: 'CUSTOM',
+            AuthorizerId: { Ref: authorizerId },
+          });
+        }
+      }
+      expect(
+        routes.filter((r) => r.Properties.AuthorizationType === 'NONE').map((r) => r.Properties.RouteKey),
+      ).toEqual(['GET /health']);
+    });
+
+    it('authorizes with the x-api-key header, simple responses and a cached result', () => {
+      s.templates.api.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+        AuthorizerType: 'REQUEST',
+        AuthorizerPayloadFormatVersion: '2.0',
+        EnableSimpleResponses: true,
+        IdentitySource: ['$request.header.x-api-key'],
+        AuthorizerResultTtlInSeconds: 300,
+      });
+    });
+
+    it('serves from an explicit auto-deployed stage with throttling and JSON access logs', () => {
+      s.templates.api.hasResourceProperties('AWS::ApiGatewayV2::Api', { ProtocolType: 'HTTP' });
+      s.templates.api.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+      const stage = Object.values(s.templates.api.findResources('AWS::ApiGatewayV2::Stage'))[0]?.Properties;
+      expect(stage).toMatchObject({
+        StageName: '$default',
+        AutoDeploy: true,
+        DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      });
+      const format = JSON.parse(stage.AccessLogSettings.Format);
+      expect(format).toMatchObject({
+        requestId: '$context.requestId',
+        status: '$context.status',
+        routeKey: '$context.routeKey',
+      });
+    });
+
+    it('outputs the API URL', () => {
+      expect(s.templates.api.findOutputs('ApiUrl').ApiUrl?.Value).toBeDefined();
+    });
+  });
+
+  describe('jobs stack', () => {
+    it('runs each job on its schedule with its own role, a retry policy and the dead-letter queue', () => {
+      const dlq = logicalId(s.jobs, s.jobs.deadLetterQueue);
+      for (const [fn, expression] of [
+        [s.jobs.queueWorker, 'rate(1 minute)'],
+        [s.jobs.maintenance, 'rate(15 minutes)'],
+      ] as const) {
+        s.templates.jobs.hasResourceProperties('AWS::Scheduler::Schedule', {
+          ScheduleExpression: expression,
+          State: 'ENABLED',
+          Target: {
+            Arn: { 'Fn::GetAtt': [logicalId(s.jobs, fn.function), 'Arn'] },
+            RoleArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ScheduleRole'), 'Arn'] },
+            RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 300 },
+            DeadLetterConfig: { Arn: { 'Fn::GetAtt': [dlq, 'Arn'] } },
+            Input: Match.serializedJson(
+              Match.objectLike({ source: 'scheduler', executionId: '<aws.scheduler.execution-id>' }),
+            ),
+          },
+        });
+      }
+    });
+
+    it('lets the scheduler role invoke exactly its function and send to the dead-letter queue', () => {
+      const roles = s.templates.jobs.findResources('AWS::IAM::Role', {
+        Properties: {
+          AssumeRolePolicyDocument: {
+            Statement: [Match.objectLike({ Principal: { Service: 'scheduler.amazonaws.com' } })],
+          },
+        },
+      });
+      expect(Object.keys(roles)).toHaveLength(2);
+      for (const roleId of Object.keys(roles)) {
+        const statements = statementsOfRole(s.templates.jobs, roleId);
+        expect(statements.map((st) => actionsOf(st).join())).toEqual([
+          'lambda:InvokeFunction',
+          'sqs:SendMessage',
+        ]);
+        expect(JSON.stringify(statements[0]?.Resource)).not.toContain(':*');
+      }
+    });
+
+    it('keeps the dead-letter queue encrypted and TLS-only, and sends failed async runs there', () => {
+      s.templates.jobs.hasResourceProperties('AWS::SQS::Queue', {
+        SqsManagedSseEnabled: true,
+        MessageRetentionPeriod: 1_209_600,
+      });
+      s.templates.jobs.hasResourceProperties('AWS::SQS::QueuePolicy', {
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          ]),
+        },
+      });
+      s.templates.jobs.resourcePropertiesCountIs(
+        'AWS::Lambda::EventInvokeConfig',
+        { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 300 },
+        2,
+      );
+      s.templates.jobs.resourcePropertiesCountIs(
+        'AWS::Lambda::Function',
+        {
+          DeadLetterConfig: {
+            TargetArn: { 'Fn::GetAtt': [logicalId(s.jobs, s.jobs.deadLetterQueue), 'Arn'] },
+          },
+        },
+        2,
+      );
+    });
+  });
+
+  describe('monitoring stack', () => {
+    it('alarms on errors and throttles of every function, API 5xx and dead letters', () => {
+      const alarms = Object.values(s.templates.monitoring.findResources('AWS::CloudWatch::Alarm')).map(
+        (a) => a.Properties,
+      );
+      const byMetric = (metric: string) => alarms.filter((a) => a.MetricName === metric);
+
+      expect(alarms).toHaveLength(11);
+      expect(byMetric('Errors')).toHaveLength(4);
+      expect(byMetric('Throttles')).toHaveLength(4);
+      expect(byMetric('5xx')[0]).toMatchObject({ Namespace: 'AWS/ApiGateway', Threshold: 1 });
+      expect(byMetric('ApproximateNumberOfMessagesVisible')[0]).toMatchObject({ Namespace: 'AWS/SQS' });
+      expect(byMetric('DeadLetters')[0]).toMatchObject({
+        Namespace: 'UpstashState',
+        Dimensions: [{ Name: 'service', Value: 'maintenance' }],
+        Statistic: 'Maximum',
+      });
+      for (const alarm of alarms)
+        expect(alarm).toMatchObject({
+          TreatMissingData: 'notBreaching',
+          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        });
+    });
+
+    it('has a dashboard with hit rate, latency, 429s, queue depth and dead letters', () => {
+      s.templates.monitoring.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+      const body = JSON.stringify(
+        Object.values(s.templates.monitoring.findResources('AWS::CloudWatch::Dashboard'))[0]?.Properties
+          .DashboardBody,
+      );
+      for (const text of [
+        'Cache hit rate',
+        'CacheHit',
+        'CacheMiss',
+        'Latency',
+        'RateLimited',
+        'QueueDepth',
+        'DeadLetters',
+      ]) {
+        expect(body).toContain(text);
+      }
+    });
+
+    it('sends alarms nowhere without alarmEmail', () => {
+      s.templates.monitoring.resourceCountIs('AWS::SNS::Topic', 0);
+    });
+  });
+});
+
+describe('the single-database app', () => {
+  it('synthesizes with every function on the one secret', () => {
+    const s = synthesize(SINGLE_DATABASE);
+
+    s.templates.secrets.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    expect(grantedSecrets(s, s.api.apiFunction)).toEqual(['main']);
+    expect(grantedSecrets(s, s.jobs.queueWorker)).toEqual(['main']);
+    expect(grantedSecrets(s, s.jobs.maintenance)).toEqual(['main']);
+    expect(grantedSecrets(s, s.api.authorizerFunction as UpstashFunction)).toEqual(['api-keys']);
+    expect(JSON.parse(environmentOf(s, s.api.apiFunction).FEATURE_DATABASES as string)).toEqual({
+      cache: 'main',
+      sessions: 'main',
+      rateLimit: 'main',
+      locks: 'main',
+      queue: 'main',
+    });
+  });
+});
+
+describe('rate limits on a database of their own', () => {
+  it('keeps that secret from the jobs, which never rate-limit', () => {
+    const s = synthesize(THREE_DATABASES);
+
+    expect(grantedSecrets(s, s.api.apiFunction)).toEqual(['cache', 'limits', 'state']);
+    expect(grantedSecrets(s, s.jobs.queueWorker)).toEqual(['cache', 'state']);
+    expect(grantedSecrets(s, s.jobs.maintenance)).toEqual(['cache', 'state']);
+  });
+});
+
+describe('JWT authorization with alarm e-mail', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synthesize(JWT_WITH_ALARM_EMAIL);
+  });
+
+  it('uses a JWT authorizer, no authorizer function and no API-key secret', () => {
+    s.templates.api.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: 'https://id.example.com/', Audience: ['upstash-state-api'] },
+    });
+    expect(s.api.authorizerFunction).toBeUndefined();
+    s.templates.api.resourceCountIs('AWS::Lambda::Function', 1);
+    s.templates.secrets.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    expect(JSON.parse(environmentOf(s, s.api.apiFunction).APP_CONFIG as string).auth).toEqual({
+      type: 'jwt',
+      issuer: 'https://id.example.com/',
+      audience: ['upstash-state-api'],
+      tenantClaim: 'tenant',
+    });
+  });
+
+  it('mails every alarm through an encrypted, TLS-only topic', () => {
+    s.templates.monitoring.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    s.templates.monitoring.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
+    s.templates.monitoring.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    const alarms = Object.values(s.templates.monitoring.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(9);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toHaveLength(1);
+  });
+
+  it('has Resource "*" only in the key policy, where it means the key itself', () => {
+    const keyPolicies = Object.values(s.templates.monitoring.findResources('AWS::KMS::Key')).flatMap(
+      (key) => key.Properties.KeyPolicy.Statement,
+    );
+    for (const template of Object.values(s.templates)) {
+      const wildcards = allStatements(template).filter((st) => JSON.stringify(st.Resource) === '"*"');
+      for (const st of wildcards) expect(keyPolicies).toContainEqual(st);
+    }
+  });
+});
