@@ -15,7 +15,7 @@ import type { UpstashDatabaseSecret } from './upstash-database-secret';
 
 /** Lets CommonJS dependencies `require` inside the ESM bundle. */
 const ESM_REQUIRE_BANNER =
-  "import { createRequire } from 'module';const require = createRequire(import.meta.url);";
+  "import { createRequire as __createRequire } from 'node:module';const require = __createRequire(import.meta.url);";
 
 /** Properties of an {@link UpstashFunction}. */
 export interface UpstashFunctionProps {
