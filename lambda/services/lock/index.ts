@@ -1,0 +1,2 @@
+export { LockLostError } from './errors';
+export * from './lock';
