@@ -1,0 +1,472 @@
+import { randomBytes } from 'node:crypto';
+import { PayloadTooLargeError, ValidationError } from '../../shared/errors';
+import { type KeyBuilder, validateId, validateTenant } from '../../shared/keys';
+import type { RedisLike } from '../../shared/redis';
+import { runScript } from '../../shared/scripts';
+import {
+  ACK_SCRIPT,
+  DEQUEUE_SCRIPT,
+  ENQUEUE_SCRIPT,
+  FAIL_SCRIPT,
+  PROMOTE_DUE_SCRIPT,
+  PRUNE_SCRIPT,
+  REQUEUE_EXPIRED_SCRIPT,
+  STATS_SCRIPT,
+  STATUS_SCRIPT,
+} from './scripts';
+
+/** Job priority: every ready `high` job is dequeued before any `normal` one, and so on. */
+export type Priority = 'high' | 'normal' | 'low';
+
+/** The five places a job can be; at any time its id is in exactly one. */
+export type JobState = 'ready' | 'delayed' | 'inflight' | 'done' | 'dead';
+
+/** Ready-set score bands; keep in step with `BANDS` in scripts.ts. */
+const BAND: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
+const BAND_WIDTH = 1e13;
+
+/** What to enqueue. */
+export interface EnqueueInput {
+  /** The tenant the job belongs to; only that tenant can read its status. */
+  readonly tenant: string;
+  /** A type registered in the worker's {@link JobRegistry}, e.g. `cache.invalidate-prefix`. */
+  readonly type: string;
+  /** JSON-serializable data for the handler. @default null */
+  readonly payload?: unknown;
+  /** @default 'normal' */
+  readonly priority?: Priority;
+  /** Wait this long before the job becomes ready, in ms. @default 0 */
+  readonly delayMs?: number;
+  /** Deliveries before the job is dead-lettered, 1-100. @default 3 */
+  readonly maxAttempts?: number;
+  /**
+   * Enqueueing again with the same key (same tenant) returns the first job's id with
+   * `duplicate: true`, for as long as that job is kept (until pruned).
+   * @default - no deduplication
+   */
+  readonly idempotencyKey?: string;
+}
+
+/** The outcome of {@link JobQueue.enqueue}. */
+export interface EnqueueResult {
+  readonly id: string;
+  /** True when the idempotency key was already known: nothing new was enqueued. */
+  readonly duplicate: boolean;
+}
+
+/** A job handed out by {@link JobQueue.dequeue}; pass it back to ack or fail it. */
+export interface Job {
+  readonly id: string;
+  readonly tenant: string;
+  readonly type: string;
+  readonly payload: unknown;
+  readonly priority: Priority;
+  /** Deliveries so far, this one included. */
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly createdAt: number;
+  /** This delivery's lease token: only its holder can ack or fail the job. */
+  readonly lease: string;
+  /** When the lease ends (epoch ms); after that the job may be requeued and delivered again. */
+  readonly leaseUntil: number;
+}
+
+/** What a tenant may see of a job (no lease token). */
+export interface JobStatus {
+  readonly id: string;
+  readonly type: string;
+  readonly state: JobState;
+  readonly priority: Priority;
+  readonly attempts: number;
+  readonly maxAttempts: number;
+  readonly createdAt: number;
+  /** When a delayed job is due. */
+  readonly runAt?: number;
+  /** When it was acked or dead-lettered. */
+  readonly finishedAt?: number;
+  /** The error of the last failed attempt. */
+  readonly lastError?: string;
+}
+
+/** Options of {@link JobQueue.fail}. */
+export interface FailOptions {
+  /** `false` dead-letters at once (e.g. no handler for the type). @default true */
+  readonly retryable?: boolean;
+}
+
+/** The outcome of {@link JobQueue.fail}. */
+export type FailResult =
+  | { readonly success: true; readonly state: 'delayed'; readonly retryAt: number }
+  | { readonly success: true; readonly state: 'dead' }
+  /** The caller's lease is gone: the job was requeued and may be someone else's now. */
+  | { readonly success: false };
+
+/** Job counts per set. */
+export interface QueueStats {
+  readonly ready: Readonly<Record<Priority, number>>;
+  readonly delayed: number;
+  readonly inFlight: number;
+  readonly done: number;
+  readonly deadLetters: number;
+}
+
+/** Exponential retry backoff: `baseMs * 2^(attempts-1)`, capped, plus up to 20% jitter. */
+export interface BackoffOptions {
+  /** @default 1_000 */
+  readonly baseMs?: number;
+  /** @default 900_000 (15 minutes) */
+  readonly maxMs?: number;
+}
+
+/** Dependencies and settings of {@link JobQueue}. */
+export interface JobQueueOptions {
+  /** A non-evicting database: an evicted job is a lost job. */
+  readonly redis: RedisLike;
+  readonly keys: KeyBuilder;
+  /**
+   * Queue name; each name is an independent queue with its own keys and drain lock.
+   * @default 'default'
+   */
+  readonly name?: string;
+  /** @default - 1 s doubling per attempt, at most 15 minutes */
+  readonly backoff?: BackoffOptions;
+  /** Largest payload, in bytes of JSON. @default 65_536 */
+  readonly maxPayloadBytes?: number;
+  /** Clock for lease, delay and backoff times (epoch ms). @default Date.now */
+  readonly clock?: () => number;
+}
+
+interface JobRecord {
+  id: string;
+  tenant: string;
+  type: string;
+  /** JSON text of the payload, so Lua's cjson never re-encodes user data. */
+  payload: string;
+  priority: Priority;
+  maxAttempts: number;
+  attempts: number;
+  state: JobState;
+  createdAt: number;
+  runAt?: number;
+  lease?: string;
+  leaseUntil?: number;
+  finishedAt?: number;
+  lastError?: string;
+  /** The idem hash field, so prune can remove it with the job. */
+  idem?: string;
+}
+
+const TYPE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
+const MAX_ERROR_CHARS = 2_000;
+const MAX_BATCH = 1_000;
+
+/**
+ * An at-least-once job queue on one Redis, made for Lambda: no blocking commands (there are none
+ * over Upstash REST), no timers, and every operation one script (one command, one round trip).
+ *
+ * Dequeue leases a job; ack completes it; fail retries it with exponential backoff or, after
+ * `maxAttempts` deliveries, dead-letters it with its last error. A job whose worker died keeps its
+ * lease until {@link JobQueue.requeueExpired} (the maintenance job) puts it back. A job id is
+ * always in exactly one of ready / delayed / inflight / done / dead, so none is ever lost.
+ *
+ * Queues are shared by all tenants (one drain per queue); every job carries its tenant, and
+ * {@link JobQueue.status} shows a tenant only its own jobs.
+ *
+ * @example
+ * const queue = new JobQueue({ redis, keys });
+ * const { id } = await queue.enqueue({ tenant: 'acme', type: 'cache.invalidate-prefix', payload: { prefix: 'user:' } });
+ * const job = await queue.dequeue({ leaseMs: 30_000 });
+ * if (job) await queue.ack(job);
+ */
+export class JobQueue {
+  /** The queue's name. */
+  readonly name: string;
+  readonly #redis: RedisLike;
+  readonly #clock: () => number;
+  readonly #backoff: Required<BackoffOptions>;
+  readonly #maxPayloadBytes: number;
+  readonly #k: Readonly<Record<'ready' | 'delayed' | 'inflight' | 'done' | 'dead' | 'jobs' | 'idem', string>>;
+
+  constructor(options: JobQueueOptions) {
+    this.name = options.name ?? 'default';
+    if (!TYPE.test(this.name)) throw new ValidationError(`queue name must match ${TYPE}, got "${this.name}"`);
+    this.#redis = options.redis;
+    this.#clock = options.clock ?? Date.now;
+    this.#backoff = { baseMs: 1_000, maxMs: 900_000, ...options.backoff };
+    this.#maxPayloadBytes = options.maxPayloadBytes ?? 65_536;
+    const key = (part: string) => options.keys.global('queue', this.name, part);
+    this.#k = {
+      ready: key('ready'),
+      delayed: key('delayed'),
+      inflight: key('inflight'),
+      done: key('done'),
+      dead: key('dead'),
+      jobs: key('jobs'),
+      idem: key('idem'),
+    };
+  }
+
+  /** Every Redis key of this queue (for tests, audits and IAM-free inspection). */
+  get keys(): Readonly<Record<'ready' | 'delayed' | 'inflight' | 'done' | 'dead' | 'jobs' | 'idem', string>> {
+    return this.#k;
+  }
+
+  /**
+   * Adds a job. One command, one round trip.
+   * @throws ValidationError on a bad type, priority, delay, attempts or key; PayloadTooLargeError
+   */
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    const tenant = validateTenant(input.tenant);
+    if (typeof input.type !== 'string' || !TYPE.test(input.type)) {
+      throw new ValidationError('type must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"');
+    }
+    const priority = input.priority ?? 'normal';
+    if (!(priority in BAND))
+      throw new ValidationError(`priority must be high, normal or low, got "${priority}"`);
+    const delayMs = input.delayMs ?? 0;
+    if (!Number.isSafeInteger(delayMs) || delayMs < 0) {
+      throw new ValidationError(`delayMs must be a non-negative integer, got ${delayMs}`);
+    }
+    const maxAttempts = input.maxAttempts ?? 3;
+    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
+      throw new ValidationError(`maxAttempts must be an integer from 1 to 100, got ${maxAttempts}`);
+    }
+    const payload = JSON.stringify(input.payload ?? null);
+    if (Buffer.byteLength(payload, 'utf8') > this.#maxPayloadBytes) {
+      throw new PayloadTooLargeError(`job payload is larger than ${this.#maxPayloadBytes} bytes`);
+    }
+    const idem =
+      input.idempotencyKey === undefined
+        ? ''
+        : `${tenant}:${validateId(input.idempotencyKey, 'idempotencyKey')}`;
+
+    const now = this.#clock();
+    const id = randomBytes(16).toString('base64url');
+    const delayed = delayMs > 0;
+    const record: JobRecord = {
+      id,
+      tenant,
+      type: input.type,
+      payload,
+      priority,
+      maxAttempts,
+      attempts: 0,
+      state: delayed ? 'delayed' : 'ready',
+      createdAt: now,
+      ...(delayed ? { runAt: now + delayMs } : {}),
+      ...(idem ? { idem } : {}),
+    };
+    const score = delayed ? now + delayMs : BAND[priority] * BAND_WIDTH + now;
+    const [resultId, duplicate] = await runScript<[string, number]>(
+      this.#redis,
+      ENQUEUE_SCRIPT,
+      [this.#k.jobs, this.#k.idem, this.#k.ready, this.#k.delayed],
+      [id, JSON.stringify(record), idem, score, delayed ? '1' : '0'],
+    );
+    return { id: resultId, duplicate: duplicate === 1 };
+  }
+
+  /**
+   * Leases the first ready job of the highest priority and counts the attempt. One command, one
+   * round trip. Delayed jobs become ready through {@link JobQueue.promoteDue}.
+   *
+   * @param options.leaseMs how long the caller may work on the job before it can be requeued
+   * @returns the job, or `null` when nothing is ready
+   */
+  async dequeue(options: { readonly leaseMs: number }): Promise<Job | null> {
+    const { leaseMs } = options;
+    if (!Number.isSafeInteger(leaseMs) || leaseMs < 1) {
+      throw new ValidationError(`leaseMs must be a positive integer, got ${leaseMs}`);
+    }
+    const lease = randomBytes(16).toString('base64url');
+    const raw = await runScript<string | null>(
+      this.#redis,
+      DEQUEUE_SCRIPT,
+      [this.#k.ready, this.#k.inflight, this.#k.jobs],
+      [this.#clock(), leaseMs, lease],
+    );
+    if (raw === null) return null;
+    const record = JSON.parse(raw) as JobRecord;
+    return {
+      id: record.id,
+      tenant: record.tenant,
+      type: record.type,
+      payload: JSON.parse(record.payload),
+      priority: record.priority,
+      attempts: record.attempts,
+      maxAttempts: record.maxAttempts,
+      createdAt: record.createdAt,
+      lease,
+      leaseUntil: record.leaseUntil ?? 0,
+    };
+  }
+
+  /**
+   * Completes a job. One command, one round trip.
+   * @returns `false` when the caller's lease is gone (it expired and the job was requeued)
+   */
+  async ack(job: Pick<Job, 'id' | 'lease'>): Promise<boolean> {
+    const reply = await runScript<number>(
+      this.#redis,
+      ACK_SCRIPT,
+      [this.#k.inflight, this.#k.done, this.#k.jobs],
+      [job.id, job.lease, this.#clock()],
+    );
+    return reply === 1;
+  }
+
+  /**
+   * Records a failed attempt: a retry after exponential backoff, or the dead letters once
+   * `maxAttempts` deliveries are used (or at once when not retryable). One command.
+   */
+  async fail(
+    job: Pick<Job, 'id' | 'lease' | 'attempts'>,
+    error: unknown,
+    options: FailOptions = {},
+  ): Promise<FailResult> {
+    const text = (error instanceof Error ? `${error.name}: ${error.message}` : String(error)).slice(
+      0,
+      MAX_ERROR_CHARS,
+    );
+    const reply = await runScript<[number, string?, number?]>(
+      this.#redis,
+      FAIL_SCRIPT,
+      [this.#k.inflight, this.#k.delayed, this.#k.dead, this.#k.jobs],
+      [
+        job.id,
+        job.lease,
+        this.#clock(),
+        text,
+        this.backoffMs(job.attempts),
+        options.retryable === false ? '0' : '1',
+      ],
+    );
+    if (reply[0] !== 1) return { success: false };
+    return reply[1] === 'delayed'
+      ? { success: true, state: 'delayed', retryAt: Number(reply[2]) }
+      : { success: true, state: 'dead' };
+  }
+
+  /** The wait before retrying after failed attempt number `attempts`, in ms. */
+  backoffMs(attempts: number): number {
+    const base = Math.min(this.#backoff.maxMs, this.#backoff.baseMs * 2 ** Math.max(0, attempts - 1));
+    return Math.round(base + Math.random() * base * 0.2);
+  }
+
+  /**
+   * Puts jobs whose lease ended back to ready (dead letters when their attempts are used), in
+   * batches until none is left. Safe to run from several processes at once.
+   */
+  async requeueExpired(
+    options: { readonly batch?: number } = {},
+  ): Promise<{ requeued: number; deadLettered: number }> {
+    const batch = batchSize(options.batch);
+    let requeued = 0;
+    let deadLettered = 0;
+    for (;;) {
+      const [r, d] = await runScript<[number, number]>(
+        this.#redis,
+        REQUEUE_EXPIRED_SCRIPT,
+        [this.#k.inflight, this.#k.ready, this.#k.dead, this.#k.jobs],
+        [this.#clock(), batch],
+      );
+      requeued += r;
+      deadLettered += d;
+      if (r + d < batch) return { requeued, deadLettered };
+    }
+  }
+
+  /** Moves due delayed jobs (delays and retry backoffs) to ready, in batches until none is left. */
+  async promoteDue(options: { readonly batch?: number } = {}): Promise<number> {
+    const batch = batchSize(options.batch);
+    let promoted = 0;
+    for (;;) {
+      const n = await runScript<number>(
+        this.#redis,
+        PROMOTE_DUE_SCRIPT,
+        [this.#k.delayed, this.#k.ready, this.#k.jobs],
+        [this.#clock(), batch],
+      );
+      promoted += n;
+      if (n < batch) return promoted;
+    }
+  }
+
+  /**
+   * Forgets finished jobs older than the retention: completed ones after `doneMs`, dead letters
+   * after `deadMs`, with their idempotency keys.
+   */
+  async prune(
+    options: { readonly doneMs?: number; readonly deadMs?: number; readonly batch?: number } = {},
+  ): Promise<{ done: number; dead: number }> {
+    const now = this.#clock();
+    const doneBefore = now - (options.doneMs ?? 86_400_000);
+    const deadBefore = now - (options.deadMs ?? 7 * 86_400_000);
+    const batch = batchSize(options.batch);
+    let done = 0;
+    let dead = 0;
+    for (;;) {
+      const [a, b] = await runScript<[number, number]>(
+        this.#redis,
+        PRUNE_SCRIPT,
+        [this.#k.done, this.#k.dead, this.#k.jobs, this.#k.idem],
+        [doneBefore, deadBefore, batch],
+      );
+      done += a;
+      dead += b;
+      if (a < batch && b < batch) return { done, dead };
+    }
+  }
+
+  /**
+   * The status of a job of `tenant`. Another tenant's job reads as `null`, like a missing one, so
+   * ids reveal nothing across tenants.
+   */
+  async status(tenant: string, id: string): Promise<JobStatus | null> {
+    validateTenant(tenant);
+    if (typeof id !== 'string' || !JOB_ID.test(id)) return null;
+    const raw = await runScript<string | null>(this.#redis, STATUS_SCRIPT, [this.#k.jobs], [id]);
+    if (raw === null) return null;
+    const record = JSON.parse(raw) as JobRecord;
+    if (record.tenant !== tenant) return null;
+    return {
+      id: record.id,
+      type: record.type,
+      state: record.state,
+      priority: record.priority,
+      attempts: record.attempts,
+      maxAttempts: record.maxAttempts,
+      createdAt: record.createdAt,
+      ...(record.runAt !== undefined && record.state === 'delayed' ? { runAt: record.runAt } : {}),
+      ...(record.finishedAt !== undefined ? { finishedAt: record.finishedAt } : {}),
+      ...(record.lastError !== undefined ? { lastError: record.lastError } : {}),
+    };
+  }
+
+  /** Job counts per set, in one command. */
+  async stats(): Promise<QueueStats> {
+    const [high, normal, low, delayed, inFlight, done, deadLetters] = (
+      await runScript<number[]>(
+        this.#redis,
+        STATS_SCRIPT,
+        [this.#k.ready, this.#k.delayed, this.#k.inflight, this.#k.done, this.#k.dead],
+        [],
+      )
+    ).map(Number);
+    return {
+      ready: { high: high ?? 0, normal: normal ?? 0, low: low ?? 0 },
+      delayed: delayed ?? 0,
+      inFlight: inFlight ?? 0,
+      done: done ?? 0,
+      deadLetters: deadLetters ?? 0,
+    };
+  }
+}
+
+function batchSize(batch = 500): number {
+  if (!Number.isSafeInteger(batch) || batch < 1 || batch > MAX_BATCH) {
+    throw new ValidationError(`batch must be an integer from 1 to ${MAX_BATCH}, got ${batch}`);
+  }
+  return batch;
+}
