@@ -57,5 +57,4 @@ async function worker(): Promise<void> {
 }
 
 await Promise.all(Array.from({ length: workers }, worker));
-process.send?.({ overlaps, acquisitions: workers * acquisitions });
-process.disconnect?.();
+process.send?.({ overlaps, acquisitions: workers * acquisitions }, () => process.disconnect?.());
