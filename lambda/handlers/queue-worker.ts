@@ -1,5 +1,157 @@
-// Placeholder entry so the CDK stacks can bundle it; replaced by the real handler.
-export const handler = async (): Promise<{ statusCode: number; body: string }> => ({
-  statusCode: 503,
-  body: JSON.stringify({ error: { code: 'NOT_READY', message: 'handler not built yet' } }),
-});
+import { Logger } from '@aws-lambda-powertools/logger';
+import type { Context } from 'aws-lambda';
+import { GLOBAL, LockService } from '../services/lock';
+import {
+  type DrainResult,
+  drainQueue,
+  JobQueue,
+  JobRegistry,
+  registerBuiltinJobs,
+  type StopReason,
+} from '../services/queue';
+import { SessionService } from '../services/sessions/session-service';
+import { ValidationError } from '../shared/errors';
+import { appConfig, keyBuilder, redisFor } from '../shared/runtime';
+
+/**
+ * The event EventBridge Scheduler sends: the schedule's input (`lib/constructs/scheduled-job.ts`)
+ * with its context attributes filled in. The optional fields let a schedule tune one drain.
+ */
+export interface QueueWorkerEvent {
+  readonly source?: string;
+  readonly job?: string;
+  readonly scheduledTime?: string;
+  readonly executionId?: string;
+  /** The queue to drain. @default 'default' */
+  readonly queue?: string;
+  /** Stop taking jobs this long before the invocation's deadline, in ms. @default 3_000 */
+  readonly safetyMarginMs?: number;
+  /** Jobs run at once. @default 4 */
+  readonly concurrency?: number;
+}
+
+/** What one invocation did; also logged as one JSON line. */
+export interface QueueWorkerResult extends Omit<DrainResult, 'stoppedBecause'> {
+  readonly queue: string;
+  /** True when another invocation was draining this queue (its lock was held). */
+  readonly skipped: boolean;
+  readonly stoppedBecause: StopReason | 'lock-held';
+}
+
+/** What the handler needs; built once per cold start, injectable in tests. */
+export interface QueueWorkerServices {
+  readonly queueFor: (name: string) => JobQueue;
+  readonly locks: LockService;
+  readonly registry: JobRegistry;
+}
+
+/** How long the drain lock is leased; it is renewed every third of it while the drain runs. */
+const DRAIN_LOCK_LEASE_MS = 15_000;
+
+/** Builds the services from the runtime: one client per database, from Secrets Manager. */
+export async function queueWorkerServices(): Promise<QueueWorkerServices> {
+  const keys = keyBuilder();
+  const [queueRedis, lockRedis, cacheRedis, sessionRedis] = await Promise.all([
+    redisFor('queue'),
+    redisFor('locks'),
+    redisFor('cache'),
+    redisFor('sessions'),
+  ]);
+  const sessionConfig = (appConfig().sessions ?? {}) as { idleTtlMs?: number; absoluteTtlMs?: number };
+  // revokeAll reads the user index up to the absolute lifetime, so it must be the deployed one.
+  const sessions = new SessionService({
+    redis: sessionRedis,
+    keys,
+    ...(sessionConfig.idleTtlMs !== undefined ? { idleTtlMs: sessionConfig.idleTtlMs } : {}),
+    ...(sessionConfig.absoluteTtlMs !== undefined ? { absoluteTtlMs: sessionConfig.absoluteTtlMs } : {}),
+  });
+  const registry = registerBuiltinJobs(new JobRegistry(), {
+    cacheRedis,
+    keys,
+    revokeUserSessions: (tenant, userId) => sessions.revokeAll(tenant, userId),
+  });
+  const queues = new Map<string, JobQueue>();
+  return {
+    queueFor: (name) => {
+      const queue = queues.get(name) ?? new JobQueue({ redis: queueRedis, keys, name });
+      queues.set(name, queue);
+      return queue;
+    },
+    locks: new LockService({ redis: lockRedis, keys }),
+    registry,
+  };
+}
+
+function parseEvent(
+  event: unknown,
+): Required<Pick<QueueWorkerEvent, 'queue' | 'safetyMarginMs' | 'concurrency'>> {
+  const input = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
+  const queue = input.queue ?? 'default';
+  const safetyMarginMs = input.safetyMarginMs ?? 3_000;
+  const concurrency = input.concurrency ?? 4;
+  if (typeof queue !== 'string')
+    throw new ValidationError(`queue must be a string, got ${JSON.stringify(queue)}`);
+  if (!Number.isSafeInteger(safetyMarginMs) || (safetyMarginMs as number) < 0) {
+    throw new ValidationError(
+      `safetyMarginMs must be a non-negative integer, got ${JSON.stringify(safetyMarginMs)}`,
+    );
+  }
+  if (!Number.isSafeInteger(concurrency) || (concurrency as number) < 1 || (concurrency as number) > 64) {
+    throw new ValidationError(
+      `concurrency must be an integer from 1 to 64, got ${JSON.stringify(concurrency)}`,
+    );
+  }
+  return { queue, safetyMarginMs: safetyMarginMs as number, concurrency: concurrency as number };
+}
+
+/**
+ * The queue-worker handler over given services: parse the schedule's input, take the queue's
+ * drain lock (one drain per queue at a time; skip when held), drain until the queue is empty or
+ * the deadline less the safety margin, log and return the counts.
+ */
+export function createQueueWorkerHandler(
+  services: () => Promise<QueueWorkerServices>,
+  logger: Logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'queue-worker' }),
+): (event: unknown, context: Context) => Promise<QueueWorkerResult> {
+  return async (event, context) => {
+    const deadline = Date.now() + context.getRemainingTimeInMillis();
+    const { queue: name, safetyMarginMs, concurrency } = parseEvent(event);
+    const { queueFor, locks, registry } = await services();
+    const queue = queueFor(name);
+
+    const outcome = await locks.withLock(
+      GLOBAL,
+      `queue-drain:${queue.name}`,
+      ({ signal }) => drainQueue(queue, registry, { deadline, safetyMarginMs, concurrency, signal }),
+      { leaseMs: DRAIN_LOCK_LEASE_MS, retry: { attempts: 1 } },
+    );
+    const result: QueueWorkerResult = outcome.acquired
+      ? { queue: queue.name, skipped: false, ...outcome.value }
+      : {
+          queue: queue.name,
+          skipped: true,
+          processed: 0,
+          succeeded: 0,
+          failed: 0,
+          deadLettered: 0,
+          leaseLost: 0,
+          stoppedBecause: 'lock-held',
+        };
+    logger.info('queue drained', { ...result, requestId: context.awsRequestId });
+    return result;
+  };
+}
+
+let built: Promise<QueueWorkerServices> | undefined;
+
+/** Built once per cold start; a failed build is forgotten so the next invocation retries. */
+function coldStartServices(): Promise<QueueWorkerServices> {
+  built ??= queueWorkerServices().catch((error: unknown) => {
+    built = undefined;
+    throw error;
+  });
+  return built;
+}
+
+/** Lambda entry, invoked by EventBridge Scheduler. */
+export const handler = createQueueWorkerHandler(coldStartServices);

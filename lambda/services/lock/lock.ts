@@ -6,8 +6,11 @@ import { runScript } from '../../shared/scripts';
 import { LockLostError } from './errors';
 import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, RELEASE_SCRIPT } from './scripts';
 
-/** The scope of locks shared by all tenants (the queue drain, the maintenance run). */
-export const GLOBAL: unique symbol = Symbol('global lock scope');
+/**
+ * The scope of locks shared by all tenants (the queue drain, the maintenance run). A registered
+ * symbol, so two copies of this module (two bundles, a test's fresh module graph) agree on it.
+ */
+export const GLOBAL: unique symbol = Symbol.for('upstash-state.lock.global');
 
 /** A tenant id, or {@link GLOBAL} for a lock shared by all tenants. */
 export type LockScope = string | typeof GLOBAL;

@@ -1,4 +1,5 @@
 export * from './builtin-jobs';
 export * from './drain';
+export * from './maintenance';
 export * from './queue';
 export * from './registry';

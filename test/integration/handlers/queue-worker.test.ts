@@ -1,0 +1,176 @@
+import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import type * as QueueWorkerModule from '../../../lambda/handlers/queue-worker';
+import { GLOBAL, LockService } from '../../../lambda/services/lock';
+import { INVALIDATE_PREFIX, JobQueue, JobRegistry } from '../../../lambda/services/queue';
+import { KeyBuilder } from '../../../lambda/shared/keys';
+import { lambdaContext, schedulerEvent } from '../../helpers/lambda';
+import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
+import { randomPrefix, sharedEndpoint, sharedRedis } from '../../helpers/redis';
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+describe('queue-worker handler', () => {
+  const redis = sharedRedis();
+  const { url, token } = sharedEndpoint();
+  let keys: KeyBuilder;
+  let queue: JobQueue;
+  let output: CapturedOutput;
+  let handler: typeof QueueWorkerModule.handler;
+  let createQueueWorkerHandler: typeof QueueWorkerModule.createQueueWorkerHandler;
+
+  beforeAll(() => {
+    // Local mode: one database from the standard variables, as runtime.ts reads them.
+    delete process.env.UPSTASH_DATABASES;
+    delete process.env.FEATURE_DATABASES;
+    delete process.env.APP_CONFIG;
+    process.env.UPSTASH_REDIS_REST_URL = url;
+    process.env.UPSTASH_REDIS_REST_TOKEN = token;
+  });
+
+  beforeEach(async () => {
+    // A fresh prefix per test is a fresh deployment, and a fresh module graph a cold start.
+    const prefix = randomPrefix();
+    process.env.KEY_PREFIX = prefix;
+    vi.resetModules();
+    ({ handler, createQueueWorkerHandler } = await import('../../../lambda/handlers/queue-worker'));
+    keys = new KeyBuilder(prefix);
+    queue = new JobQueue({ redis, keys });
+    output = captureOutput();
+  });
+  afterEach(() => {
+    output.restore();
+  });
+
+  /** Services over the shared Redis with a registry of the test's own. */
+  const injected = (registry: JobRegistry) =>
+    createQueueWorkerHandler(async () => ({
+      queueFor: (name) => new JobQueue({ redis, keys, name }),
+      locks: new LockService({ redis, keys }),
+      registry,
+    }));
+
+  it('drains built-in jobs as Lambda invokes it, dead-letters unknown types, and logs the counts without secrets', async () => {
+    // Prepare
+    await redis.set(keys.key('cache', 'acme', 'user:1'), 'v');
+    await redis.set(keys.key('cache', 'acme', 'user:2'), 'v');
+    await redis.set(keys.key('cache', 'acme', 'page:1'), 'v');
+    await queue.enqueue({
+      tenant: 'acme',
+      type: INVALIDATE_PREFIX,
+      payload: { prefix: 'user:' },
+      priority: 'high',
+    });
+    await queue.enqueue({
+      tenant: 'acme',
+      type: INVALIDATE_PREFIX,
+      payload: { prefix: 'nothing:' },
+      priority: 'low',
+    });
+    const unknown = await queue.enqueue({ tenant: 'acme', type: 'no.such-type' });
+
+    // Act
+    const result = await handler(schedulerEvent('queue-worker'), lambdaContext({ remainingMs: 60_000 }));
+
+    // Assess
+    expect(result).toEqual({
+      queue: 'default',
+      skipped: false,
+      processed: 3,
+      succeeded: 2,
+      failed: 0,
+      deadLettered: 1,
+      leaseLost: 0,
+      stoppedBecause: 'empty',
+    });
+    expect(
+      await redis.exists([keys.key('cache', 'acme', 'user:1'), keys.key('cache', 'acme', 'user:2')]),
+    ).toBe(0);
+    expect(await redis.get(keys.key('cache', 'acme', 'page:1'))).toBe('v');
+    expect(await queue.status('acme', unknown.id)).toMatchObject({
+      state: 'dead',
+      lastError: expect.stringContaining('no handler registered'),
+    });
+    const line = output
+      .text()
+      .split('\n')
+      .find((l) => l.includes('queue drained'));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({
+      level: 'INFO',
+      processed: 3,
+      succeeded: 2,
+      deadLettered: 1,
+    });
+    expect(leakedSecrets([token], output.text())).toEqual([]);
+  });
+
+  it('skips when another invocation is draining the same queue', async () => {
+    await queue.enqueue({ tenant: 'acme', type: INVALIDATE_PREFIX, payload: { prefix: 'x' } });
+    const held = await new LockService({ redis, keys }).acquire(GLOBAL, 'queue-drain:default');
+    expect(held).not.toBeNull();
+
+    const result = await handler(schedulerEvent('queue-worker'), lambdaContext());
+
+    expect(result).toMatchObject({ skipped: true, processed: 0, stoppedBecause: 'lock-held' });
+    expect((await queue.stats()).ready.normal).toBe(1);
+  });
+
+  it('runs jobs in priority order and retries a failing one with backoff', async () => {
+    const seen: unknown[] = [];
+    const registry = new JobRegistry()
+      .register('record', async (job) => {
+        seen.push(job.payload);
+      })
+      .register('flaky', async () => {
+        throw new Error('downstream timeout');
+      });
+    await queue.enqueue({ tenant: 'acme', type: 'record', payload: 'low', priority: 'low' });
+    await queue.enqueue({ tenant: 'acme', type: 'record', payload: 'normal' });
+    await queue.enqueue({ tenant: 'acme', type: 'record', payload: 'high', priority: 'high' });
+    const flaky = await queue.enqueue({ tenant: 'acme', type: 'flaky', priority: 'low' });
+
+    const result = await injected(registry)(
+      schedulerEvent('queue-worker', { concurrency: 1 }),
+      lambdaContext(),
+    );
+
+    expect(seen).toEqual(['high', 'normal', 'low']);
+    expect(result).toMatchObject({
+      processed: 4,
+      succeeded: 3,
+      failed: 1,
+      deadLettered: 0,
+      stoppedBecause: 'empty',
+    });
+    expect(await queue.status('acme', flaky.id)).toMatchObject({
+      state: 'delayed',
+      attempts: 1,
+      lastError: 'Error: downstream timeout',
+    });
+  });
+
+  it('stops taking jobs a safety margin before the deadline, leaving the rest ready', async () => {
+    const registry = new JobRegistry().register('slow', () => sleep(200));
+    await Promise.all(Array.from({ length: 20 }, () => queue.enqueue({ tenant: 'acme', type: 'slow' })));
+    const startedAt = Date.now();
+
+    // 1.1 s left and a 0.5 s margin: about 3 jobs of 200 ms fit, one at a time.
+    const result = await injected(registry)(
+      schedulerEvent('queue-worker', { concurrency: 1, safetyMarginMs: 500 }),
+      lambdaContext({ remainingMs: 1_100 }),
+    );
+
+    expect(result.stoppedBecause).toBe('deadline');
+    expect(result.processed).toBeGreaterThanOrEqual(2);
+    expect(result.processed).toBeLessThanOrEqual(4);
+    expect(result.succeeded).toBe(result.processed);
+    // Returned before the invocation's end, with the rest still queued.
+    expect(Date.now() - startedAt).toBeLessThan(1_100);
+    expect((await queue.stats()).ready.normal).toBe(20 - result.processed);
+  });
+
+  it('rejects a malformed schedule input', async () => {
+    await expect(
+      handler(schedulerEvent('queue-worker', { concurrency: 0 }), lambdaContext()),
+    ).rejects.toThrow(/concurrency/);
+  });
+});
