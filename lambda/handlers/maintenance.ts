@@ -1,5 +1,119 @@
-// Placeholder entry so the CDK stacks can bundle it; replaced by the real handler.
-export const handler = async (): Promise<{ statusCode: number; body: string }> => ({
-  statusCode: 503,
-  body: JSON.stringify({ error: { code: 'NOT_READY', message: 'handler not built yet' } }),
-});
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import { GLOBAL, LockService } from '../services/lock';
+import { JobQueue, type MaintenanceResult, maintainQueue } from '../services/queue';
+import { ValidationError } from '../shared/errors';
+import { keyBuilder, redisFor } from '../shared/runtime';
+
+/** The event EventBridge Scheduler sends (see `lib/constructs/scheduled-job.ts`). */
+export interface MaintenanceEvent {
+  readonly source?: string;
+  readonly job?: string;
+  readonly scheduledTime?: string;
+  readonly executionId?: string;
+  /** The queue to maintain. @default 'default' */
+  readonly queue?: string;
+}
+
+/** What one invocation did; also logged as one JSON line. */
+export type MaintenanceHandlerResult =
+  | ({ readonly queue: string; readonly skipped: false } & MaintenanceResult)
+  | { readonly queue: string; readonly skipped: true };
+
+/** What the handler needs; built once per cold start, injectable in tests. */
+export interface MaintenanceServices {
+  readonly queueFor: (name: string) => JobQueue;
+  readonly locks: LockService;
+  /**
+   * Prunes stale session index entries.
+   * @default - none: SessionService offers only `pruneUser(tenant, userId)` (and prunes lazily on
+   * list and revoke), and finding every user would be a keyspace scan, so the run reports
+   * `sessionIndexesPruned: 'unavailable'`
+   */
+  readonly pruneSessionIndexes?: () => Promise<number>;
+}
+
+const LOCK_LEASE_MS = 60_000;
+
+/** Builds the services from the runtime. */
+export async function maintenanceServices(): Promise<MaintenanceServices> {
+  const keys = keyBuilder();
+  const [queueRedis, lockRedis] = await Promise.all([redisFor('queue'), redisFor('locks')]);
+  const queues = new Map<string, JobQueue>();
+  return {
+    queueFor: (name) => {
+      const queue = queues.get(name) ?? new JobQueue({ redis: queueRedis, keys, name });
+      queues.set(name, queue);
+      return queue;
+    },
+    locks: new LockService({ redis: lockRedis, keys }),
+  };
+}
+
+/**
+ * The maintenance handler over given services: one run at a time (a lock; skip when held),
+ * then requeue expired leases, promote due jobs, prune, and publish QueueDepth (per priority),
+ * InFlight, Delayed and DeadLetters as EMF metrics.
+ */
+export function createMaintenanceHandler(
+  services: () => Promise<MaintenanceServices>,
+  logger: Logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'maintenance' }),
+  metrics: Metrics = new Metrics({
+    serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'maintenance',
+    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'UpstashState',
+  }),
+): (event: unknown, context: Context) => Promise<MaintenanceHandlerResult> {
+  return async (event, context) => {
+    const input = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
+    const name = input.queue ?? 'default';
+    if (typeof name !== 'string')
+      throw new ValidationError(`queue must be a string, got ${JSON.stringify(name)}`);
+    const { queueFor, locks, pruneSessionIndexes } = await services();
+    const queue = queueFor(name);
+
+    const outcome = await locks.withLock(
+      GLOBAL,
+      `maintenance:${queue.name}`,
+      () => maintainQueue(queue, pruneSessionIndexes ? { pruneSessionIndexes } : {}),
+      { leaseMs: LOCK_LEASE_MS, retry: { attempts: 1 } },
+    );
+    if (!outcome.acquired) {
+      logger.info('maintenance skipped: another run holds the lock', { queue: queue.name });
+      return { queue: queue.name, skipped: true };
+    }
+    const result = outcome.value;
+
+    const { ready, inFlight, delayed, deadLetters } = result.stats;
+    metrics.addDimension('queue', queue.name);
+    for (const priority of ['high', 'normal', 'low'] as const) {
+      const single = metrics.singleMetric();
+      single.addDimensions({ queue: queue.name, priority });
+      single.addMetric('QueueDepth', MetricUnit.Count, ready[priority]);
+    }
+    metrics.addMetric('QueueDepth', MetricUnit.Count, ready.high + ready.normal + ready.low);
+    metrics.addMetric('InFlight', MetricUnit.Count, inFlight);
+    metrics.addMetric('Delayed', MetricUnit.Count, delayed);
+    metrics.addMetric('DeadLetters', MetricUnit.Count, deadLetters);
+    metrics.addMetric('JobsRequeued', MetricUnit.Count, result.requeued);
+    // Flush now: Lambda freezes the container after return, so nothing may stay buffered.
+    metrics.publishStoredMetrics();
+
+    logger.info('maintenance done', { queue: queue.name, ...result, requestId: context.awsRequestId });
+    return { queue: queue.name, skipped: false, ...result };
+  };
+}
+
+let built: Promise<MaintenanceServices> | undefined;
+
+/** Built once per cold start; a failed build is forgotten so the next invocation retries. */
+function coldStartServices(): Promise<MaintenanceServices> {
+  built ??= maintenanceServices().catch((error: unknown) => {
+    built = undefined;
+    throw error;
+  });
+  return built;
+}
+
+/** Lambda entry, invoked by EventBridge Scheduler. */
+export const handler = createMaintenanceHandler(coldStartServices);
