@@ -154,7 +154,7 @@ return { 1, 'dead', now }
  * KEYS[1] inflight, KEYS[2] ready, KEYS[3] dead, KEYS[4] jobs.
  * ARGV[1] now, ARGV[2] batch size.
  * Returns { requeued, deadLettered }.
- * Billed per batch: 2 when nothing expired; else 5-6 (ZRANGEBYSCORE, HMGET, ZADD ready and/or
+ * Billed per batch: 2 when nothing expired; else 6-7 (EVALSHA, ZRANGEBYSCORE, HMGET, ZADD ready and/or
  * ZADD dead, ZREM, HSET), whatever the batch size.
  */
 export const REQUEUE_EXPIRED_SCRIPT = defineScript(
@@ -200,7 +200,7 @@ return { #ready / 2, #dead / 2 }
  * KEYS[1] delayed, KEYS[2] ready, KEYS[3] jobs.
  * ARGV[1] now, ARGV[2] batch size.
  * Returns the number promoted.
- * Billed per batch: 2 when nothing is due; else 6 (ZRANGEBYSCORE, HMGET, ZADD, ZREM, HSET).
+ * Billed per batch: 2 when nothing is due; else 6 (EVALSHA, ZRANGEBYSCORE, HMGET, ZREM, ZADD, HSET).
  */
 export const PROMOTE_DUE_SCRIPT = defineScript(
   'queue.promote-due',
