@@ -100,4 +100,6 @@ async function reaper(): Promise<void> {
 
 await Promise.all([reaper(), ...Array.from({ length: workers }, worker)]);
 // Disconnect only once the (large) report is flushed to the parent.
-process.send?.({ enqueued, acked, deadLettered, abandoned, retried, staleRefusals }, () => process.disconnect?.());
+process.send?.({ enqueued, acked, deadLettered, abandoned, retried, staleRefusals }, () =>
+  process.disconnect?.(),
+);
