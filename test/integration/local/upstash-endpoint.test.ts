@@ -50,8 +50,12 @@ describe('UpstashEndpoint', () => {
 
     it('keeps 64-bit integers exact and sends doubles as strings', async () => {
       const p = randomPrefix();
-      const big = await post('/', ['INCRBY', `${p}:big`, '9223372036854775806']);
-      expect(big.json).toEqual({ result: 9223372036854775806 });
+      const big = await fetch(url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}` },
+        body: JSON.stringify(['INCRBY', `${p}:big`, '9223372036854775806']),
+      });
+      expect(await big.text()).toBe('{"result":9223372036854775806}');
       await post('/', ['ZADD', `${p}:z`, 2.5, 'm']);
       const score = await post('/', ['ZSCORE', `${p}:z`, 'm']);
       expect(score.json).toEqual({ result: '2.5' });
