@@ -89,6 +89,10 @@ export interface ApiConfig {
   readonly throttleRateLimit: number;
   /** Burst of requests. */
   readonly throttleBurstLimit: number;
+  /** Largest request body the api function accepts, in bytes; larger ones get 413. */
+  readonly maxBodyBytes: number;
+  /** Origins allowed by CORS (`*` for any); empty disables CORS. */
+  readonly corsAllowOrigins: readonly string[];
 }
 
 /** The whole configuration, after validation and with every default applied. */
@@ -254,6 +258,7 @@ export function runtimeConfig(config: AppConfig): Record<string, unknown> {
     sessions: config.sessions,
     cache: config.cache,
     auth,
+    api: { maxBodyBytes: config.api.maxBodyBytes, corsAllowOrigins: config.api.corsAllowOrigins },
   };
 }
 
@@ -468,7 +473,17 @@ function parseAuth(value: unknown): AuthConfig {
 
 function parseApi(value: unknown): ApiConfig {
   const api = value === undefined ? {} : asObject(value, 'api');
-  checkKeys(api, 'api', ['throttleRateLimit', 'throttleBurstLimit']);
+  checkKeys(api, 'api', ['throttleRateLimit', 'throttleBurstLimit', 'maxBodyBytes', 'corsAllowOrigins']);
+  const origins = api.corsAllowOrigins ?? [];
+  if (
+    !Array.isArray(origins) ||
+    origins.some((o) => typeof o !== 'string' || (o !== '*' && !/^https?:\/\/[^/\s]+$/.test(o)))
+  ) {
+    throw new ConfigError(
+      'api.corsAllowOrigins',
+      `must be a list of origins like "https://app.example.com" or "*", got ${show(origins)}`,
+    );
+  }
   return {
     throttleRateLimit:
       api.throttleRateLimit === undefined ? 100 : positiveInt(api.throttleRateLimit, 'api.throttleRateLimit'),
@@ -476,6 +491,9 @@ function parseApi(value: unknown): ApiConfig {
       api.throttleBurstLimit === undefined
         ? 200
         : positiveInt(api.throttleBurstLimit, 'api.throttleBurstLimit'),
+    maxBodyBytes:
+      api.maxBodyBytes === undefined ? 1_048_576 : positiveInt(api.maxBodyBytes, 'api.maxBodyBytes'),
+    corsAllowOrigins: origins as string[],
   };
 }
 

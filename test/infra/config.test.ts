@@ -93,6 +93,19 @@ describe('parseConfig', () => {
     expect(config.rateLimits.api?.windowMs).toBe(60_000);
   });
 
+  it('defaults the API body limit to 1 MiB and CORS to off, and rejects a bad origin', () => {
+    const config = parseConfig(SINGLE_DATABASE);
+    expect(config.api.maxBodyBytes).toBe(1_048_576);
+    expect(config.api.corsAllowOrigins).toEqual([]);
+    expect(
+      parseConfig({ ...SINGLE_DATABASE, api: { corsAllowOrigins: ['https://app.example.com'] } }).api
+        .corsAllowOrigins,
+    ).toEqual(['https://app.example.com']);
+    expect(() =>
+      parseConfig({ ...SINGLE_DATABASE, api: { corsAllowOrigins: ['app.example.com/x'] } }),
+    ).toThrow(/api\.corsAllowOrigins must be a list of origins .*"app\.example\.com\/x"/);
+  });
+
   it('accepts the JSON string that `cdk -c upstash=...` passes', () => {
     expect(parseConfig(JSON.stringify(SINGLE_DATABASE)).features.queue).toBe('main');
   });
@@ -259,7 +272,7 @@ describe('featureEnvironment', () => {
 
     expect(JSON.parse(env.FEATURE_DATABASES as string)).toEqual({ queue: 'state', cache: 'cache' });
     const appConfig = JSON.parse(env.APP_CONFIG as string);
-    expect(Object.keys(appConfig).sort()).toEqual(['auth', 'cache', 'rateLimits', 'sessions']);
+    expect(Object.keys(appConfig).sort()).toEqual(['api', 'auth', 'cache', 'rateLimits', 'sessions']);
     expect(appConfig.sessions.idleTtlMs).toBe(3_600_000);
     expect(appConfig.auth).toEqual({ type: 'api-key', cacheTtlMs: 300_000 });
   });
