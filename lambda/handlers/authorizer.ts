@@ -1,5 +1,63 @@
-// Placeholder entry so the CDK stacks can bundle it; replaced by the real handler.
-export const handler = async (): Promise<{ statusCode: number; body: string }> => ({
-  statusCode: 503,
-  body: JSON.stringify({ error: { code: 'NOT_READY', message: 'handler not built yet' } }),
-});
+import { Logger } from '@aws-lambda-powertools/logger';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
+import { ApiKeyAuthorizer } from '../services/auth/api-key-authorizer';
+import { ConfigurationError } from '../shared/errors';
+
+/**
+ * The API-key authorizer of the HTTP API (payload 2.0, simple responses). API Gateway calls it
+ * with the `x-api-key` header as identity source and caches the decision per key for
+ * `auth.cacheTtl`. The context it returns reaches the api function as
+ * `requestContext.authorizer.lambda`.
+ */
+
+/** What API Gateway expects back from a simple-response authorizer. */
+export interface AuthorizerResult {
+  readonly isAuthorized: boolean;
+  readonly context?: { readonly tenant: string; readonly scopes: string; readonly keyId: string };
+}
+
+const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'authorizer' });
+let sdk: SecretsManagerClient | undefined;
+
+async function readKeySecret(): Promise<string | undefined> {
+  const secretId = process.env.API_KEYS_SECRET_ARN;
+  if (!secretId) throw new ConfigurationError('API_KEYS_SECRET_ARN is not set');
+  sdk ??= new SecretsManagerClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 } });
+  try {
+    const reply = await sdk.send(new GetSecretValueCommand({ SecretId: secretId }));
+    return reply.SecretString;
+  } catch (error) {
+    // A new deployment's secret has no value until the first key is minted: no keys, deny all.
+    const name = (error as { name?: string }).name;
+    if (name === 'ResourceNotFoundException') return undefined;
+    throw error;
+  }
+}
+
+let authorizer = new ApiKeyAuthorizer({ loadSecret: readKeySecret });
+
+/** Test-only: a fresh container (forgets the key set and the SDK client). */
+export function resetAuthorizerForTests(): void {
+  sdk?.destroy();
+  sdk = undefined;
+  authorizer = new ApiKeyAuthorizer({ loadSecret: readKeySecret });
+}
+
+export const handler = async (
+  event: APIGatewayRequestAuthorizerEventV2,
+  context?: Context,
+): Promise<AuthorizerResult> => {
+  if (context) logger.addContext(context);
+  const key = event.identitySource?.[0] ?? event.headers?.['x-api-key'];
+  const record = await authorizer.authorize(key);
+  if (!record) {
+    // Never the key, not even a prefix of it.
+    logger.info('denied', { routeKey: event.routeKey, reason: key ? 'unknown key' : 'no key' });
+    return { isAuthorized: false };
+  }
+  return {
+    isAuthorized: true,
+    context: { tenant: record.tenant, scopes: record.scopes.join(' '), keyId: record.id },
+  };
+};

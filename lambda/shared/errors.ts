@@ -73,3 +73,35 @@ export class ConfigurationError extends AppError {
     super('CONFIGURATION_ERROR', 500, message, options);
   }
 }
+
+/** A request without usable credentials. */
+export class UnauthorizedError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('UNAUTHORIZED', 401, message, options);
+  }
+}
+
+/** Credentials that do not grant what the request needs (a missing scope). */
+export class ForbiddenError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('FORBIDDEN', 403, message, options);
+  }
+}
+
+/** A known path with a method it does not serve. */
+export class MethodNotAllowedError extends AppError {
+  /** The methods the path serves, for the `Allow` header. */
+  readonly allow: readonly string[];
+
+  constructor(message: string, allow: readonly string[], options?: ErrorOptions) {
+    super('METHOD_NOT_ALLOWED', 405, message, options);
+    this.allow = allow;
+  }
+}
+
+/** A body in a media type the route does not read. */
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('UNSUPPORTED_MEDIA_TYPE', 415, message, options);
+  }
+}

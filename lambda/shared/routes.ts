@@ -33,3 +33,9 @@ export const ROUTES: readonly RouteDefinition[] = [
 
 /** The API Gateway route key of a route, e.g. `GET /cache/{key}`. */
 export const routeKey = (route: RouteDefinition): string => `${route.method} ${route.path}`;
+
+/**
+ * API Gateway's catch-all route. The api stack sends it to the api function without an authorizer
+ * and the local gateway does the same, so unmatched requests get 404/405 in the API's error format.
+ */
+export const DEFAULT_ROUTE_KEY = '$default';

@@ -4,6 +4,8 @@ import {
   HttpApi,
   type HttpMethod,
   HttpNoneAuthorizer,
+  HttpRoute,
+  HttpRouteKey,
   HttpStage,
   type IHttpRouteAuthorizer,
   LogGroupLogDestination,
@@ -155,6 +157,20 @@ export class ApiStack extends Stack {
         });
       }
     }
+
+    // Requests no route matches reach the function too, so a wrong method gets 405 and an unknown
+    // path 404 in the API's own error format instead of API Gateway's bare {"message":"Not Found"}.
+    const fallback = new HttpRoute(this.api, 'DefaultRoute', {
+      httpApi: this.api,
+      routeKey: HttpRouteKey.DEFAULT,
+      integration,
+      authorizer: new HttpNoneAuthorizer(),
+    });
+    Validations.of(fallback).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-APIG4',
+      reason:
+        '$default only catches requests that match no route; the api function answers them 404/405 without reading any data (and CORS preflights), so no credentials are needed.',
+    });
 
     new CfnOutput(this, 'ApiUrl', { value: this.stage.url, description: 'Base URL of the HTTP API' });
   }

@@ -108,12 +108,14 @@ describe('cdk-nag AwsSolutions', () => {
         .map((a) => `${a.id} @ ${a.path}`)
         .sort(),
     ).toEqual([
+      'AwsSolutions::AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/DefaultRoute',
       'AwsSolutions::AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/GET--health',
       'AwsSolutions::AwsSolutions-SMG4 @ UpstashStateSecrets/ApiKeys',
       'AwsSolutions::AwsSolutions-SMG4 @ UpstashStateSecrets/Database-cache',
       'AwsSolutions::AwsSolutions-SMG4 @ UpstashStateSecrets/Database-state',
     ]);
     expect(suppressed.sort()).toEqual([
+      'AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/DefaultRoute/Resource',
       'AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/GET--health/Resource',
       'AwsSolutions-SMG4 @ UpstashStateSecrets/ApiKeys/Resource/Resource',
       'AwsSolutions-SMG4 @ UpstashStateSecrets/Database-cache/Resource/Resource',

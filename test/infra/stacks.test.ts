@@ -1,6 +1,6 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES, routeKey } from '../../lambda/shared/routes';
+import { DEFAULT_ROUTE_KEY, ROUTES, routeKey } from '../../lambda/shared/routes';
 import type { UpstashFunction } from '../../lib/constructs/upstash-function';
 import {
   actionsOf,
@@ -232,18 +232,22 @@ describe('the two-database app (cdk.json)', () => {
   });
 
   describe('api stack', () => {
-    it('defines one route per entry of ROUTES, with the same route keys', () => {
+    it('defines one route per entry of ROUTES, with the same route keys, plus $default', () => {
       const routes = Object.values(s.templates.api.findResources('AWS::ApiGatewayV2::Route'));
 
-      expect(routes).toHaveLength(ROUTES.length);
-      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(ROUTES.map(routeKey).sort());
+      expect(routes).toHaveLength(ROUTES.length + 1);
+      expect(routes.map((r) => r.Properties.RouteKey).sort()).toEqual(
+        [...ROUTES.map(routeKey), DEFAULT_ROUTE_KEY].sort(),
+      );
     });
 
     it('puts the authorizer on every route but GET /health', () => {
       const [authorizerId] = Object.keys(s.templates.api.findResources('AWS::ApiGatewayV2::Authorizer'));
       const routes = Object.values(s.templates.api.findResources('AWS::ApiGatewayV2::Route'));
       for (const route of routes) {
-        const isPublic = ROUTES.find((r) => routeKey(r) === route.Properties.RouteKey)?.auth === false;
+        const isPublic =
+          route.Properties.RouteKey === DEFAULT_ROUTE_KEY ||
+          ROUTES.find((r) => routeKey(r) === route.Properties.RouteKey)?.auth === false;
         if (isPublic) {
           expect(route.Properties).toMatchObject({ AuthorizationType: 'NONE' });
           expect(route.Properties.AuthorizerId).toBeUndefined();
@@ -256,7 +260,8 @@ describe('the two-database app (cdk.json)', () => {
       }
       expect(
         routes.filter((r) => r.Properties.AuthorizationType === 'NONE').map((r) => r.Properties.RouteKey),
-      ).toEqual(['GET /health']);
+      ).toEqual(expect.arrayContaining(['GET /health', DEFAULT_ROUTE_KEY]));
+      expect(routes.filter((r) => r.Properties.AuthorizationType === 'NONE')).toHaveLength(2);
     });
 
     it('authorizes with the x-api-key header, simple responses and a cached result', () => {

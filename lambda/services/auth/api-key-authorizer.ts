@@ -1,0 +1,71 @@
+import { type ApiKeyRecord, type ApiKeySet, findApiKey, parseApiKeySet } from '../../shared/api-keys';
+
+/** Options of {@link ApiKeyAuthorizer}. */
+export interface ApiKeyAuthorizerOptions {
+  /** Reads the secret's text; `undefined` when the secret has no value yet. */
+  readonly loadSecret: () => Promise<string | undefined>;
+  /**
+   * Least time between two re-reads caused by unknown keys, in ms. A key minted a moment ago
+   * works on its first request; a flood of wrong keys costs one read per interval at most.
+   * @default 30_000
+   */
+  readonly refreshIntervalMs?: number;
+  /**
+   * Age after which the set is re-read on the next request, in ms, so a revoked key stops
+   * working in a warm container too (API Gateway's own decision cache comes on top).
+   * @default 300_000
+   */
+  readonly maxAgeMs?: number;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * Checks API keys against the hashed set in Secrets Manager. The set is read once per cold start
+ * (concurrent first calls share the read, a failed read is retried by the next call), and again
+ * when it is older than `maxAgeMs` or when an unknown key arrives, at most once per
+ * `refreshIntervalMs`.
+ */
+export class ApiKeyAuthorizer {
+  readonly #load: () => Promise<string | undefined>;
+  readonly #refreshMs: number;
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
+  #set: Promise<ApiKeySet> | undefined;
+  #loadedAt = 0;
+  #reads = 0;
+
+  constructor(options: ApiKeyAuthorizerOptions) {
+    this.#load = options.loadSecret;
+    this.#refreshMs = options.refreshIntervalMs ?? 30_000;
+    this.#maxAgeMs = options.maxAgeMs ?? 300_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** How many times the secret was read (for tests and logs). */
+  get reads(): number {
+    return this.#reads;
+  }
+
+  #read(): Promise<ApiKeySet> {
+    this.#reads += 1;
+    this.#loadedAt = this.#now();
+    const set = this.#load().then(parseApiKeySet);
+    this.#set = set;
+    set.catch(() => {
+      if (this.#set === set) this.#set = undefined;
+    });
+    return set;
+  }
+
+  /** The record of `key`, or `null` for a missing, empty or unknown key. */
+  async authorize(key: string | undefined): Promise<ApiKeyRecord | null> {
+    // Keys are 48 characters; a cap keeps a huge header from being hashed for nothing.
+    if (key === undefined || key === '' || key.length > 256) return null;
+    const age = this.#now() - this.#loadedAt;
+    const set = this.#set && age < this.#maxAgeMs ? await this.#set : await this.#read();
+    const found = findApiKey(set, key);
+    if (found || this.#now() - this.#loadedAt < this.#refreshMs) return found;
+    return findApiKey(await this.#read(), key);
+  }
+}

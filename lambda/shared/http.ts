@@ -1,0 +1,262 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import {
+  AppError,
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+} from './errors';
+import { ROUTES } from './routes';
+
+/**
+ * HTTP mapping of the api function, in one place: request parsing, JSON responses, the one error
+ * mapper, rate-limit headers and CORS. Payload format 2.0 of API Gateway HTTP APIs.
+ */
+
+/** A response as API Gateway wants it back. */
+export type HttpResponse = APIGatewayProxyStructuredResultV2 & {
+  statusCode: number;
+  headers: Record<string, string>;
+};
+
+/** A JSON response. `body` is serialised; `undefined` gives an empty body. */
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? '' : JSON.stringify(body),
+  };
+}
+
+/** The `{"error": {"code", "message"}}` body. */
+export const errorBody = (code: string, message: string) => ({ error: { code, message } });
+
+/**
+ * Maps any thrown value to a response. Typed errors keep their status and message; anything
+ * else is a 500 whose body says nothing about the cause (the cause is logged by the caller).
+ */
+export function errorResponse(error: unknown): HttpResponse {
+  if (error instanceof AppError) {
+    const headers: Record<string, string> = {};
+    if (error instanceof MethodNotAllowedError) headers.allow = error.allow.join(', ');
+    // An outage is short: tell clients when to come back instead of letting them hammer.
+    if (error.statusCode === 503) headers['retry-after'] = '1';
+    // Server-side failures keep their code but not their text: it may name a secret or a host.
+    const message = error.statusCode >= 500 ? publicMessage(error.statusCode) : error.message;
+    return json(error.statusCode, errorBody(error.code, message), headers);
+  }
+  return json(500, errorBody('INTERNAL_ERROR', publicMessage(500)));
+}
+
+function publicMessage(status: number): string {
+  if (status === 503) return 'the data store is unavailable, retry shortly';
+  return 'internal error';
+}
+
+/** The parts of an event the routes use. */
+export interface ApiRequest {
+  readonly method: string;
+  readonly routeKey: string;
+  readonly path: string;
+  readonly pathParameters: Readonly<Record<string, string>>;
+  readonly query: Readonly<Record<string, string>>;
+  /** Lower-case header names, as API Gateway passes them. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The raw body, base64-decoded when API Gateway encoded it; `undefined` when none. */
+  readonly body: string | undefined;
+  readonly requestId: string;
+}
+
+/** Reads an event into an {@link ApiRequest}. */
+export function readRequest(event: APIGatewayProxyEventV2): ApiRequest {
+  const raw = event.body;
+  const body =
+    raw === undefined || raw === null || raw === ''
+      ? undefined
+      : event.isBase64Encoded
+        ? Buffer.from(raw, 'base64').toString('utf8')
+        : raw;
+  return {
+    method: event.requestContext.http.method.toUpperCase(),
+    routeKey: event.routeKey,
+    path: event.rawPath,
+    pathParameters: (event.pathParameters ?? {}) as Record<string, string>,
+    query: (event.queryStringParameters ?? {}) as Record<string, string>,
+    headers: (event.headers ?? {}) as Record<string, string>,
+    body,
+    requestId: event.requestContext.requestId,
+  };
+}
+
+/**
+ * The JSON body, checked for size and media type. A missing body is a 400 unless `optional`.
+ *
+ * @throws PayloadTooLargeError above `maxBytes`; UnsupportedMediaTypeError for a non-JSON
+ *   content type; ValidationError for a missing or malformed body
+ */
+export function jsonBody(request: ApiRequest, maxBytes: number, optional = false): unknown {
+  if (request.body === undefined) {
+    if (optional) return undefined;
+    throw new ValidationError('this route needs a JSON body');
+  }
+  const bytes = Buffer.byteLength(request.body, 'utf8');
+  if (bytes > maxBytes) {
+    throw new PayloadTooLargeError(`the body is ${bytes} bytes, above the limit of ${maxBytes}`);
+  }
+  const type = request.headers['content-type'];
+  if (type !== undefined && !/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type.trim())) {
+    throw new UnsupportedMediaTypeError(`send the body as application/json, got ${JSON.stringify(type)}`);
+  }
+  try {
+    return JSON.parse(request.body);
+  } catch {
+    throw new ValidationError('the body is not valid JSON');
+  }
+}
+
+/** Plain-object check for bodies. */
+export const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * A body that must be an object with only the `allowed` fields. Unknown fields are an error:
+ * a typo such as `ttlMS` silently ignored would be worse.
+ */
+export function objectBody(value: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (!isObject(value)) throw new ValidationError('the body must be a JSON object');
+  const unknown = Object.keys(value).filter((name) => !allowed.includes(name));
+  if (unknown.length > 0) {
+    throw new ValidationError(
+      `unknown field ${JSON.stringify(unknown[0])}; allowed: ${allowed.join(', ') || 'none'}`,
+    );
+  }
+  return value;
+}
+
+/** A non-empty string field. */
+export function stringField(
+  body: Record<string, unknown>,
+  name: string,
+  optional = false,
+): string | undefined {
+  const value = body[name];
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== 'string' || value === '')
+    throw new ValidationError(`${name} must be a non-empty string`);
+  return value;
+}
+
+/** A whole number field within `[min, max]`. */
+export function intField(
+  body: Record<string, unknown>,
+  name: string,
+  min: number,
+  max: number,
+  optional = true,
+): number | undefined {
+  const value = body[name];
+  if (value === undefined && optional) return undefined;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ValidationError(`${name} must be a whole number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** A whole number from a query string or header, within `[min, max]`. */
+export function intParam(
+  raw: string | undefined,
+  name: string,
+  min: number,
+  max: number,
+): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,16}$/.test(raw))
+    throw new ValidationError(`${name} must be a whole number from ${min} to ${max}`);
+  const value = Number(raw);
+  if (value < min || value > max)
+    throw new ValidationError(`${name} must be a whole number from ${min} to ${max}`);
+  return value;
+}
+
+/** What the rate-limit headers describe. */
+export interface LimitState {
+  readonly limit: number;
+  readonly remaining: number;
+  /** Epoch ms when the limit replenishes (admitted) or a request can next pass (refused). */
+  readonly reset: number;
+}
+
+/**
+ * `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (seconds from now, as the IETF
+ * RateLimit header fields draft defines it) and, when refused, `Retry-After` in seconds.
+ */
+export function rateLimitHeaders(
+  state: LimitState,
+  refused: boolean,
+  now = Date.now(),
+): Record<string, string> {
+  const seconds = String(Math.max(0, Math.ceil((state.reset - now) / 1000)));
+  const headers: Record<string, string> = {
+    'ratelimit-limit': String(state.limit),
+    'ratelimit-remaining': String(Math.max(0, state.remaining)),
+    'ratelimit-reset': seconds,
+  };
+  if (refused) headers['retry-after'] = seconds === '0' ? '1' : seconds;
+  return headers;
+}
+
+const compiled = ROUTES.map((route) => ({
+  route,
+  pattern: new RegExp(`^${route.path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+}));
+
+/**
+ * The error for a request that matched no route (API Gateway's `$default`): 405 with `Allow`
+ * when the path exists under other methods, 404 otherwise.
+ */
+export function unmatched(method: string, path: string): AppError {
+  const allow = compiled.filter(({ pattern }) => pattern.test(path)).map(({ route }) => route.method);
+  if (allow.length > 0) {
+    return new MethodNotAllowedError(`${method} is not allowed on ${path}`, [...new Set(allow)]);
+  }
+  return new NotFoundError(`no route for ${method} ${path}`);
+}
+
+/** CORS settings, from `APP_CONFIG.api.corsAllowOrigins`. */
+export interface CorsOptions {
+  /** Allowed origins; `*` allows any. Empty: no CORS headers at all. */
+  readonly allowOrigins: readonly string[];
+}
+
+const EXPOSED = 'ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after';
+
+/** The CORS headers for a request's `Origin`, or none when it is not allowed. */
+export function corsHeaders(cors: CorsOptions, origin: string | undefined): Record<string, string> {
+  if (origin === undefined || cors.allowOrigins.length === 0) return {};
+  const any = cors.allowOrigins.includes('*');
+  if (!any && !cors.allowOrigins.includes(origin)) return {};
+  return {
+    'access-control-allow-origin': any ? '*' : origin,
+    'access-control-expose-headers': EXPOSED,
+    ...(any ? {} : { vary: 'origin' }),
+  };
+}
+
+/** The answer to a CORS preflight (`OPTIONS` with `Access-Control-Request-Method`). */
+export function preflight(cors: CorsOptions, request: ApiRequest): HttpResponse | null {
+  if (request.method !== 'OPTIONS' || request.headers['access-control-request-method'] === undefined)
+    return null;
+  const headers = corsHeaders(cors, request.headers.origin);
+  if (Object.keys(headers).length === 0) return null;
+  return {
+    statusCode: 204,
+    headers: {
+      ...headers,
+      'access-control-allow-methods': 'GET, PUT, POST, PATCH, DELETE',
+      'access-control-allow-headers': 'content-type, x-api-key, authorization, x-ttl-ms',
+      'access-control-max-age': '600',
+    },
+    body: '',
+  };
+}
