@@ -52,7 +52,10 @@ export class UpstashRedisClient implements RedisLike {
   constructor(readonly client: Redis) {}
 
   get(key: string): Promise<string | null> {
-    return this.client.get<string>(key);
+    // GETEX without options replies exactly as GET does. @upstash/redis auto-pipelines reads and
+    // writes in separate batches, and the commands a request pairs with a read (a rate-limit or
+    // session script) are writes: as GETEX the read joins their batch, one round trip, not two.
+    return this.client.getex<string>(key);
   }
 
   mget(keys: readonly string[]): Promise<Array<string | null>> {

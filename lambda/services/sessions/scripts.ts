@@ -163,16 +163,17 @@ return out
 /**
  * Deletes the given sessions of a user and their index entries.
  * KEYS[1] user index, KEYS[2..] the sessions. ARGV[i] the id of KEYS[i + 1].
- * Returns the number of entries left in the index (sessions created meanwhile).
+ * Returns { sessions deleted (live ones), entries left in the index (sessions created meanwhile) }.
  * Billed: 4 (DEL, ZREM, ZCARD).
  */
 export const REVOKE_SCRIPT = defineScript(
   'session.revoke',
   `
+local ended = 0
 if #KEYS > 1 then
-  redis.call('DEL', unpack(KEYS, 2, #KEYS))
+  ended = redis.call('DEL', unpack(KEYS, 2, #KEYS))
   redis.call('ZREM', KEYS[1], unpack(ARGV))
 end
-return redis.call('ZCARD', KEYS[1])
+return { ended, redis.call('ZCARD', KEYS[1]) }
 `,
 );

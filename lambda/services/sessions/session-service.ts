@@ -294,20 +294,21 @@ export class SessionService {
 
   /**
    * Ends every session of a user (logout everywhere), including sessions created while it runs.
-   * @returns the number of index entries removed.
+   * @returns the number of live sessions ended (entries of sessions already gone are dropped
+   *   without counting).
    */
   async revokeAll(tenant: string, userId: string): Promise<number> {
-    let removed = 0;
+    let ended = 0;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const { index, ids } = await this.#indexed(tenant, userId);
-      const left = await runScript(
+      const [deleted, left] = await runScript<[number, number]>(
         this.#redis,
         REVOKE_SCRIPT,
         [index, ...ids.map((id) => this.#sessionKey(tenant, id))],
         ids,
       );
-      removed += ids.length;
-      if (Number(left) === 0) return removed;
+      ended += Number(deleted);
+      if (Number(left) === 0) return ended;
     }
     throw new ConflictError(`could not revoke the sessions of user "${userId}": new ones keep appearing`);
   }

@@ -152,7 +152,7 @@ describe('CacheService', () => {
         await c.set('acme', 'k', { a: 1 });
         endpoint.resetStats();
         expect(await c.get('acme', 'k')).toEqual({ value: { a: 1 } });
-        expect(endpoint.stats(token)).toMatchObject({ requests: 1, commands: 1, byCommand: { GET: 1 } });
+        expect(endpoint.stats(token)).toMatchObject({ requests: 1, commands: 1, byCommand: { GETEX: 1 } });
         endpoint.resetStats();
         await c.delete('acme', 'k');
         expect(endpoint.stats(token)).toMatchObject({ requests: 1, commands: 1 });
