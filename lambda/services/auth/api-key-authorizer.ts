@@ -39,7 +39,7 @@ export class ApiKeyAuthorizer {
     this.#load = options.loadSecret;
     this.#refreshMs = options.refreshIntervalMs ?? 30_000;
     this.#maxAgeMs = options.maxAgeMs ?? 300_000;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => Date.now());
   }
 
   /** How many times the secret was read (for tests and logs). */
