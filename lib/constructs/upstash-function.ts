@@ -14,7 +14,7 @@ import { Construct } from 'constructs';
 import type { UpstashDatabaseSecret } from './upstash-database-secret';
 
 /** Lets CommonJS dependencies `require` inside the ESM bundle. */
-const ESM_REQUIRE_BANNER =
+export const ESM_REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module';const require = __createRequire(import.meta.url);";
 
 /** Properties of an {@link UpstashFunction}. */
