@@ -326,6 +326,37 @@ describe('api handler', () => {
       expect((await call({ method: 'GET', path: '/cache/a', ...readOnly })).status).toBe(404);
     });
 
+    it('takes the tenant from a JWT authorizer claim, and scopes from the token when it has ours', async () => {
+      const t = tenant();
+      const jwtEvent = (c: ApiCall, claims: Record<string, unknown>, scopes?: string[]) => {
+        const event = apiEvent({ ...c, tenant: null });
+        (event.requestContext as unknown as Record<string, unknown>).authorizer = {
+          jwt: { claims, scopes: scopes ?? null },
+        };
+        return event;
+      };
+      const put = await api.handler(
+        jwtEvent({ method: 'PUT', path: '/cache/j', body: 1 }, { sub: 'user-1', tenant: t }),
+        context,
+      );
+      expect(put.statusCode).toBe(200);
+      const read = await api.handler(
+        jwtEvent({ method: 'GET', path: '/cache/j' }, { tenant: t }, ['cache:read']),
+        context,
+      );
+      expect(bodyOf(read)).toEqual({ key: 'j', value: 1 });
+      const denied = await api.handler(
+        jwtEvent({ method: 'DELETE', path: '/cache/j' }, { tenant: t }, ['cache:read']),
+        context,
+      );
+      expect(denied.statusCode).toBe(403);
+      const noTenant = await api.handler(
+        jwtEvent({ method: 'GET', path: '/cache/j' }, { sub: 'x' }),
+        context,
+      );
+      expect(noTenant.statusCode).toBe(401);
+    });
+
     it('answers unknown paths 404 and wrong methods 405 with Allow', async () => {
       const unknown = await call({ method: 'GET', path: '/nope' });
       expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
