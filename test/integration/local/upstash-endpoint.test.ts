@@ -386,9 +386,12 @@ describe('UpstashEndpoint', () => {
   describe('CLI', () => {
     it('prints one line with its URL once ready, then serves the standard client', async () => {
       const port = 20000 + Math.floor(Math.random() * 20000);
+      // One process (node with tsx's loader), so killing it leaves nothing behind; npx and the
+      // tsx CLI would each add a parent that a SIGTERM does not pass through.
       const child = spawn(
-        'npx',
+        process.execPath,
         [
+          '--import',
           'tsx',
           'local/upstash-cli.ts',
           '--port',
@@ -415,6 +418,9 @@ describe('UpstashEndpoint', () => {
         expect(await client.ping()).toBe('PONG');
       } finally {
         child.kill('SIGTERM');
+        await new Promise((resolve) =>
+          child.exitCode !== null ? resolve(null) : child.once('exit', resolve),
+        );
       }
     });
   });
