@@ -163,6 +163,11 @@ export class SecretsManagerEndpoint {
     return versionId;
   }
 
+  /** The current (`AWSCURRENT`) value of a secret, read in-process: not counted as a fetch. */
+  value(nameOrArn: string): string | undefined {
+    return this.#find(nameOrArn).versions.find((v) => v.stages.includes('AWSCURRENT'))?.value;
+  }
+
   /** How many `GetSecretValue` requests a secret has served (name or ARN). */
   fetches(nameOrArn: string): number {
     return this.#find(nameOrArn).fetches;

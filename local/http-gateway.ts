@@ -1,0 +1,382 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type {
+  APIGatewayProxyEventV2,
+  APIGatewayProxyResultV2,
+  APIGatewayRequestAuthorizerEventV2,
+} from 'aws-lambda';
+import { DEFAULT_ROUTE_KEY, type RouteDefinition, routeKey } from '../lambda/shared/routes';
+import { InvocationTimeoutError, invoke, type LocalHandler } from './lambda-runtime';
+
+/**
+ * A local API Gateway HTTP API (payload format 2.0) on node:http: the routes of the route table,
+ * a Lambda authorizer with API Gateway's result cache, a `$default` route, the same limits, and
+ * responses mapped back as API Gateway maps them. See docs/local.md for what differs from AWS.
+ */
+
+/** A simple-response Lambda authorizer's answer. */
+export interface AuthorizerDecision {
+  readonly isAuthorized: boolean;
+  readonly context?: Record<string, unknown>;
+}
+
+/** The Lambda authorizer of the authorized routes. */
+export interface GatewayAuthorizer {
+  readonly handler: LocalHandler<APIGatewayRequestAuthorizerEventV2, AuthorizerDecision>;
+  /** Header whose value is the identity source (API Gateway: `$request.header.<name>`). */
+  readonly identityHeader: string;
+  /**
+   * How long a decision is cached per identity value, in ms; 0 disables the cache.
+   * @default 300_000 (API Gateway's default)
+   */
+  readonly cacheTtlMs?: number;
+  /** @default 5_000 */
+  readonly timeoutMs?: number;
+}
+
+/** Options of {@link HttpGateway.start}. */
+export interface HttpGatewayOptions {
+  readonly routes: readonly RouteDefinition[];
+  /** The integration of every route and of `$default`. */
+  readonly handler: LocalHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>;
+  /** @default 'api' */
+  readonly functionName?: string;
+  /** The function's timeout, in ms. @default 10_000 */
+  readonly timeoutMs?: number;
+  /** @default - routes with `auth: true` are refused with 401 */
+  readonly authorizer?: GatewayAuthorizer;
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  /** 0 picks a free port. @default 0 */
+  readonly port?: number;
+  /** Called after each integration call with the exact event and result, for recording. */
+  readonly onInvoke?: (event: APIGatewayProxyEventV2, result: APIGatewayProxyResultV2 | Error) => void;
+}
+
+/** API Gateway HTTP API quotas the gateway enforces. */
+export const LIMITS = {
+  /** Request payload. */
+  maxBodyBytes: 10 * 1024 * 1024,
+  /** Request line plus headers. */
+  maxHeaderBytes: 10_240,
+  /** Integration timeout: the most API Gateway waits for the function. */
+  integrationTimeoutMs: 30_000,
+} as const;
+
+// API Gateway hands text bodies over as they are and base64-encodes the rest.
+const TEXT_TYPES =
+  /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)\b|[^;]*\+(json|xml)\b)/i;
+
+interface CompiledRoute {
+  readonly route: RouteDefinition;
+  readonly key: string;
+  readonly names: readonly string[];
+  readonly pattern: RegExp;
+}
+
+function compile(route: RouteDefinition): CompiledRoute {
+  const names: string[] = [];
+  const source = route.path
+    .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+    .replace(/\\?\{([^}]+)\\?\}/g, (_m, name: string) => {
+      names.push(name);
+      return '([^/]+)';
+    });
+  return { route, key: routeKey(route), names, pattern: new RegExp(`^${source}$`) };
+}
+
+/** `{"message": ...}`: the body of API Gateway's own errors. */
+function gatewayError(res: ServerResponse, status: number, message: string): void {
+  const body = JSON.stringify({ message });
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Lower-cased headers with duplicates joined by commas, as in payload 2.0. */
+function eventHeaders(req: IncomingMessage): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    headers[name] = name in headers ? `${headers[name]},${value}` : value;
+  }
+  return headers;
+}
+
+function queryParameters(rawQueryString: string): Record<string, string> | undefined {
+  if (rawQueryString === '') return undefined;
+  const params: Record<string, string> = {};
+  for (const part of rawQueryString.split('&')) {
+    if (part === '') continue;
+    const [rawName = '', rawValue = ''] = part.split(/=(.*)/s, 2);
+    const name = safeDecode(rawName.replace(/\+/g, ' '));
+    const value = safeDecode(rawValue.replace(/\+/g, ' '));
+    params[name] = name in params ? `${params[name]},${value}` : value;
+  }
+  return Object.keys(params).length > 0 ? params : undefined;
+}
+
+/** Decodes a URI component; a malformed escape stays as it was. */
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Whether every `%` escape of a path decodes (API Gateway refuses the request otherwise). */
+function wellEncoded(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A running gateway. */
+export class HttpGateway {
+  readonly #server: Server;
+  readonly #options: HttpGatewayOptions;
+  readonly #routes: readonly CompiledRoute[];
+  readonly #decisions = new Map<string, { decision: AuthorizerDecision; until: number }>();
+  #authorizerCalls = 0;
+  #invocations = 0;
+
+  private constructor(server: Server, options: HttpGatewayOptions) {
+    this.#server = server;
+    this.#options = options;
+    this.#routes = options.routes.map(compile);
+  }
+
+  /** Starts listening. */
+  static async start(options: HttpGatewayOptions): Promise<HttpGateway> {
+    // Node refuses large headers itself with a bare 431; let them in so the answer is JSON.
+    const server = createServer({ maxHeaderSize: 64 * 1024, keepAlive: true });
+    const gateway = new HttpGateway(server, options);
+    // Requests Node cannot parse get API Gateway's JSON 400, not Node's bare one.
+    server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify({
+        message: status === 431 ? 'Request Header Fields Too Large' : 'Bad Request',
+      });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+      if (process.env.DEBUG_GATEWAY) console.error(error);
+    });
+    server.on('request', (req, res) => {
+      gateway.#handle(req, res).catch(() => {
+        if (!res.headersSent) gatewayError(res, 500, 'Internal Server Error');
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
+    });
+    return gateway;
+  }
+
+  /** Base URL, without a trailing slash. */
+  get url(): string {
+    const { address, port } = this.#server.address() as AddressInfo;
+    return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+  }
+
+  /** How many times the authorizer ran (cache misses). */
+  get authorizerCalls(): number {
+    return this.#authorizerCalls;
+  }
+
+  /** How many times the integration ran. */
+  get invocations(): number {
+    return this.#invocations;
+  }
+
+  /** Forgets every cached authorizer decision. */
+  clearAuthorizerCache(): void {
+    this.#decisions.clear();
+  }
+
+  /** Stops accepting requests and closes idle keep-alive connections. */
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+
+  #match(method: string, path: string): { compiled?: CompiledRoute; params?: Record<string, string> } {
+    for (const compiled of this.#routes) {
+      if (compiled.route.method !== method) continue;
+      const match = compiled.pattern.exec(path);
+      if (!match) continue;
+      if (compiled.names.length === 0) return { compiled };
+      return {
+        compiled,
+        params: Object.fromEntries(compiled.names.map((name, i) => [name, safeDecode(match[i + 1] ?? '')])),
+      };
+    }
+    return {};
+  }
+
+  async #readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      // Keep reading (and dropping) so the client sees the answer instead of a reset connection.
+      if (size > LIMITS.maxBodyBytes) continue;
+      chunks.push(chunk as Buffer);
+    }
+    return size > LIMITS.maxBodyBytes ? 'too-large' : Buffer.concat(chunks);
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = Date.now();
+    const headerBytes =
+      `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`.length +
+      req.rawHeaders.reduce((sum, part) => sum + part.length + 2, 0);
+    const body = await this.#readBody(req);
+    if (headerBytes > LIMITS.maxHeaderBytes) return gatewayError(res, 431, 'Request Header Fields Too Large');
+    if (body === 'too-large') return gatewayError(res, 413, 'Request Entity Too Large');
+
+    const method = (req.method ?? 'GET').toUpperCase();
+    const target = req.url ?? '/';
+    const queryAt = target.indexOf('?');
+    const rawPath = queryAt === -1 ? target : target.slice(0, queryAt);
+    const rawQueryString = queryAt === -1 ? '' : target.slice(queryAt + 1);
+    if (!wellEncoded(rawPath)) return gatewayError(res, 400, 'Bad Request');
+    const headers = eventHeaders(req);
+    const { compiled, params } = this.#match(method, rawPath);
+    const key = compiled?.key ?? DEFAULT_ROUTE_KEY;
+    const cookies = headers.cookie?.split(/;\s*/).filter((c) => c !== '');
+    const queryStringParameters = queryParameters(rawQueryString);
+    const requestId = randomUUID();
+    const host = headers.host ?? 'localhost';
+    const requestContext = {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: host,
+      domainPrefix: host.split('.')[0] ?? host,
+      http: {
+        method,
+        path: rawPath,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey: key,
+      stage: '$default',
+      time: new Date(started)
+        .toUTCString()
+        .replace(/^\w+, (\d+) (\w+) (\d+) ([\d:]+) GMT$/, '$1/$2/$3:$4 +0000'),
+      timeEpoch: started,
+    };
+
+    let authorizer: Record<string, unknown> | undefined;
+    if (compiled?.route.auth) {
+      const auth = this.#options.authorizer;
+      const identity = auth ? headers[auth.identityHeader.toLowerCase()] : undefined;
+      if (!auth || identity === undefined || identity === '') return gatewayError(res, 401, 'Unauthorized');
+      let decision: AuthorizerDecision;
+      try {
+        decision = await this.#authorize(auth, identity, {
+          version: '2.0',
+          type: 'REQUEST',
+          routeArn: `arn:aws:execute-api:local:000000000000:local/$default/${method}${rawPath}`,
+          identitySource: [identity],
+          routeKey: key,
+          rawPath,
+          rawQueryString,
+          headers,
+          requestContext,
+          ...(cookies?.length ? { cookies } : {}),
+          ...(queryStringParameters ? { queryStringParameters } : {}),
+          ...(params ? { pathParameters: params } : {}),
+        } as unknown as APIGatewayRequestAuthorizerEventV2);
+      } catch {
+        return gatewayError(res, 500, 'Internal Server Error');
+      }
+      if (!decision.isAuthorized) return gatewayError(res, 403, 'Forbidden');
+      authorizer = { lambda: decision.context ?? {} };
+    }
+
+    const text = body.length === 0 ? undefined : TEXT_TYPES.test(headers['content-type'] ?? 'text/plain');
+    const event = {
+      version: '2.0',
+      routeKey: key,
+      rawPath,
+      rawQueryString,
+      ...(cookies?.length ? { cookies } : {}),
+      headers,
+      ...(queryStringParameters ? { queryStringParameters } : {}),
+      ...(params ? { pathParameters: params } : {}),
+      requestContext: { ...requestContext, ...(authorizer ? { authorizer } : {}) },
+      ...(text === undefined ? {} : { body: text ? body.toString('utf8') : body.toString('base64') }),
+      isBase64Encoded: text === false,
+    } as APIGatewayProxyEventV2;
+
+    this.#invocations += 1;
+    const functionName = this.#options.functionName ?? 'api';
+    const timeoutMs = Math.min(this.#options.timeoutMs ?? 10_000, LIMITS.integrationTimeoutMs);
+    let result: APIGatewayProxyResultV2;
+    try {
+      result = await invoke(functionName, this.#options.handler, event, timeoutMs);
+    } catch (error) {
+      this.#options.onInvoke?.(event, error as Error);
+      if (error instanceof InvocationTimeoutError) return gatewayError(res, 503, 'Service Unavailable');
+      return gatewayError(res, 500, 'Internal Server Error');
+    }
+    this.#options.onInvoke?.(event, result);
+    this.#respond(res, result, requestId);
+  }
+
+  async #authorize(
+    auth: GatewayAuthorizer,
+    identity: string,
+    event: APIGatewayRequestAuthorizerEventV2,
+  ): Promise<AuthorizerDecision> {
+    const ttl = auth.cacheTtlMs ?? 300_000;
+    const cached = this.#decisions.get(identity);
+    if (ttl > 0 && cached && cached.until > Date.now()) return cached.decision;
+    this.#authorizerCalls += 1;
+    const decision = await invoke('authorizer', auth.handler, event, auth.timeoutMs ?? 5_000);
+    if (typeof decision !== 'object' || decision === null || typeof decision.isAuthorized !== 'boolean') {
+      throw new Error('malformed authorizer response');
+    }
+    if (ttl > 0) this.#decisions.set(identity, { decision, until: Date.now() + ttl });
+    return decision;
+  }
+
+  /** Maps a payload 2.0 result back to HTTP, including the shortcut for non-structured results. */
+  #respond(res: ServerResponse, result: APIGatewayProxyResultV2, requestId: string): void {
+    const structured = typeof result === 'object' && result !== null && 'statusCode' in result;
+    let status = 200;
+    const headers: Record<string, string | string[]> = {};
+    let body: Buffer;
+    if (structured) {
+      const r = result as Exclude<APIGatewayProxyResultV2, string>;
+      status = typeof r.statusCode === 'number' ? r.statusCode : 200;
+      for (const [name, value] of Object.entries(r.headers ?? {}))
+        headers[name.toLowerCase()] = String(value);
+      if (r.cookies?.length) headers['set-cookie'] = [...r.cookies];
+      const raw = typeof r.body === 'string' ? r.body : '';
+      body = r.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
+    } else {
+      // Not structured: API Gateway assumes 200, JSON, and the value itself as the body.
+      headers['content-type'] = 'application/json';
+      body = Buffer.from(typeof result === 'string' ? result : JSON.stringify(result), 'utf8');
+    }
+    headers['apigw-requestid'] = requestId;
+    headers['content-length'] = String(body.length);
+    res.writeHead(status, headers);
+    res.end(body);
+  }
+}

@@ -1,0 +1,238 @@
+import { readFileSync } from 'node:fs';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+import { mintApiKey, parseApiKeySet, type Scope, serializeApiKeySet } from '../lambda/shared/api-keys';
+import { ROUTES } from '../lambda/shared/routes';
+import { type AppConfig, FEATURES, featureEnvironment, parseConfig } from '../lib/config';
+import { HttpGateway } from './http-gateway';
+import type { LocalHandler } from './lambda-runtime';
+import { type RedisServer, startRedisServer } from './redis-server';
+import { LocalScheduler, type ScheduledRun } from './scheduler';
+import { SecretsManagerEndpoint } from './secrets-manager/server';
+import { UpstashEndpoint } from './upstash/server';
+
+/**
+ * The whole stack on one machine: a Redis, the local Upstash REST endpoint (one token per
+ * database of the config), the local Secrets Manager with the secrets the stacks would create
+ * (filled in), the function environment exactly as the stacks set it, and the real handlers
+ * behind the local API gateway and scheduler. `npm start` runs it; end-to-end tests and the
+ * benchmarks start it in-process.
+ */
+
+/** Options of {@link startLocalStack}. */
+export interface LocalStackOptions {
+  /**
+   * Port of the HTTP API; 0 picks a free one.
+   * @default 3000
+   */
+  readonly port?: number;
+  /**
+   * A Redis to use instead of starting one. Never flushed: the stack keeps to its key prefix.
+   * The databases of the config use its logical databases 0, 1, ... in config order.
+   * @default - a private redis-server on a free port
+   */
+  readonly redisUrl?: string;
+  /**
+   * First segment of every key.
+   * @default the config's keyPrefix
+   */
+  readonly keyPrefix?: string;
+  /**
+   * The configuration, as in cdk.json's `upstash` context; merged over it.
+   * @default cdk.json's `upstash` context
+   */
+  readonly config?: Record<string, unknown>;
+  /** Tenant of the development key. @default 'dev' */
+  readonly tenant?: string;
+  /** Run the scheduled handlers on their rates. @default true */
+  readonly scheduler?: boolean;
+  /** Called after each scheduled run. */
+  readonly onScheduledRun?: (run: ScheduledRun) => void;
+  /** Called after each api invocation with the exact event and result (recording). */
+  readonly onInvoke?: (event: APIGatewayProxyEventV2, result: APIGatewayProxyResultV2 | Error) => void;
+}
+
+/** A running local stack. */
+export interface LocalStack {
+  /** Base URL of the HTTP API, no trailing slash. */
+  readonly url: string;
+  /** The development API key (scopes `*`), shown once by `npm start`. */
+  readonly apiKey: string;
+  readonly tenant: string;
+  readonly keyPrefix: string;
+  readonly redisUrl: string;
+  readonly upstashUrl: string;
+  readonly secretsUrl: string;
+  /** The validated configuration the stack runs. */
+  readonly config: AppConfig;
+  /** The function environment, as the stacks set it (plus the local endpoints). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly gateway: HttpGateway;
+  readonly upstash: UpstashEndpoint;
+  readonly secrets: SecretsManagerEndpoint;
+  /** Upstash tokens by database name. */
+  readonly tokens: Readonly<Record<string, string>>;
+  readonly scheduler?: LocalScheduler;
+  /** The handlers, as the gateway and scheduler call them. */
+  readonly handlers: Readonly<Record<'api' | 'authorizer' | 'queueWorker' | 'maintenance', LocalHandler>>;
+  /** Mints another key into the API-key secret (printed nowhere). */
+  mintKey(tenant: string, scopes?: readonly Scope[]): Promise<{ key: string; id: string }>;
+  /** Stops everything the stack started; leaves nothing running. */
+  stop(): Promise<void>;
+}
+
+/** Name of the API-key secret, as the secrets stack names it. */
+export const API_KEYS_SECRET = 'upstash/api-keys';
+
+/** The `upstash` context of cdk.json, the configuration `cdk deploy` uses. */
+export function cdkConfig(): Record<string, unknown> {
+  const cdk = JSON.parse(readFileSync(new URL('../cdk.json', import.meta.url), 'utf8')) as {
+    context?: { upstash?: Record<string, unknown> };
+  };
+  return cdk.context?.upstash ?? {};
+}
+
+const withDatabase = (redisUrl: string, index: number): string => {
+  const url = new URL(redisUrl);
+  url.pathname = `/${index}`;
+  return url.toString();
+};
+
+/** Starts the local stack. Sets `process.env` for the handlers: one stack per process. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const config = parseConfig({ ...cdkConfig(), ...options.config });
+  const keyPrefix = options.keyPrefix ?? config.keyPrefix;
+  const tenant = options.tenant ?? 'dev';
+  const cleanup: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const step of cleanup.reverse()) await step().catch(() => {});
+    cleanup.length = 0;
+  };
+  try {
+    let redis: RedisServer | undefined;
+    if (!options.redisUrl) {
+      redis = await startRedisServer();
+      cleanup.push(() => (redis as RedisServer).stop());
+    }
+    const redisUrl = options.redisUrl ?? (redis as RedisServer).url;
+
+    const names = Object.keys(config.databases);
+    const tokens = Object.fromEntries(names.map((name) => [name, `local-${name}-token`]));
+    const upstash = await UpstashEndpoint.start({
+      databases: names.map((name, index) => ({
+        token: tokens[name] as string,
+        redisUrl: withDatabase(redisUrl, index),
+      })),
+    });
+    cleanup.push(() => upstash.close());
+
+    const secrets = await SecretsManagerEndpoint.start();
+    cleanup.push(() => secrets.close());
+    const databases: Record<string, { secretArn: string; mode: 'rest' }> = {};
+    for (const name of names) {
+      const secretName = config.databases[name]?.secretName ?? `upstash/${name}`;
+      const arn = secrets.create(secretName, JSON.stringify({ url: upstash.url, token: tokens[name] }));
+      databases[name] = { secretArn: arn, mode: 'rest' };
+    }
+    const apiKeysArn = secrets.create(API_KEYS_SECRET, serializeApiKeySet({ keys: [] }));
+
+    const env: Record<string, string> = {
+      ...featureEnvironment(config, FEATURES),
+      UPSTASH_DATABASES: JSON.stringify(databases),
+      KEY_PREFIX: keyPrefix,
+      API_KEYS_SECRET_ARN: apiKeysArn,
+      POWERTOOLS_METRICS_NAMESPACE: config.metricsNamespace,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_REGION: 'us-east-1',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      UPSTASH_DISABLE_TELEMETRY: '1',
+    };
+    // The handlers read their environment when first called, as a cold start would.
+    Object.assign(process.env, env);
+    for (const name of ['UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN']) delete process.env[name];
+
+    const mintKey = async (keyTenant: string, scopes: readonly Scope[] = ['*']) => {
+      const minted = mintApiKey(keyTenant, scopes);
+      const current = parseApiKeySet(secrets.value(API_KEYS_SECRET));
+      secrets.put(API_KEYS_SECRET, serializeApiKeySet({ keys: [...current.keys, minted.record] }));
+      return { key: minted.key, id: minted.record.id };
+    };
+    const dev = await mintKey(tenant);
+
+    const [api, authorizer, queueWorker, maintenance] = await Promise.all([
+      import('../lambda/handlers/api'),
+      import('../lambda/handlers/authorizer'),
+      import('../lambda/handlers/queue-worker'),
+      import('../lambda/handlers/maintenance'),
+    ]);
+    const handlers = {
+      api: api.handler as LocalHandler,
+      authorizer: authorizer.handler as LocalHandler,
+      queueWorker: queueWorker.handler as LocalHandler,
+      maintenance: maintenance.handler as LocalHandler,
+    };
+
+    const gateway = await HttpGateway.start({
+      routes: ROUTES,
+      handler: api.handler as LocalHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>,
+      functionName: 'api',
+      timeoutMs: 10_000,
+      authorizer: {
+        handler: authorizer.handler,
+        identityHeader: 'x-api-key',
+        cacheTtlMs: config.auth.type === 'api-key' ? config.auth.cacheTtlMs : 300_000,
+        timeoutMs: 5_000,
+      },
+      port: options.port ?? 3000,
+      ...(options.onInvoke ? { onInvoke: options.onInvoke } : {}),
+    });
+    cleanup.push(() => gateway.close());
+
+    let scheduler: LocalScheduler | undefined;
+    if (options.scheduler ?? true) {
+      scheduler = new LocalScheduler(
+        [
+          {
+            job: 'queue-worker',
+            expression: config.schedules.queueWorker,
+            handler: queueWorker.handler as LocalHandler<Record<string, unknown>, unknown>,
+            timeoutMs: 60_000,
+          },
+          {
+            job: 'maintenance',
+            expression: config.schedules.maintenance,
+            handler: maintenance.handler as LocalHandler<Record<string, unknown>, unknown>,
+            timeoutMs: 60_000,
+          },
+        ],
+        options.onScheduledRun,
+      );
+      const running = scheduler;
+      cleanup.push(() => running.stop());
+    }
+
+    return {
+      url: gateway.url,
+      apiKey: dev.key,
+      tenant,
+      keyPrefix,
+      redisUrl,
+      upstashUrl: upstash.url,
+      secretsUrl: secrets.url,
+      config,
+      env,
+      gateway,
+      upstash,
+      secrets,
+      tokens,
+      ...(scheduler ? { scheduler } : {}),
+      handlers,
+      mintKey,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
