@@ -1,0 +1,136 @@
+/**
+ * `npm run api-key -- create --tenant <t> [--scopes a,b] [--secret-id <arn|name>]`
+ * `npm run api-key -- list [--secret-id ...]`
+ * `npm run api-key -- revoke --id <k_...> [--secret-id ...]`
+ *
+ * Manages the API-key secret through the AWS SDK: read, change, PutSecretValue. A key is printed
+ * once, when minted; the secret keeps only its SHA-256. Without --secret-id it works on the local
+ * stack that `npm start` runs; with it, on AWS through the SDK's usual credentials and region.
+ */
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import {
+  type ApiKeySet,
+  mintApiKey,
+  parseApiKeySet,
+  SCOPES,
+  serializeApiKeySet,
+} from '../lambda/shared/api-keys';
+import { readStackFile } from './stack-file';
+
+const USAGE = `Usage:
+  npm run api-key -- create --tenant <tenant> [--scopes ${SCOPES.join(',')}] [--secret-id <arn|name>]
+  npm run api-key -- list [--secret-id <arn|name>]
+  npm run api-key -- revoke --id <k_...> [--secret-id <arn|name>]
+Without --secret-id: the local stack of \`npm start\`. Scopes default to * (all).`;
+
+/** Where the secret lives: the local stack's endpoint or AWS. */
+interface Target {
+  readonly client: SecretsManagerClient;
+  readonly secretId: string;
+}
+
+function target(secretId: string | undefined): Target {
+  if (secretId) return { client: new SecretsManagerClient({}), secretId };
+  const env = readStackFile().env;
+  // The local stack runs on whatever Node is here; the SDK's Node 20 notice is noise for it.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  return {
+    client: new SecretsManagerClient({
+      endpoint: env.AWS_ENDPOINT_URL_SECRETS_MANAGER,
+      region: env.AWS_REGION ?? 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
+    secretId: env.API_KEYS_SECRET_ARN ?? 'upstash/api-keys',
+  };
+}
+
+async function read({ client, secretId }: Target): Promise<ApiKeySet> {
+  try {
+    const reply = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    return parseApiKeySet(reply.SecretString);
+  } catch (error) {
+    // A freshly deployed secret has no value yet: AWS answers ResourceNotFoundException.
+    if ((error as { name?: string }).name === 'ResourceNotFoundException') return { keys: [] };
+    throw error;
+  }
+}
+
+async function write({ client, secretId }: Target, set: ApiKeySet): Promise<void> {
+  await client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: serializeApiKeySet(set) }));
+}
+
+/** Runs the CLI; returns the exit code. Exported for tests. */
+export async function main(
+  argv: readonly string[],
+  out: (line: string) => void = console.log,
+): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      tenant: { type: 'string' },
+      scopes: { type: 'string' },
+      id: { type: 'string' },
+      'secret-id': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const command = positionals[0];
+  if (values.help || !command) {
+    out(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const where = target(values['secret-id']);
+  try {
+    if (command === 'create') {
+      if (!values.tenant) throw new Error('create needs --tenant <tenant>');
+      const scopes = values.scopes ? values.scopes.split(',').map((s) => s.trim()) : ['*'];
+      const minted = mintApiKey(values.tenant, scopes);
+      const set = await read(where);
+      await write(where, { keys: [...set.keys, minted.record] });
+      out(
+        `API key for tenant "${minted.record.tenant}" (id ${minted.record.id}, scopes ${scopes.join(',')}):`,
+      );
+      out(minted.key);
+      out('It is shown only now: the secret stores its SHA-256, not the key.');
+      return 0;
+    }
+    if (command === 'list') {
+      const set = await read(where);
+      if (set.keys.length === 0) out('no keys');
+      for (const k of set.keys)
+        out(`${k.id}  tenant=${k.tenant}  scopes=${k.scopes.join(',')}  created=${k.createdAt ?? '-'}`);
+      return 0;
+    }
+    if (command === 'revoke') {
+      if (!values.id) throw new Error('revoke needs --id <k_...> (see list)');
+      const set = await read(where);
+      const keys = set.keys.filter((k) => k.id !== values.id);
+      if (keys.length === set.keys.length) throw new Error(`no key has id ${values.id}`);
+      await write(where, { keys });
+      out(
+        `revoked ${values.id}; API Gateway may accept it until its authorizer cache expires (auth.cacheTtl).`,
+      );
+      return 0;
+    }
+    throw new Error(`unknown command "${command}"\n${USAGE}`);
+  } finally {
+    where.client.destroy();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: Error) => {
+      console.error(error.message);
+      process.exit(1);
+    },
+  );
+}
