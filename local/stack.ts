@@ -140,6 +140,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       UPSTASH_DATABASES: JSON.stringify(databases),
       KEY_PREFIX: keyPrefix,
       API_KEYS_SECRET_ARN: apiKeysArn,
+      // The local Secrets Manager costs nothing: a key minted a moment ago works at once.
+      API_KEYS_REFRESH_MS: '0',
       POWERTOOLS_METRICS_NAMESPACE: config.metricsNamespace,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       AWS_ACCESS_KEY_ID: 'local',

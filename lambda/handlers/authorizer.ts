@@ -35,13 +35,24 @@ async function readKeySecret(): Promise<string | undefined> {
   }
 }
 
-let authorizer = new ApiKeyAuthorizer({ loadSecret: readKeySecret });
+/** `API_KEYS_REFRESH_MS`: least ms between re-reads on unknown keys (the local stack uses 0). */
+function newAuthorizer(): ApiKeyAuthorizer {
+  const refresh = Number(process.env.API_KEYS_REFRESH_MS);
+  return new ApiKeyAuthorizer({
+    loadSecret: readKeySecret,
+    ...(process.env.API_KEYS_REFRESH_MS && Number.isFinite(refresh) && refresh >= 0
+      ? { refreshIntervalMs: refresh }
+      : {}),
+  });
+}
+
+let authorizer = newAuthorizer();
 
 /** Test-only: a fresh container (forgets the key set and the SDK client). */
 export function resetAuthorizerForTests(): void {
   sdk?.destroy();
   sdk = undefined;
-  authorizer = new ApiKeyAuthorizer({ loadSecret: readKeySecret });
+  authorizer = newAuthorizer();
 }
 
 export const handler = async (

@@ -6,8 +6,9 @@ export interface ApiKeyAuthorizerOptions {
   readonly loadSecret: () => Promise<string | undefined>;
   /**
    * Least time between two re-reads caused by unknown keys, in ms. A key minted a moment ago
-   * works on its first request; a flood of wrong keys costs one read per interval at most.
-   * @default 30_000
+   * works on its first request (API Gateway would cache a denial for the whole authorizer TTL);
+   * a flood of wrong keys costs one read per interval per container at most.
+   * @default 1_000
    */
   readonly refreshIntervalMs?: number;
   /**
@@ -37,7 +38,7 @@ export class ApiKeyAuthorizer {
 
   constructor(options: ApiKeyAuthorizerOptions) {
     this.#load = options.loadSecret;
-    this.#refreshMs = options.refreshIntervalMs ?? 30_000;
+    this.#refreshMs = options.refreshIntervalMs ?? 1_000;
     this.#maxAgeMs = options.maxAgeMs ?? 300_000;
     this.#now = options.now ?? (() => Date.now());
   }
