@@ -65,6 +65,8 @@ try {
   const event = eventFile ? JSON.parse(readFileSync(eventFile, 'utf8')) : defaultEvent(name as FunctionName);
   const mod = (await import(fn.module)) as { handler: LocalHandler };
   const result = await invoke(name, mod.handler, event, fn.timeoutMs);
+  // After the handler's own log and metric lines, so the result is easy to find (and to cut).
+  console.log(`--- ${name} result ---`);
   console.log(JSON.stringify(result, null, 2));
   process.exit(0);
 } catch (error) {

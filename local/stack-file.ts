@@ -5,8 +5,9 @@ import { dirname } from 'node:path';
  * `.local/stack.json`: how `npm run invoke` and `npm run api-key` find the stack `npm start`
  * runs. It holds endpoints and the function environment (no secret of any real system; the local
  * Upstash tokens are fixed names), never the API key. Readable by its owner only.
+ * `LOCAL_STACK_FILE` moves it (tests use their own, so a running `npm start` is never touched).
  */
-export const STACK_FILE = '.local/stack.json';
+export const STACK_FILE = process.env.LOCAL_STACK_FILE || '.local/stack.json';
 
 /** What the file holds. */
 export interface StackFile {

@@ -1,0 +1,117 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { send } from '../../helpers/http-client';
+
+/**
+ * `npm start`, `npm run api-key` and `npm run invoke` as a user runs them: separate processes,
+ * talking to each other through the stack file, and nothing left running after Ctrl-C.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'start-'));
+const stackFile = join(dir, 'stack.json');
+const env = {
+  ...process.env,
+  LOCAL_STACK_FILE: stackFile,
+  REDIS_URL: '',
+  PORT: '',
+  POWERTOOLS_LOG_LEVEL: 'WARN',
+};
+
+/** Runs a CLI to completion: node with tsx's loader, one process. */
+function runCli(script: string, args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { env });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err })));
+}
+
+const portOpen = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+
+describe('npm start', () => {
+  let child: ChildProcess | undefined;
+  afterAll(() => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves the API, works with the api-key and invoke CLIs, and stops everything on Ctrl-C', async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', '--port', '0', '--no-scheduler'], {
+      env,
+    });
+    let out = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    await expect.poll(() => out, { timeout: 20_000, interval: 100 }).toContain('Ctrl-C stops everything');
+    const url = /HTTP API\s+(http:\/\/\S+)/.exec(out)?.[1] as string;
+    const key = /API key\s+(usk_\S+)/.exec(out)?.[1] as string;
+    const redisPort = Number(/Redis\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(existsSync(stackFile)).toBe(true);
+
+    expect((await send(`${url}/health`, { method: 'GET' })).status).toBe(200);
+    const put = await send(`${url}/cache/hello?ttlMs=60000`, {
+      method: 'PUT',
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: '{"hi":"there"}',
+    });
+    expect(put.json()).toEqual({ key: 'hello', stored: true });
+
+    const created = await runCli('local/api-key-cli.ts', [
+      'create',
+      '--tenant',
+      'acme',
+      '--scopes',
+      'cache:read',
+    ]);
+    expect(created.code, created.err).toBe(0);
+    const minted = /^(usk_\S+)$/m.exec(created.out)?.[1] as string;
+    expect(minted).toBeDefined();
+    const read = await send(`${url}/cache/hello`, { method: 'GET', headers: { 'x-api-key': minted } });
+    expect(read.status).toBe(404); // another tenant's key: acme has no "hello"
+    const listed = await runCli('local/api-key-cli.ts', ['list']);
+    expect(listed.out).toMatch(/k_[0-9a-f]{8}\s+tenant=acme\s+scopes=cache:read/);
+    expect(listed.out).not.toContain(minted);
+
+    const invoked = await runCli('local/invoke.ts', ['maintenance']);
+    expect(invoked.code, invoked.err).toBe(0);
+    // The handler's own log and metric lines come first; the result follows its marker.
+    expect(JSON.parse(invoked.out.split('--- maintenance result ---\n')[1] ?? '')).toMatchObject({
+      queue: 'default',
+      skipped: false,
+    });
+
+    expect(await portOpen(redisPort)).toBe(true);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child?.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(out).toContain('stopped; nothing left running.');
+    expect(await portOpen(redisPort)).toBe(false);
+    expect(await portOpen(Number(new URL(url).port))).toBe(false);
+    expect(existsSync(stackFile)).toBe(false);
+    const after = await runCli('local/invoke.ts', ['api']);
+    expect(after.code).toBe(1);
+    expect(after.err).toContain('npm start');
+  });
+});
