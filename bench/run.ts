@@ -1,0 +1,693 @@
+/**
+ * `npm run bench`: side-by-side measurements of what the stack's claims are about. Costs are
+ * counted (exact); times are taken next to their reference in the same run and reported as
+ * ratios with medians of 5 runs. Writes bench/results.json, bench/RESULTS.md and bench/costs.svg.
+ */
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpus, type as osType, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Ratelimit } from '@upstash/ratelimit';
+import { Redis } from '@upstash/redis';
+import { build } from 'esbuild';
+import { Redis as IORedis } from 'ioredis';
+import { CacheService } from '../lambda/services/cache/cache-service';
+import { LockService } from '../lambda/services/lock';
+import { JobQueue } from '../lambda/services/queue';
+import { type Algorithm, RateLimiter } from '../lambda/services/rate-limit/rate-limiter';
+import { SessionService } from '../lambda/services/sessions/session-service';
+import { createUpstashRedis } from '../lambda/shared/client';
+import { KeyBuilder } from '../lambda/shared/keys';
+import { UpstashRedisClient } from '../lambda/shared/redis';
+import { ESM_REQUIRE_BANNER } from '../lib/constructs/upstash-function';
+import { handlerEntry } from '../lib/runtime';
+import { localContext } from '../local/lambda-runtime';
+import { startRedisServer } from '../local/redis-server';
+import { startLocalStack } from '../local/stack';
+import { UpstashEndpoint } from '../local/upstash/server';
+import { apiEventFor, authorizerEventFor, schedulerEventFor } from './events';
+import { type Cost, closeHttp, costOf, http, median, medianCost, percentile, round } from './lib';
+import { writeReport } from './report';
+
+const RUNS = 5;
+const started = performance.now();
+const log = (message: string) =>
+  console.error(`[bench ${round((performance.now() - started) / 1000, 1)} s] ${message}`);
+
+// ---------------------------------------------------------------- set-up: a Redis of our own
+const server = await startRedisServer();
+const direct = new IORedis(server.url, { lazyConnect: true });
+await direct.connect();
+const TOKEN = 'bench-token';
+const endpoint = await UpstashEndpoint.start({ databases: [{ token: TOKEN, redisUrl: server.url }] });
+// The runtime's own client settings (auto-pipelining, timeouts), as the handlers build it.
+const raw = createUpstashRedis({ mode: 'rest', url: endpoint.url, token: TOKEN }, { timeoutMs: 5_000 });
+const redis = new UpstashRedisClient(raw);
+const keys = new KeyBuilder('bench');
+const cost = (op: () => Promise<unknown>) => costOf(endpoint, TOKEN, direct, op);
+let seq = 0;
+const fresh = (name: string) => `${name}-${seq++}`;
+
+/** One row of the cost table: ours next to a reference doing the same job. */
+export interface CostRow {
+  readonly group: string;
+  readonly operation: string;
+  readonly ours: Cost;
+  readonly target?: { readonly commands: number; readonly roundTrips: number };
+  readonly reference?: { readonly name: string; readonly cost: Cost };
+}
+const costs: CostRow[] = [];
+
+// ---------------------------------------------------------------- cache
+log('costs: cache, sessions');
+{
+  const cache = new CacheService({ redis, keys });
+  await cache.set('acme', 'hot', { v: 1 }, { ttlMs: 600_000 });
+  const k = keys.key('cache', 'acme', 'v:hot');
+  costs.push({
+    group: 'cache',
+    operation: 'get (hit)',
+    ours: await medianCost(RUNS, () => cost(() => cache.get('acme', 'hot'))),
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: 'naive EXISTS then GET',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          if ((await redis.exists([k])) > 0) await redis.get(k);
+        }),
+      ),
+    },
+  });
+  // Each delete measures the deletion of a key that exists (it is set again, uncounted, first).
+  costs.push({
+    group: 'cache',
+    operation: 'delete',
+    ours: await medianCost(RUNS, async () => {
+      await cache.set('acme', 'hot', { v: 1 });
+      return cost(() => cache.delete('acme', 'hot'));
+    }),
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: 'naive EXISTS then DEL',
+      cost: await medianCost(RUNS, async () => {
+        await cache.set('acme', 'hot', { v: 1 });
+        return cost(async () => {
+          if ((await redis.exists([k])) > 0) await redis.del([k]);
+        });
+      }),
+    },
+  });
+  const entries = Array.from({ length: 10 }, (_, i) => ({ key: `m${i}`, value: i }));
+  costs.push({
+    group: 'cache',
+    operation: 'mset of 10',
+    ours: await medianCost(RUNS, () => cost(() => cache.mset('acme', entries))),
+    reference: {
+      name: 'naive 10 sequential SETs',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          for (const e of entries) await redis.set(keys.key('cache', 'acme', `v:${e.key}`), String(e.value));
+        }),
+      ),
+    },
+  });
+}
+
+// ---------------------------------------------------------------- sessions
+{
+  const sessions = new SessionService({ redis, keys });
+  const session = await sessions.create('acme', 'u1', { theme: 'dark' });
+  const sk = keys.key('session', 'acme', `s:${session.id}`);
+  costs.push({
+    group: 'sessions',
+    operation: 'get with sliding TTL',
+    ours: await medianCost(RUNS, () => cost(() => sessions.get('acme', session.id))),
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: 'naive HGETALL then PEXPIRE',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          await raw.hgetall(sk);
+          await raw.pexpire(sk, 3_600_000);
+        }),
+      ),
+    },
+  });
+  costs.push({
+    group: 'sessions',
+    operation: 'create',
+    ours: await medianCost(RUNS, () => cost(() => sessions.create('acme', fresh('user'), { a: 1 }))),
+  });
+}
+
+// ---------------------------------------------------------------- rate limits, vs @upstash/ratelimit
+log('costs: rate limits vs @upstash/ratelimit');
+/** Billed commands per check, ours next to @upstash/ratelimit, for each algorithm and case. */
+export interface RateLimitRow {
+  readonly algorithm: Algorithm;
+  readonly case: 'first call' | 'allowed' | 'rejected';
+  readonly ours: Cost;
+  readonly library: Cost;
+  /** The @upstash/ratelimit figure DESIGN.md §9 anchors on. */
+  readonly anchorBilled: number;
+}
+const rateLimits: RateLimitRow[] = [];
+{
+  const ANCHOR: Record<Algorithm, Record<RateLimitRow['case'], number>> = {
+    'fixed-window': { 'first call': 3, allowed: 2, rejected: 2 },
+    'sliding-window': { 'first call': 5, allowed: 4, rejected: 3 },
+    'token-bucket': { 'first call': 4, allowed: 4, rejected: 2 },
+  };
+  const libraryRedis = new Redis({ url: endpoint.url, token: TOKEN, enableTelemetry: false });
+  for (const algorithm of ['fixed-window', 'sliding-window', 'token-bucket'] as const) {
+    const limit = 3;
+    const ours = new RateLimiter({
+      redis,
+      keys,
+      name: `b-${algorithm}`,
+      algorithm,
+      limit,
+      windowMs: 60_000,
+      blockedCacheSize: 0, // measure Redis's verdict; the cache path costs 0 commands
+    });
+    const library = new Ratelimit({
+      redis: libraryRedis,
+      limiter:
+        algorithm === 'fixed-window'
+          ? Ratelimit.fixedWindow(limit, '60 s')
+          : algorithm === 'sliding-window'
+            ? Ratelimit.slidingWindow(limit, '60 s')
+            : Ratelimit.tokenBucket(limit, '60 s', limit),
+      ephemeralCache: false,
+      analytics: false,
+      prefix: `lib-${algorithm}`,
+    });
+    // Warm both script caches, so EVALSHA finds its script as in a warm deployment.
+    await ours.check('acme', 'warm');
+    await library.limit('warm');
+    const cases: Array<RateLimitRow['case']> = ['first call', 'allowed', 'allowed', 'rejected'];
+    const perCase: Record<string, { ours: Cost[]; library: Cost[] }> = {};
+    for (let run = 0; run < RUNS; run++) {
+      const id = fresh('id');
+      for (const [i, c] of cases.entries()) {
+        // Calls 1-3 use the limit of 3 (first call, then allowed twice); call 4 is rejected.
+        const o = await cost(() => ours.check('acme', id));
+        const l = await cost(() => library.limit(id));
+        if (i === 2) continue;
+        perCase[c] ??= { ours: [], library: [] };
+        perCase[c].ours.push(o);
+        perCase[c].library.push(l);
+      }
+    }
+    for (const c of ['first call', 'allowed', 'rejected'] as const) {
+      const pick = (list: Cost[]): Cost => ({
+        commands: median(list.map((x) => x.commands)),
+        roundTrips: median(list.map((x) => x.roundTrips)),
+        billed: median(list.map((x) => x.billed)),
+      });
+      rateLimits.push({
+        algorithm,
+        case: c,
+        ours: pick(perCase[c]?.ours ?? []),
+        library: pick(perCase[c]?.library ?? []),
+        anchorBilled: ANCHOR[algorithm][c],
+      });
+    }
+    costs.push({
+      group: 'rate limits',
+      operation: `check (${algorithm})`,
+      ours: rateLimits.find((r) => r.algorithm === algorithm && r.case === 'allowed')?.ours as Cost,
+      target: { commands: 1, roundTrips: 1 },
+      reference: {
+        name: '@upstash/ratelimit',
+        cost: rateLimits.find((r) => r.algorithm === algorithm && r.case === 'allowed')?.library as Cost,
+      },
+    });
+  }
+}
+
+// ---------------------------------------------------------------- locks, vs @upstash/lock's algorithm
+log('costs: locks and queue');
+{
+  const locks = new LockService({ redis, keys });
+  const resource = 'report';
+  costs.push({
+    group: 'locks',
+    operation: 'acquire',
+    ours: await medianCost(RUNS, () =>
+      cost(async () => {
+        const lock = await locks.acquire('acme', fresh(resource));
+        if (!lock) throw new Error('lock not acquired');
+      }),
+    ),
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: '@upstash/lock algorithm: SET NX PX',
+      cost: await medianCost(RUNS, () => cost(() => raw.set(fresh('ul'), 'uuid', { nx: true, px: 10_000 }))),
+    },
+  });
+  const releaseCosts: Cost[] = [];
+  for (let i = 0; i <= RUNS; i++) {
+    const lock = await locks.acquire('acme', fresh(resource));
+    if (!lock) throw new Error('lock not acquired');
+    const c = await cost(() => locks.release(lock));
+    if (i > 0) releaseCosts.push(c);
+  }
+  const UPSTASH_LOCK_RELEASE = `if redis.call("get",KEYS[1]) == ARGV[1] then return redis.call("del",KEYS[1]) else return 0 end`;
+  costs.push({
+    group: 'locks',
+    operation: 'release',
+    ours: {
+      commands: median(releaseCosts.map((c) => c.commands)),
+      roundTrips: median(releaseCosts.map((c) => c.roundTrips)),
+      billed: median(releaseCosts.map((c) => c.billed)),
+    },
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: '@upstash/lock algorithm: EVAL compare-and-delete',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          const id = fresh('ul');
+          await direct.set(id, 'uuid');
+          endpoint.resetStats();
+          await direct.call('CONFIG', 'RESETSTAT');
+          await raw.eval(UPSTASH_LOCK_RELEASE, [id], ['uuid']);
+        }),
+      ),
+    },
+  });
+}
+
+// ---------------------------------------------------------------- queue
+{
+  const queue = new JobQueue({ redis, keys, name: 'bench' });
+  costs.push({
+    group: 'queue',
+    operation: 'enqueue',
+    ours: await medianCost(RUNS, () =>
+      cost(() => queue.enqueue({ tenant: 'acme', type: 'bench.job', payload: { n: 1 } })),
+    ),
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: 'naive SET job then LPUSH id',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          const id = fresh('job');
+          await raw.set(`naive:job:${id}`, '{"n":1}');
+          await raw.lpush('naive:ready', id);
+        }),
+      ),
+    },
+  });
+  const dequeued: Cost[] = [];
+  const acked: Cost[] = [];
+  for (let i = 0; i <= RUNS; i++) {
+    await queue.enqueue({ tenant: 'acme', type: 'bench.job' });
+    let job: Awaited<ReturnType<JobQueue['dequeue']>> = null;
+    const d = await cost(async () => {
+      job = await queue.dequeue({ leaseMs: 30_000 });
+    });
+    if (!job) throw new Error('nothing to dequeue');
+    const taken = job;
+    const a = await cost(() => queue.ack(taken));
+    if (i > 0) {
+      dequeued.push(d);
+      acked.push(a);
+    }
+  }
+  const pick = (list: Cost[]): Cost => ({
+    commands: median(list.map((x) => x.commands)),
+    roundTrips: median(list.map((x) => x.roundTrips)),
+    billed: median(list.map((x) => x.billed)),
+  });
+  costs.push({
+    group: 'queue',
+    operation: 'dequeue (with lease)',
+    ours: pick(dequeued),
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: 'naive RPOP, GET job, SET lease',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          await raw.lpush('naive:ready2', 'x');
+          endpoint.resetStats();
+          await direct.call('CONFIG', 'RESETSTAT');
+          const id = await raw.rpop<string>('naive:ready2');
+          await raw.get(`naive:job:${id}`);
+          await raw.set(`naive:lease:${id}`, '1', { px: 30_000 });
+        }),
+      ),
+    },
+  });
+  costs.push({ group: 'queue', operation: 'ack', ours: pick(acked), target: { commands: 1, roundTrips: 1 } });
+}
+
+// ---------------------------------------------------------------- the API, through the local stack
+log('costs: API requests through the local stack; secret fetches');
+const stack = await startLocalStack({
+  port: 0,
+  redisUrl: server.url,
+  keyPrefix: 'benchapi',
+  scheduler: false,
+  config: {
+    databases: { main: { secretName: 'upstash/main' } },
+    features: { cache: 'main', sessions: 'main', rateLimit: 'main', locks: 'main', queue: 'main' },
+    rateLimits: { api: { algorithm: 'sliding-window', limit: 1_000_000, window: '60 s' } },
+  },
+});
+const apiToken = stack.tokens.main as string;
+const apiCost = (op: () => Promise<unknown>) => costOf(stack.upstash, apiToken, direct, op);
+const auth = { 'x-api-key': stack.apiKey, 'content-type': 'application/json' };
+const secretFetches: Record<string, number> = {};
+{
+  // Cold: the first request builds the clients (one secret fetch per database) and reads the key set.
+  stack.secrets.resetCounts();
+  await http(`${stack.url}/cache/hot`, 'PUT', auth, '{"v":1}');
+  secretFetches.coldStart = stack.secrets.totalFetches;
+  stack.secrets.resetCounts();
+  for (let i = 0; i < 100; i++) await http(`${stack.url}/cache/hot`, 'GET', auth);
+  secretFetches.warm100 = stack.secrets.totalFetches;
+
+  const get = () => http(`${stack.url}/cache/hot`, 'GET', auth);
+  const naiveLimiter = new RateLimiter({
+    redis: new UpstashRedisClient(
+      createUpstashRedis({ mode: 'rest', url: stack.upstashUrl, token: apiToken }),
+    ),
+    keys: new KeyBuilder('benchnaive'),
+    name: 'api',
+    algorithm: 'sliding-window',
+    limit: 1_000_000,
+    windowMs: 60_000,
+  });
+  const naiveCache = new CacheService({
+    redis: new UpstashRedisClient(
+      createUpstashRedis({ mode: 'rest', url: stack.upstashUrl, token: apiToken }),
+    ),
+    keys: new KeyBuilder('benchnaive'),
+  });
+  costs.push({
+    group: 'API',
+    operation: 'authenticated GET /cache/{key}',
+    ours: await medianCost(RUNS, () => apiCost(get)),
+    target: { commands: 2, roundTrips: 1 },
+    reference: {
+      name: 'sequential: rate-limit check, then read',
+      cost: await medianCost(RUNS, () =>
+        apiCost(async () => {
+          await naiveLimiter.check('acme', 'acme');
+          await naiveCache.get('acme', 'hot');
+        }),
+      ),
+    },
+  });
+  costs.push({
+    group: 'API',
+    operation: 'PUT /cache/{key}',
+    ours: await medianCost(RUNS, () => apiCost(() => http(`${stack.url}/cache/hot`, 'PUT', auth, '{"v":2}'))),
+  });
+  const session = await fetch(`${stack.url}/sessions`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ userId: 'u1', data: { a: 1 } }),
+  }).then((r) => r.json() as Promise<{ id: string }>);
+  costs.push({
+    group: 'API',
+    operation: 'GET /sessions/{id}',
+    ours: await medianCost(RUNS, () =>
+      apiCost(() => http(`${stack.url}/sessions/${session.id}`, 'GET', auth)),
+    ),
+    target: { commands: 2, roundTrips: 1 },
+  });
+  costs.push({
+    group: 'API',
+    operation: 'POST /rate-limits/api/check',
+    ours: await medianCost(RUNS, () =>
+      apiCost(() => http(`${stack.url}/rate-limits/api/check`, 'POST', auth, '{"identifier":"u1"}')),
+    ),
+  });
+}
+
+// ---------------------------------------------------------------- overhead: gateway vs handler
+log('overhead: local gateway vs the handler called directly');
+/** Latency and throughput of one way of serving the same request. */
+export interface LatencyRow {
+  readonly name: string;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly perSecond: number;
+}
+const overhead: { gateway: LatencyRow[]; upstash: LatencyRow[] } = { gateway: [], upstash: [] };
+{
+  const N = 300;
+  const time = async (name: string, op: () => Promise<unknown>): Promise<LatencyRow> => {
+    const p50s: number[] = [];
+    const p99s: number[] = [];
+    const rates: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const samples: number[] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) {
+        const s = performance.now();
+        await op();
+        samples.push(performance.now() - s);
+      }
+      rates.push((N / (performance.now() - t0)) * 1000);
+      p50s.push(percentile(samples, 50));
+      p99s.push(percentile(samples, 99));
+    }
+    return {
+      name,
+      p50Ms: round(median(p50s), 3),
+      p99Ms: round(median(p99s), 3),
+      perSecond: round(median(rates), 0),
+    };
+  };
+  // The event the gateway builds for the same request, with the authorizer's context.
+  const event = apiEventFor('GET', '/cache/hot', stack.tenant);
+  overhead.gateway.push(
+    await time('through the local gateway (HTTP, authorizer cached)', () =>
+      http(`${stack.url}/cache/hot`, 'GET', auth),
+    ),
+  );
+  overhead.gateway.push(
+    await time('handler called directly', () => stack.handlers.api(event, localContext('api', 10_000))),
+  );
+}
+
+// ---------------------------------------------------------------- overhead: local Upstash endpoint vs ioredis
+log('overhead: local Upstash endpoint vs a direct Redis client');
+{
+  const single = new Redis({
+    url: endpoint.url,
+    token: TOKEN,
+    enableTelemetry: false,
+    enableAutoPipelining: false,
+  });
+  await direct.set('bench:one', 'v');
+  const N = 300;
+  const time = async (name: string, op: () => Promise<unknown>, per = 1): Promise<LatencyRow> => {
+    const p50s: number[] = [];
+    const p99s: number[] = [];
+    const rates: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const samples: number[] = [];
+      const t0 = performance.now();
+      for (let i = 0; i < N / per; i++) {
+        const s = performance.now();
+        await op();
+        samples.push(performance.now() - s);
+      }
+      rates.push((N / (performance.now() - t0)) * 1000);
+      p50s.push(percentile(samples, 50));
+      p99s.push(percentile(samples, 99));
+    }
+    return {
+      name,
+      p50Ms: round(median(p50s), 3),
+      p99Ms: round(median(p99s), 3),
+      perSecond: round(median(rates), 0),
+    };
+  };
+  overhead.upstash.push(
+    await time('GET via the local Upstash endpoint (@upstash/redis)', () => single.get('bench:one')),
+  );
+  overhead.upstash.push(await time('GET via ioredis', () => direct.get('bench:one')));
+  const values = Array.from({ length: 100 }, (_, i) => [`bench:p${i}`, String(i)] as const);
+  overhead.upstash.push(
+    await time(
+      'pipeline of 100 SETs via the local Upstash endpoint',
+      () => {
+        const p = single.pipeline();
+        for (const [k, v] of values) p.set(k, v);
+        return p.exec();
+      },
+      100,
+    ),
+  );
+  overhead.upstash.push(
+    await time(
+      'pipeline of 100 SETs via ioredis',
+      () => {
+        const p = direct.pipeline();
+        for (const [k, v] of values) p.set(k, v);
+        return p.exec();
+      },
+      100,
+    ),
+  );
+}
+
+// ---------------------------------------------------------------- cold start of the bundles
+log('cold start: bundles, fresh processes');
+/** One bundle's weight and start. */
+export interface ColdStartRow {
+  readonly function: string;
+  readonly bytes: number;
+  /** Median ms from process start to the handler module imported. */
+  readonly importMs: number;
+  /** Median ms from process start to the first event served (secrets fetched, clients built). */
+  readonly firstEventMs: number;
+  /** firstEventMs over the empty handler's. */
+  readonly ratio: number;
+  /** Secrets Manager fetches in a process that served 1 cold + 10 warm events. */
+  readonly secretFetches: number;
+}
+const coldStart: ColdStartRow[] = [];
+{
+  const dir = mkdtempSync(join(tmpdir(), 'bench-bundles-'));
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(join(process.cwd(), 'node_modules', '@aws-sdk'), join(dir, 'node_modules', '@aws-sdk'));
+  writeFileSync(
+    join(dir, 'empty.ts'),
+    'export const handler = async () => ({ statusCode: 200, body: "{}" });\n',
+  );
+  writeFileSync(
+    join(dir, 'runner.mjs'),
+    `import { readFileSync } from 'node:fs';
+const mod = await import(process.argv[2]);
+const imported = performance.now();
+const events = JSON.parse(readFileSync(0, 'utf8'));
+const context = { functionName: 'bench', awsRequestId: 'r', getRemainingTimeInMillis: () => 10000 };
+let first = 0;
+for (const [i, event] of events.entries()) { await mod.handler(event, context); if (i === 0) first = performance.now(); }
+process.stdout.write('\\n@@' + JSON.stringify({ imported, first }));
+`,
+  );
+  const entries: Record<string, string> = {
+    empty: join(dir, 'empty.ts'),
+    api: handlerEntry('api'),
+    authorizer: handlerEntry('authorizer'),
+    'queue-worker': handlerEntry('queue-worker'),
+    maintenance: handlerEntry('maintenance'),
+  };
+  const eventsFor = (name: string): unknown[] => {
+    const one =
+      name === 'api'
+        ? apiEventFor('GET', '/cache/hot', stack.tenant)
+        : name === 'authorizer'
+          ? authorizerEventFor(stack.apiKey)
+          : name === 'empty'
+            ? {}
+            : schedulerEventFor(name);
+    return Array.from({ length: 11 }, () => one);
+  };
+  const bytes: Record<string, number> = {};
+  for (const [name, entry] of Object.entries(entries)) {
+    const result = await build({
+      entryPoints: [entry],
+      outfile: join(dir, `${name}.mjs`),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      mainFields: ['module', 'main'],
+      banner: { js: ESM_REQUIRE_BANNER },
+      minify: true,
+      external: ['@aws-sdk/*'],
+      logLevel: 'silent',
+      write: true,
+      metafile: true,
+    });
+    bytes[name] = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;
+  }
+  const runOnce = (name: string): Promise<{ imported: number; first: number }> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [join(dir, 'runner.mjs'), join(dir, `${name}.mjs`)], {
+        cwd: dir,
+        env: {
+          PATH: process.env.PATH ?? '',
+          ...stack.env,
+          POWERTOOLS_LOG_LEVEL: 'SILENT',
+          POWERTOOLS_METRICS_DISABLED: 'true',
+        },
+      });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+      });
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+      });
+      child.stdin.end(JSON.stringify(eventsFor(name)));
+      child.on('close', (code) => {
+        const at = out.lastIndexOf('@@');
+        if (at === -1) reject(new Error(`${name} exited ${code}: ${err.slice(0, 500)}`));
+        else resolve(JSON.parse(out.slice(at + 2)));
+      });
+    });
+  const timings: Record<string, { imported: number[]; first: number[]; fetches: number[] }> = {};
+  for (let run = 0; run < RUNS; run++) {
+    // Interleaved, so a slow moment of the machine hits every function alike.
+    for (const name of Object.keys(entries)) {
+      stack.secrets.resetCounts();
+      const t = await runOnce(name);
+      timings[name] ??= { imported: [], first: [], fetches: [] };
+      timings[name].imported.push(t.imported);
+      timings[name].first.push(t.first);
+      timings[name].fetches.push(stack.secrets.totalFetches);
+    }
+  }
+  const emptyFirst = median(timings.empty?.first ?? []);
+  for (const name of Object.keys(entries)) {
+    const t = timings[name];
+    if (!t) continue;
+    coldStart.push({
+      function: name,
+      bytes: bytes[name] ?? 0,
+      importMs: round(median(t.imported), 1),
+      firstEventMs: round(median(t.first), 1),
+      ratio: round(median(t.first) / emptyFirst, 2),
+      secretFetches: median(t.fetches),
+    });
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
+
+// ---------------------------------------------------------------- done
+await stack.stop();
+closeHttp();
+await endpoint.close();
+direct.disconnect();
+await server.stop();
+const durationMs = Math.round(performance.now() - started);
+const results = {
+  date: new Date().toISOString(),
+  machine: {
+    os: osType(),
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+  },
+  node: process.version,
+  runs: RUNS,
+  durationMs,
+  costs,
+  rateLimits,
+  secretFetches,
+  coldStart,
+  overhead,
+};
+writeReport(results);
+log(`done in ${round(durationMs / 1000, 1)} s: bench/results.json, bench/RESULTS.md, bench/costs.svg`);
+process.exit(0);
