@@ -1,4 +1,5 @@
 import { ConfigurationError } from './errors';
+import { MIGRATION_MODES, type MigrationMode, type RolloutBy } from './migration';
 
 /** The features that need a database, as named in `FEATURE_DATABASES` and by `redisFor()`. */
 export type RuntimeFeature = 'cache' | 'sessions' | 'rateLimit' | 'locks' | 'queue';
@@ -26,6 +27,24 @@ export interface DatabaseConfig {
    * @default - none: local use, credentials come from environment variables
    */
   readonly secretArn?: string;
+  /**
+   * Migration from a self-hosted Redis.
+   * @default - none: Upstash only
+   */
+  readonly migration?: DatabaseMigration;
+}
+
+/** A database moving from a self-hosted Redis (docs/migration.md). */
+export interface DatabaseMigration {
+  readonly mode: MigrationMode;
+  /**
+   * ARN (or name) of the secret holding the old Redis's `{"url":"redis://..."}`.
+   * @default - local use: `REDIS_URL_<DB>_SOURCE`
+   */
+  readonly sourceSecretArn?: string;
+  /** Share of reads Upstash serves in `rollout`, 0 to 100. */
+  readonly rolloutPercent: number;
+  readonly rolloutBy: RolloutBy;
 }
 
 /** The validated runtime environment of a function. */
@@ -107,9 +126,49 @@ function parseDatabases(raw: string): Record<string, DatabaseConfig> {
         `${ENV.databases}.${name}.mode must be "rest" or "tcp", got ${quote(JSON.stringify(mode))}`,
       );
     }
-    databases[name] = { name, mode, ...(secretArn !== undefined ? { secretArn: secretArn as string } : {}) };
+    const migration = spec.migration === undefined ? undefined : parseMigration(name, spec.migration);
+    databases[name] = {
+      name,
+      mode,
+      ...(secretArn !== undefined ? { secretArn: secretArn as string } : {}),
+      ...(migration ? { migration } : {}),
+    };
   }
   return databases;
+}
+
+function parseMigration(name: string, spec: unknown): DatabaseMigration {
+  const where = `${ENV.databases}.${name}.migration`;
+  if (!isObject(spec))
+    throw new ConfigurationError(`${where} must be an object, got ${quote(JSON.stringify(spec))}`);
+  const { mode, sourceSecretArn, rolloutPercent = 0, rolloutBy = 'key' } = spec;
+  if (!MIGRATION_MODES.includes(mode as MigrationMode)) {
+    throw new ConfigurationError(
+      `${where}.mode must be one of ${MIGRATION_MODES.join(', ')}, got ${quote(JSON.stringify(mode))}`,
+    );
+  }
+  if (
+    sourceSecretArn !== undefined &&
+    (typeof sourceSecretArn !== 'string' || sourceSecretArn.trim() === '')
+  ) {
+    throw new ConfigurationError(`${where}.sourceSecretArn must be a non-empty string`);
+  }
+  if (typeof rolloutPercent !== 'number' || !(rolloutPercent >= 0 && rolloutPercent <= 100)) {
+    throw new ConfigurationError(
+      `${where}.rolloutPercent must be a number from 0 to 100, got ${quote(JSON.stringify(rolloutPercent))}`,
+    );
+  }
+  if (rolloutBy !== 'key' && rolloutBy !== 'tenant') {
+    throw new ConfigurationError(
+      `${where}.rolloutBy must be "key" or "tenant", got ${quote(JSON.stringify(rolloutBy))}`,
+    );
+  }
+  return {
+    mode: mode as MigrationMode,
+    ...(sourceSecretArn !== undefined ? { sourceSecretArn: sourceSecretArn as string } : {}),
+    rolloutPercent,
+    rolloutBy,
+  };
 }
 
 function parseFeatures(raw: string): Partial<Record<RuntimeFeature, string>> {

@@ -8,6 +8,7 @@ import {
 import { type DatabaseConfig, type RuntimeEnv, type RuntimeFeature, readRuntimeEnv } from './env';
 import { ConfigurationError } from './errors';
 import { KeyBuilder } from './keys';
+import { MigrationRouter } from './migration';
 import type { RedisLike } from './redis';
 
 export type { RuntimeFeature } from './env';
@@ -26,7 +27,48 @@ export type { RuntimeFeature } from './env';
 let env: RuntimeEnv | undefined;
 let keys: KeyBuilder | undefined;
 let clientOptions: ClientOptions = {};
-const clients = new Map<string, Promise<ManagedRedisClient>>();
+const clients = new Map<string, Promise<RedisLike & { close(): Promise<void> }>>();
+const routers = new Map<string, MigrationRouter>();
+
+const managed = (database: DatabaseConfig): Promise<ManagedRedisClient> =>
+  createRedisClient(
+    database,
+    { load: () => loadCredentials(database), refresh: () => refreshCredentials(database) },
+    clientOptions,
+  );
+
+/**
+ * The database's client: Upstash alone, or, while it is migrating in `shadow` or `rollout`, the
+ * migration router over Upstash and the old Redis (its TCP credentials from the source secret).
+ */
+async function buildClient(database: DatabaseConfig): Promise<RedisLike & { close(): Promise<void> }> {
+  const migration = database.migration;
+  if (!migration || migration.mode === 'off' || migration.mode === 'upstash') return managed(database);
+  const source: DatabaseConfig = {
+    name: `${database.name}-source`,
+    mode: 'tcp',
+    ...(migration.sourceSecretArn ? { secretArn: migration.sourceSecretArn } : {}),
+  };
+  const [upstash, legacy] = await Promise.all([managed(database), managed(source)]);
+  const router = new MigrationRouter({
+    upstash,
+    legacy,
+    mode: migration.mode,
+    rolloutPercent: migration.rolloutPercent,
+    rolloutBy: migration.rolloutBy,
+  });
+  routers.set(database.name, router);
+  return Object.assign(router, {
+    close: async () => {
+      await Promise.all([upstash.close(), legacy.close()]);
+    },
+  });
+}
+
+/** The migration routers of this container, by database (empty when nothing is migrating). */
+export function migrationRouters(): ReadonlyMap<string, MigrationRouter> {
+  return routers;
+}
 
 /** The validated environment (`UPSTASH_DATABASES`, `FEATURE_DATABASES`, `KEY_PREFIX`, `APP_CONFIG`), read once. */
 export function runtimeEnv(): RuntimeEnv {
@@ -54,11 +96,7 @@ export function redisForDatabase(name: string): Promise<RedisLike> {
   let client = clients.get(name);
   if (!client) {
     const database = databaseConfig(name);
-    client = createRedisClient(
-      database,
-      { load: () => loadCredentials(database), refresh: () => refreshCredentials(database) },
-      clientOptions,
-    );
+    client = buildClient(database);
     clients.set(name, client);
     client.catch(() => {
       if (clients.get(name) === client) clients.delete(name);
@@ -136,6 +174,7 @@ export interface RuntimeTestOptions {
 export async function resetRuntimeForTests(options: RuntimeTestOptions = {}): Promise<void> {
   const built = [...clients.values()];
   clients.clear();
+  routers.clear();
   env = undefined;
   keys = undefined;
   resetCredentialsForTests();

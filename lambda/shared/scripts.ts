@@ -25,14 +25,32 @@ const SHEBANG: Record<ServerKind, string> = {
 
 const sha1 = (text: string): string => createHash('sha1').update(text, 'utf8').digest('hex');
 
+// Every declared script by the SHA-1 of each variant, so a client that forwards a script to a
+// server of another kind (the migration router) can send that server's variant.
+const bySha = new Map<string, LuaScript>();
+
 /** Declares a script; its SHA-1s are computed once, at module load. */
 export function defineScript(name: string, source: string): LuaScript {
   const variant = (kind: ServerKind) => {
     const text = SHEBANG[kind] + source;
     return { text, sha: sha1(text) };
   };
-  return { name, source, variants: { upstash: variant('upstash'), redis: variant('redis') } };
+  const script: LuaScript = {
+    name,
+    source,
+    variants: { upstash: variant('upstash'), redis: variant('redis') },
+  };
+  bySha.set(script.variants.upstash.sha, script);
+  bySha.set(script.variants.redis.sha, script);
+  return script;
 }
+
+/** The declared script one of whose variants has this SHA-1, if any. */
+export const scriptBySha = (sha: string): LuaScript | undefined => bySha.get(sha);
+
+/** A script's text for a server of `kind`, from the text meant for any kind (the shebang differs). */
+export const scriptTextFor = (text: string, kind: ServerKind): string =>
+  SHEBANG[kind] + text.replace(/^#!lua[^\n]*\n/, '');
 
 const isNoScript = (error: unknown): boolean => error instanceof Error && /NOSCRIPT/i.test(error.message);
 
