@@ -33,6 +33,20 @@ export interface DatabaseConfig {
   readonly secretName: string;
   /** Upstash REST (`rest`) or a Redis TCP connection (`tcp`, a `rediss://` URL in the secret). */
   readonly mode: 'rest' | 'tcp';
+  /** Migration from a self-hosted Redis (docs/migration.md); absent when not migrating. */
+  readonly migration?: MigrationConfig;
+}
+
+/** A database moving from a self-hosted Redis. */
+export interface MigrationConfig {
+  /** `off`, `shadow`, `rollout` or `upstash` (see docs/migration.md). */
+  readonly mode: 'off' | 'shadow' | 'rollout' | 'upstash';
+  /** Secret holding the old Redis's `{"url":"redis://..."}` (or `rediss://`). */
+  readonly sourceSecretName: string;
+  /** Share of reads Upstash serves in `rollout`, 0 to 100. */
+  readonly rolloutPercent: number;
+  /** Whether a key's side follows the key or its tenant. */
+  readonly rolloutBy: 'key' | 'tenant';
 }
 
 /** One named rate limit, durations in milliseconds. */
@@ -277,7 +291,7 @@ function parseDatabases(value: unknown): Record<string, DatabaseConfig> {
       );
     }
     const db = asObject(databases[name], path);
-    checkKeys(db, path, ['secretName', 'mode']);
+    checkKeys(db, path, ['secretName', 'mode', 'migration']);
     const secretName = optionalString(
       db.secretName,
       `${path}.secretName`,
@@ -293,9 +307,45 @@ function parseDatabases(value: unknown): Record<string, DatabaseConfig> {
       );
     secretNames.set(secretName, name);
     const mode = db.mode === undefined ? 'rest' : oneOf(db.mode, `${path}.mode`, ['rest', 'tcp'] as const);
-    result[name] = { secretName, mode };
+    const migration =
+      db.migration === undefined ? undefined : parseMigration(db.migration, `${path}.migration`, secretName);
+    if (migration) {
+      const used = secretNames.get(migration.sourceSecretName);
+      if (used) {
+        throw new ConfigError(
+          `${path}.migration.sourceSecretName`,
+          `${show(migration.sourceSecretName)} is already used by databases.${used}`,
+        );
+      }
+      secretNames.set(migration.sourceSecretName, `${name} (migration source)`);
+    }
+    result[name] = { secretName, mode, ...(migration ? { migration } : {}) };
   }
   return result;
+}
+
+function parseMigration(value: unknown, path: string, secretName: string): MigrationConfig {
+  const migration = asObject(value, path);
+  checkKeys(migration, path, ['mode', 'sourceSecretName', 'rolloutPercent', 'rolloutBy']);
+  const percent = migration.rolloutPercent ?? 0;
+  if (typeof percent !== 'number' || !(percent >= 0 && percent <= 100)) {
+    throw new ConfigError(`${path}.rolloutPercent`, `must be a number from 0 to 100, got ${show(percent)}`);
+  }
+  return {
+    mode: oneOf(migration.mode, `${path}.mode`, ['off', 'shadow', 'rollout', 'upstash'] as const),
+    sourceSecretName: optionalString(
+      migration.sourceSecretName,
+      `${path}.sourceSecretName`,
+      `${secretName}/source`,
+      /^[A-Za-z0-9/_+=.@-]{1,512}$/,
+      'a Secrets Manager name (letters, digits and /_+=.@-)',
+    ),
+    rolloutPercent: percent,
+    rolloutBy:
+      migration.rolloutBy === undefined
+        ? 'key'
+        : oneOf(migration.rolloutBy, `${path}.rolloutBy`, ['key', 'tenant'] as const),
+  };
 }
 
 function parseFeatures(value: unknown, known: readonly string[]): Record<Feature, string> {

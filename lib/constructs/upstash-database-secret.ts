@@ -32,6 +32,38 @@ export interface UpstashDatabaseSecretProps {
    * @default RemovalPolicy.RETAIN, so credentials survive a `cdk destroy`
    */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Migration of this database from a self-hosted Redis: creates an empty secret for the old
+   * Redis's `{"url":"redis://..."}`, readable by this database's functions while the mode is
+   * `shadow` or `rollout` (docs/migration.md).
+   *
+   * @default - not migrating
+   */
+  readonly migration?: DatabaseMigrationProps;
+}
+
+/** The migration of one database. */
+export interface DatabaseMigrationProps {
+  /** `off`, `shadow`, `rollout` or `upstash`. */
+  readonly mode: 'off' | 'shadow' | 'rollout' | 'upstash';
+  /**
+   * Name of the secret with the old Redis's URL.
+   *
+   * @default `<secretName>/source`
+   */
+  readonly sourceSecretName?: string;
+  /**
+   * Share of reads Upstash serves in `rollout`, 0 to 100.
+   *
+   * @default 0
+   */
+  readonly rolloutPercent?: number;
+  /**
+   * Whether a key's side follows the key or its tenant.
+   *
+   * @default 'key'
+   */
+  readonly rolloutBy?: 'key' | 'tenant';
 }
 
 /**
@@ -59,6 +91,15 @@ export class UpstashDatabaseSecret extends Construct {
   readonly secret: ISecret;
   /** ARN of the secret. */
   readonly secretArn: string;
+  /** The old Redis's secret, when the database migrates. */
+  readonly migrationSource?: ISecret;
+  /** The migration settings the runtime gets in `UPSTASH_DATABASES`, when the database migrates. */
+  readonly migration?: {
+    readonly mode: DatabaseMigrationProps['mode'];
+    readonly sourceSecretArn: string;
+    readonly rolloutPercent: number;
+    readonly rolloutBy: 'key' | 'tenant';
+  };
 
   constructor(scope: Construct, id: string, props: UpstashDatabaseSecretProps) {
     super(scope, id);
@@ -74,18 +115,43 @@ export class UpstashDatabaseSecret extends Construct {
     removeGeneratedValue(secret);
     this.secret = secret;
     this.secretArn = secret.secretArn;
+
+    if (props.migration) {
+      const source = new Secret(this, 'MigrationSource', {
+        secretName:
+          props.migration.sourceSecretName ?? `${props.secretName ?? `upstash/${props.databaseName}`}/source`,
+        description: `Credentials of the self-hosted Redis the "${props.databaseName}" database migrates from: {"url":"redis://..."} or rediss://`,
+        removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      });
+      removeGeneratedValue(source);
+      this.migrationSource = source;
+      this.migration = {
+        mode: props.migration.mode,
+        sourceSecretArn: source.secretArn,
+        rolloutPercent: props.migration.rolloutPercent ?? 0,
+        rolloutBy: props.migration.rolloutBy ?? 'key',
+      };
+    }
+  }
+
+  /** Whether the functions of this database reach the old Redis (mode `shadow` or `rollout`). */
+  get migrating(): boolean {
+    return this.migration?.mode === 'shadow' || this.migration?.mode === 'rollout';
   }
 
   /**
-   * Grants `secretsmanager:GetSecretValue` on this secret, and nothing else.
+   * Grants `secretsmanager:GetSecretValue` on this secret (and, while migrating in `shadow` or
+   * `rollout`, on the old Redis's secret), and nothing else.
    *
    * `Secret.grantRead` would also grant `DescribeSecret`, which the runtime does not need.
    */
   grantRead(grantee: IGrantable): Grant {
+    // The old Redis's secret only while the runtime talks to it: least privilege after cut-over.
+    const source = this.migrating && this.migration ? [this.migration.sourceSecretArn] : [];
     return Grant.addToPrincipal({
       grantee,
       actions: ['secretsmanager:GetSecretValue'],
-      resourceArns: [this.secretArn],
+      resourceArns: [this.secretArn, ...source],
     });
   }
 }

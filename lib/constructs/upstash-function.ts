@@ -144,11 +144,16 @@ export class UpstashFunction extends Construct {
     for (const db of this.databases) db.grantRead(role);
     this.role = role;
 
-    // `{"<name>":{"secretArn":"<arn>"}}`, plus `"mode":"tcp"` for a TCP database.
+    // `{"<name>":{"secretArn":"<arn>"}}`, plus `"mode":"tcp"` for a TCP database and the
+    // migration settings while one migrates.
     const upstashDatabases = Object.fromEntries(
       this.databases.map((db) => [
         db.databaseName,
-        db.mode === 'tcp' ? { secretArn: db.secretArn, mode: db.mode } : { secretArn: db.secretArn },
+        {
+          secretArn: db.secretArn,
+          ...(db.mode === 'tcp' ? { mode: db.mode } : {}),
+          ...(db.migrating ? { migration: db.migration } : {}),
+        },
       ]),
     );
     this.function = new NodejsFunction(this, 'Resource', {

@@ -29,7 +29,18 @@ export class SecretsStack extends Stack {
         databaseName: name,
         secretName: db.secretName,
         mode: db.mode,
+        ...(db.migration ? { migration: db.migration } : {}),
       });
+      if (secret.migrationSource) {
+        acknowledgeNoRotation(
+          secret.migrationSource,
+          "It holds the URL of the self-hosted Redis being migrated away from; that Redis and its password are the operator's, outside AWS rotation, and the secret is deleted after the cut-over.",
+        );
+        new CfnOutput(this, `MigrationSourceSecretArn-${name}`, {
+          value: secret.migrationSource.secretArn,
+          description: `Fill with: aws secretsmanager put-secret-value --secret-id <this> --secret-string '{"url":"rediss://:<password>@<host>:6379"}'`,
+        });
+      }
       acknowledgeNoRotation(
         secret,
         'Upstash issues the REST token; there is no AWS rotator for it. Rotate it in the Upstash console (or with ACL users) and put-secret-value: the runtime re-fetches the secret when Upstash answers Unauthorized.',
