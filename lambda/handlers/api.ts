@@ -38,7 +38,7 @@ import {
   unmatched,
 } from '../shared/http';
 import { validateId } from '../shared/keys';
-import { appConfig, healthCheck, keyBuilder, redisFor } from '../shared/runtime';
+import { appConfig, healthCheck, keyBuilder, migrationRouters, redisFor } from '../shared/runtime';
 
 /**
  * The api function: every route of `lambda/shared/routes.ts`, thin over the services. Each route
@@ -533,6 +533,28 @@ async function dispatch(event: APIGatewayProxyEventV2, metrics: Metrics, logged:
   }
 }
 
+/**
+ * While a database migrates: finishes this request's shadow comparisons (the container may freeze
+ * after the return) and publishes what the routers counted; mismatches are logged by key pattern.
+ */
+async function publishMigration(): Promise<void> {
+  for (const [database, router] of migrationRouters()) {
+    await router.settle();
+    const { counters, mismatchPatterns } = router.takeDelta();
+    if (counters.mismatches > 0) {
+      metrics.addMetric('ShadowMismatches', MetricUnit.Count, counters.mismatches);
+      logger.warn('shadow mismatch', { database, patterns: mismatchPatterns });
+    }
+    if (counters.routedUpstash > 0)
+      metrics.addMetric('MigrationReadsUpstash', MetricUnit.Count, counters.routedUpstash);
+    if (counters.routedLegacy > 0)
+      metrics.addMetric('MigrationReadsLegacy', MetricUnit.Count, counters.routedLegacy);
+    if (counters.legacyFailures > 0) {
+      metrics.addMetric('MigrationLegacyFailures', MetricUnit.Count, counters.legacyFailures);
+    }
+  }
+}
+
 function corsFor(origin: string | undefined): Record<string, string> {
   try {
     return corsHeaders({ allowOrigins: config().api?.corsAllowOrigins ?? [] }, origin);
@@ -559,6 +581,7 @@ export const handler = async (event: APIGatewayProxyEventV2, context?: Context):
   response.headers = { ...response.headers, ...corsFor(event.headers?.origin) };
   const latencyMs = Math.round((performance.now() - started) * 10) / 10;
   metrics.addMetric('Latency', MetricUnit.Milliseconds, latencyMs);
+  await publishMigration();
   metrics.publishStoredMetrics();
   logger.info('request', {
     routeKey: event.routeKey,

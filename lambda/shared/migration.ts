@@ -95,6 +95,8 @@ export class MigrationRouter implements RedisLike {
   readonly #by: RolloutBy;
   readonly #onMismatch: (pattern: string) => void;
   readonly #pending = new Set<Promise<void>>();
+  #taken: MigrationStats | undefined;
+  #patterns = new Map<string, number>();
   readonly #stats = {
     routedUpstash: 0,
     routedLegacy: 0,
@@ -122,6 +124,25 @@ export class MigrationRouter implements RedisLike {
   /** A copy of the counters. */
   stats(): MigrationStats {
     return { ...this.#stats };
+  }
+
+  /**
+   * What changed since the last call: counter deltas, and the key patterns that mismatched with
+   * their counts (for one metric flush and one log line per invocation).
+   */
+  takeDelta(): { counters: MigrationStats; mismatchPatterns: Record<string, number> } {
+    const now = this.stats();
+    const before = this.#taken;
+    this.#taken = now;
+    const counters = Object.fromEntries(
+      Object.entries(now).map(([name, value]) => [
+        name,
+        value - (before?.[name as keyof MigrationStats] ?? 0),
+      ]),
+    ) as unknown as MigrationStats;
+    const mismatchPatterns = Object.fromEntries(this.#patterns);
+    this.#patterns = new Map();
+    return { counters, mismatchPatterns };
   }
 
   /** Waits for the background shadow comparisons started so far (call before a Lambda returns). */
@@ -176,7 +197,9 @@ export class MigrationRouter implements RedisLike {
         this.#stats.compared += 1;
         if (!sameReply(actual, expected)) {
           this.#stats.mismatches += 1;
-          this.#onMismatch(keyPattern(key));
+          const pattern = keyPattern(key);
+          this.#patterns.set(pattern, (this.#patterns.get(pattern) ?? 0) + 1);
+          this.#onMismatch(pattern);
         }
       },
       () => {

@@ -181,6 +181,34 @@ export class MonitoringStack extends Stack {
         width: 8,
       }),
     );
+    if (Object.values(config.databases).some((db) => db.migration && db.migration.mode !== 'off')) {
+      // Published by the api function while a database migrates (docs/migration.md).
+      const upstashReads = custom('MigrationReadsUpstash', 'api', 'Sum');
+      const legacyReads = custom('MigrationReadsLegacy', 'api', 'Sum');
+      this.dashboard.addWidgets(
+        new GraphWidget({
+          title: 'Migration: shadow mismatches and old-Redis failures',
+          left: [
+            custom('ShadowMismatches', 'api', 'Sum').with({ label: 'shadow mismatches' }),
+            custom('MigrationLegacyFailures', 'api', 'Sum').with({ label: 'old Redis failures survived' }),
+          ],
+          width: 12,
+        }),
+        new GraphWidget({
+          title: 'Migration: reads served by Upstash (%)',
+          left: [
+            new MathExpression({
+              expression: 'IF(up + old > 0, 100 * up / (up + old), 0)',
+              usingMetrics: { up: upstashReads, old: legacyReads },
+              label: 'rollout share %',
+              period: PERIOD,
+            }),
+          ],
+          leftYAxis: { min: 0, max: 100 },
+          width: 12,
+        }),
+      );
+    }
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Function errors',

@@ -55,6 +55,14 @@ describe('migration settings', () => {
     expect(env).toContain('\\"migration\\":{\\"mode\\":\\"shadow\\",\\"sourceSecretArn\\"');
   });
 
+  it('adds the migration widgets to the dashboard only while a database migrates', () => {
+    const body = (t: ReturnType<typeof synthesize>) => JSON.stringify(t.templates.monitoring.toJSON());
+    const moving = body(synthesize(migrating('rollout', { rolloutPercent: 5 })));
+    expect(moving).toContain('Migration: shadow mismatches');
+    expect(moving).toContain('MigrationReadsUpstash');
+    expect(body(synthesize(TWO_DATABASES))).not.toContain('Migration:');
+  });
+
   it('stops granting the source secret once cut over', () => {
     const s = synthesize(migrating('upstash'));
     const sourceId = logicalId(s.secrets, s.secrets.databases.state?.migrationSource as never);

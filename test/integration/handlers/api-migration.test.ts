@@ -1,0 +1,84 @@
+import { Redis as IORedis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import type * as ApiModule from '../../../lambda/handlers/api';
+import { parseConfig, runtimeConfig } from '../../../lib/config';
+import { type RedisServer, startRedisServer } from '../../../local/redis-server';
+import { apiEvent, bodyOf } from '../../helpers/http';
+import { lambdaContext } from '../../helpers/lambda';
+import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
+import { randomPrefix, sharedEndpoint } from '../../helpers/redis';
+
+/**
+ * The api function on a database in shadow migration, configured as the stacks configure it
+ * (`UPSTASH_DATABASES` with `migration`): the runtime builds the router, the services do not
+ * change, and the function publishes what the router saw.
+ */
+describe('api handler on a migrating database', () => {
+  let old: RedisServer;
+  let oldRaw: IORedis;
+  let api: typeof ApiModule;
+  const prefix = randomPrefix();
+  const { url, token } = sharedEndpoint();
+
+  beforeAll(async () => {
+    old = await startRedisServer();
+    oldRaw = new IORedis(old.url);
+    delete process.env.FEATURE_DATABASES;
+    Object.assign(process.env, {
+      UPSTASH_DATABASES: JSON.stringify({ main: { migration: { mode: 'shadow' } } }),
+      UPSTASH_REDIS_REST_URL_MAIN: url,
+      UPSTASH_REDIS_REST_TOKEN_MAIN: token,
+      REDIS_URL_MAIN_SOURCE: old.url,
+      KEY_PREFIX: prefix,
+      APP_CONFIG: JSON.stringify(runtimeConfig(parseConfig({ databases: { main: { secretName: 'm' } } }))),
+      POWERTOOLS_METRICS_NAMESPACE: 'MigrationTest',
+    });
+    vi.resetModules();
+    await (await import('../../../lambda/shared/runtime')).resetRuntimeForTests();
+    api = await import('../../../lambda/handlers/api');
+  });
+  afterAll(async () => {
+    await (await import('../../../lambda/shared/runtime')).resetRuntimeForTests();
+    oldRaw.disconnect();
+    await old.stop();
+    for (const name of [
+      'UPSTASH_DATABASES',
+      'UPSTASH_REDIS_REST_URL_MAIN',
+      'UPSTASH_REDIS_REST_TOKEN_MAIN',
+      'REDIS_URL_MAIN_SOURCE',
+    ])
+      delete process.env[name];
+  });
+
+  it('writes through to the old Redis, serves from it, and publishes a shadow mismatch by pattern', async () => {
+    const call = async (method: string, path: string, body?: unknown) =>
+      api.handler(
+        apiEvent({ method, path, tenant: 'acme', ...(body !== undefined ? { body } : {}) }),
+        lambdaContext(),
+      );
+    expect((await call('PUT', '/cache/menu', ['soup'])).statusCode).toBe(200);
+    const key = `${prefix}:cache:acme:v:menu`;
+    expect(await oldRaw.exists(key)).toBe(1);
+
+    const output: CapturedOutput = captureOutput();
+    try {
+      const direct = new IORedis(inject('redisUrl'));
+      await direct.set(key, (await direct.get(key))?.replace('soup', 'stew') ?? '');
+      direct.disconnect();
+      const read = await call('GET', '/cache/menu');
+      expect(bodyOf(read).value).toEqual(['soup']); // the old Redis answers in shadow
+    } finally {
+      output.restore();
+    }
+    const text = output.text();
+    expect(text).toContain('"ShadowMismatches":1');
+    expect(text).toContain('"MigrationReadsLegacy"');
+    const warning = text.split('\n').find((line) => line.includes('shadow mismatch'));
+    expect(JSON.parse(warning ?? '{}')).toMatchObject({
+      database: 'main',
+      patterns: { [`${prefix}:cache:acme:*`]: 1 },
+    });
+    expect(text).not.toContain('stew');
+    expect(leakedSecrets([token], text)).toEqual([]);
+  });
+});
