@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { CacheService } from '../services/cache/cache-service';
+import { OPERATOR_JOB_PREFIX } from '../services/migration/copy-job';
 import { INVALIDATE_PREFIX, JobQueue, type Priority } from '../services/queue';
 import {
   type Algorithm,
@@ -404,6 +405,11 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         'idempotencyKey',
       ]);
       const type = stringField(body, 'type') as string;
+      if (type.startsWith(OPERATOR_JOB_PREFIX)) {
+        throw new ForbiddenError(
+          `job types "${OPERATOR_JOB_PREFIX}*" act on every tenant's data: operators enqueue them`,
+        );
+      }
       const priority = body.priority;
       if (priority !== undefined && priority !== 'high' && priority !== 'normal' && priority !== 'low') {
         throw new ValidationError('priority must be "high", "normal" or "low"');

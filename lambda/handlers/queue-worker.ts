@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
 import { GLOBAL, LockService } from '../services/lock';
+import { registerCopyJob } from '../services/migration/copy-job';
 import {
   type DrainResult,
   drainQueue,
@@ -11,7 +12,7 @@ import {
 } from '../services/queue';
 import { SessionService } from '../services/sessions/session-service';
 import { ValidationError } from '../shared/errors';
-import { appConfig, keyBuilder, redisFor } from '../shared/runtime';
+import { appConfig, keyBuilder, migrationSourceUrl, redisFor, upstashForDatabase } from '../shared/runtime';
 
 /**
  * The event EventBridge Scheduler sends: the schedule's input (`lib/constructs/scheduled-job.ts`)
@@ -71,12 +72,19 @@ export async function queueWorkerServices(): Promise<QueueWorkerServices> {
     revokeUserSessions: (tenant, userId) => sessions.revokeAll(tenant, userId),
   });
   const queues = new Map<string, JobQueue>();
+  const queueFor = (name: string): JobQueue => {
+    const queue = queues.get(name) ?? new JobQueue({ redis: queueRedis, keys, name });
+    queues.set(name, queue);
+    return queue;
+  };
+  registerCopyJob(registry, {
+    keys,
+    target: upstashForDatabase,
+    sourceUrl: migrationSourceUrl,
+    queue: () => queueFor('default'),
+  });
   return {
-    queueFor: (name) => {
-      const queue = queues.get(name) ?? new JobQueue({ redis: queueRedis, keys, name });
-      queues.set(name, queue);
-      return queue;
-    },
+    queueFor,
     locks: new LockService({ redis: lockRedis, keys }),
     registry,
   };

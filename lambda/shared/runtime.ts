@@ -65,6 +65,42 @@ async function buildClient(database: DatabaseConfig): Promise<RedisLike & { clos
   });
 }
 
+const direct = new Map<string, Promise<ManagedRedisClient>>();
+
+/**
+ * The Upstash client of a database, without the migration router even while it migrates: what
+ * the key copy writes to. Memoized like {@link redisForDatabase}.
+ */
+export function upstashForDatabase(name: string): Promise<RedisLike> {
+  const database = databaseConfig(name);
+  if (!database.migration || database.migration.mode === 'off' || database.migration.mode === 'upstash') {
+    return redisForDatabase(name);
+  }
+  let client = direct.get(name);
+  if (!client) {
+    client = managed(database);
+    direct.set(name, client);
+    client.catch(() => direct.delete(name));
+  }
+  return client;
+}
+
+/** The old Redis's URL of a migrating database, from its source secret (TCP credentials). */
+export async function migrationSourceUrl(name: string): Promise<string> {
+  const migration = databaseConfig(name).migration;
+  if (!migration || migration.mode === 'off' || migration.mode === 'upstash') {
+    throw new ConfigurationError(`database "${name}" is not migrating (mode shadow or rollout)`);
+  }
+  const credentials = await loadCredentials({
+    name: `${name}-source`,
+    mode: 'tcp',
+    ...(migration.sourceSecretArn ? { secretArn: migration.sourceSecretArn } : {}),
+  });
+  if (credentials.mode !== 'tcp')
+    throw new ConfigurationError(`the source of database "${name}" is not a Redis URL`);
+  return credentials.url;
+}
+
 /** The migration routers of this container, by database (empty when nothing is migrating). */
 export function migrationRouters(): ReadonlyMap<string, MigrationRouter> {
   return routers;
@@ -172,8 +208,9 @@ export interface RuntimeTestOptions {
  * container would (a cold start), and applies `options`. TCP connections are closed.
  */
 export async function resetRuntimeForTests(options: RuntimeTestOptions = {}): Promise<void> {
-  const built = [...clients.values()];
+  const built = [...clients.values(), ...direct.values()];
   clients.clear();
+  direct.clear();
   routers.clear();
   env = undefined;
   keys = undefined;

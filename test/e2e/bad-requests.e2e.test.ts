@@ -401,6 +401,13 @@ describe('bad requests (end to end)', () => {
         status: 413,
       },
       { name: 'unknown job id', method: 'GET', path: '/jobs/not-a-job', status: 404 },
+      {
+        name: 'operator-only job type',
+        method: 'POST',
+        path: '/jobs',
+        body: json({ type: 'migration.copy' }),
+        status: 403,
+      },
       // Credentials and headers
       { name: 'no API key', method: 'GET', path: '/cache/a', key: 'none', status: 401 },
       { name: 'wrong API key', method: 'GET', path: '/cache/a', key: 'wrong', status: 403 },

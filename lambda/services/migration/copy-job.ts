@@ -1,0 +1,76 @@
+import { createHash } from 'node:crypto';
+import { Redis as IORedis } from 'ioredis';
+import { ValidationError } from '../../shared/errors';
+import type { KeyBuilder } from '../../shared/keys';
+import type { RedisLike } from '../../shared/redis';
+import type { JobQueue, JobRegistry } from '../queue';
+import { type CopyProgress, copyKeys, redisCheckpoint } from './copy';
+
+/** The job type of a key copy run by the queue worker. Operators enqueue it, not tenants. */
+export const MIGRATION_COPY = 'migration.copy';
+
+/** Job types the HTTP API refuses to enqueue: they act on every tenant's data. */
+export const OPERATOR_JOB_PREFIX = 'migration.';
+
+/** A copy's identity: same source, same pattern, same checkpoint. The URL's password is left out. */
+export function copyId(sourceUrl: string, match: string): string {
+  const url = new URL(sourceUrl);
+  const where = `${url.hostname}:${url.port || '6379'}${url.pathname}`;
+  return createHash('sha256').update(`${where}|${match}`).digest('hex').slice(0, 16);
+}
+
+/** The checkpoint key of a copy in the target. */
+export const checkpointKey = (keys: KeyBuilder, id: string): string => keys.global('migration', 'copy', id);
+
+/** What the copy job needs from the worker. */
+export interface CopyJobOptions {
+  readonly keys: KeyBuilder;
+  /** The target database's Upstash client (not the migration router). */
+  readonly target: (database: string) => Promise<RedisLike>;
+  /** The old Redis's URL of a database (from its migration source secret). */
+  readonly sourceUrl: (database: string) => Promise<string>;
+  /** Where to enqueue the next slice when this one runs out of time. */
+  readonly queue: () => JobQueue;
+}
+
+/**
+ * Registers `migration.copy` (payload `{ database, match?, batch? }`): copies a slice of the keys
+ * until the invocation's time runs out, then enqueues the next slice, which resumes from the
+ * checkpoint. Run it while the database is in `shadow`, so writes made during the copy land on
+ * both sides.
+ */
+export function registerCopyJob(registry: JobRegistry, options: CopyJobOptions): JobRegistry {
+  return registry.register(MIGRATION_COPY, async (job, { signal }) => {
+    const payload = (job.payload ?? {}) as { database?: unknown; match?: unknown; batch?: unknown };
+    if (typeof payload.database !== 'string') {
+      throw new ValidationError(`${MIGRATION_COPY} needs payload { database: string, match?, batch? }`);
+    }
+    const match = typeof payload.match === 'string' ? payload.match : `${options.keys.prefix}:*`;
+    const batch = typeof payload.batch === 'number' ? payload.batch : 500;
+    const url = await options.sourceUrl(payload.database);
+    const source = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    let progress: CopyProgress;
+    try {
+      await source.connect();
+      const target = await options.target(payload.database);
+      progress = await copyKeys({
+        source,
+        target,
+        checkpoint: redisCheckpoint(target, checkpointKey(options.keys, copyId(url, match))),
+        match,
+        batch,
+        signal,
+      });
+    } finally {
+      source.disconnect();
+    }
+    if (!progress.done) {
+      await options.queue().enqueue({
+        tenant: job.tenant,
+        type: MIGRATION_COPY,
+        payload: job.payload,
+        idempotencyKey: `${MIGRATION_COPY}-${job.id}-next`,
+      });
+    }
+  });
+}

@@ -1,0 +1,134 @@
+import { Redis as IORedis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { JobQueue, JobRegistry } from '../../../../lambda/services/queue';
+import { KeyBuilder } from '../../../../lambda/shared/keys';
+import { type RedisServer, startRedisServer } from '../../../../local/redis-server';
+import { lambdaContext, schedulerEvent } from '../../../helpers/lambda';
+import { captureOutput } from '../../../helpers/output';
+import { randomPrefix, sharedEndpoint, sharedRedis } from '../../../helpers/redis';
+
+/**
+ * The copy as a queue job and as the CLI, wired as deployed: a database in shadow migration,
+ * its old Redis from the source credentials, the target its plain Upstash client.
+ */
+describe('migration copy job and CLI', () => {
+  let old: RedisServer;
+  let oldRaw: IORedis;
+  const prefix = randomPrefix();
+  const upstash = sharedRedis();
+  const keys = new KeyBuilder(prefix);
+  const { url, token } = sharedEndpoint();
+
+  beforeAll(async () => {
+    old = await startRedisServer();
+    oldRaw = new IORedis(old.url);
+    for (let i = 0; i < 1_200; i++) await oldRaw.set(`${prefix}:cache:acme:v:k${i}`, `v${i}`);
+    await oldRaw.hset(`${prefix}:session:acme:s:1`, { a: '1' });
+    delete process.env.FEATURE_DATABASES;
+    Object.assign(process.env, {
+      UPSTASH_DATABASES: JSON.stringify({ main: { migration: { mode: 'shadow' } } }),
+      UPSTASH_REDIS_REST_URL_MAIN: url,
+      UPSTASH_REDIS_REST_TOKEN_MAIN: token,
+      REDIS_URL_MAIN_SOURCE: old.url,
+      KEY_PREFIX: prefix,
+      LOCAL_STACK_FILE: '/nonexistent/stack.json',
+      POWERTOOLS_METRICS_NAMESPACE: 'MigrationTest',
+      POWERTOOLS_LOG_LEVEL: 'WARN',
+    });
+    vi.resetModules();
+    await (await import('../../../../lambda/shared/runtime')).resetRuntimeForTests();
+  });
+  afterAll(async () => {
+    await (await import('../../../../lambda/shared/runtime')).resetRuntimeForTests();
+    oldRaw.disconnect();
+    await old.stop();
+    for (const name of [
+      'UPSTASH_DATABASES',
+      'UPSTASH_REDIS_REST_URL_MAIN',
+      'UPSTASH_REDIS_REST_TOKEN_MAIN',
+      'REDIS_URL_MAIN_SOURCE',
+    ])
+      delete process.env[name];
+  });
+
+  it('runs as a job: a slice cut short enqueues the next one, which finishes from the checkpoint', async () => {
+    const { queueWorkerServices } = await import('../../../../lambda/handlers/queue-worker');
+    const services = await queueWorkerServices();
+    const handler = services.registry.get('migration.copy');
+    expect(handler).toBeDefined();
+    const queue = services.queueFor('default');
+    const job = {
+      id: 'job-1',
+      tenant: 'ops',
+      type: 'migration.copy',
+      payload: { database: 'main', batch: 200 },
+      priority: 'normal' as const,
+      attempts: 1,
+      maxAttempts: 3,
+      createdAt: Date.now(),
+      lease: 'l',
+      leaseUntil: Date.now() + 60_000,
+    };
+    const stopped = new AbortController();
+    stopped.abort(); // the invocation's time is up before the first batch
+    await handler?.(job, { signal: stopped.signal });
+    const next = await queue.dequeue({ leaseMs: 60_000 });
+    expect(next).toMatchObject({ type: 'migration.copy', payload: { database: 'main', batch: 200 } });
+    expect(await upstash.get(`${prefix}:cache:acme:v:k0`)).toBeNull();
+
+    await handler?.(next as never, { signal: new AbortController().signal });
+    expect(await upstash.get(`${prefix}:cache:acme:v:k0`)).toBe('v0');
+    expect(await upstash.get(`${prefix}:cache:acme:v:k1199`)).toBe('v1199');
+    expect(await queue.dequeue({ leaseMs: 60_000 })).toBeNull(); // done: no further slice
+  });
+
+  it('runs from the queue worker handler like any job', async () => {
+    const { handler } = await import('../../../../lambda/handlers/queue-worker');
+    const extra = `${prefix}:cache:acme:v:late`;
+    await oldRaw.set(extra, 'late');
+    // Through the runtime's client: in shadow the old Redis is the queue's source of truth.
+    const { redisFor } = await import('../../../../lambda/shared/runtime');
+    const queue = new JobQueue({ redis: await redisFor('queue'), keys, name: 'default' });
+    await queue.enqueue({
+      tenant: 'ops',
+      type: 'migration.copy',
+      payload: { database: 'main', match: extra },
+    });
+    const output = captureOutput();
+    try {
+      const result = await handler(schedulerEvent('queue-worker'), lambdaContext({ remainingMs: 30_000 }));
+      expect(result).toMatchObject({ processed: 1, failed: 0 });
+    } finally {
+      output.restore();
+    }
+    expect(await upstash.get(extra)).toBe('late');
+  });
+
+  it('copies, verifies and reports status from the CLI without printing the source password', async () => {
+    const { main } = await import('../../../../local/migrate-cli');
+    const lines: string[] = [];
+    const errors: string[] = [];
+    const args = ['--from', old.url, '--to', 'main', '--match', `${prefix}:session:*`];
+    expect(
+      await main(
+        ['copy', ...args],
+        (l) => lines.push(l),
+        (t) => errors.push(t),
+      ),
+    ).toBe(0);
+    expect(JSON.parse(lines.join('\n'))).toMatchObject({ done: true, copied: 1, byType: { hash: 1 } });
+    expect(errors.join('')).toMatch(/100% 1 keys copied/);
+    lines.length = 0;
+    expect(
+      await main(
+        ['verify', ...args],
+        (l) => lines.push(l),
+        () => {},
+      ),
+    ).toBe(0);
+    expect(JSON.parse(lines.join('\n'))).toMatchObject({ checked: 1, equal: 1 });
+    // What it prints of a source URL keeps neither user nor password.
+    const { safeUrl } = await import('../../../../local/migrate-cli');
+    expect(safeUrl('rediss://admin:s3cret-pass@old.example:6380/2')).toBe('rediss://old.example:6380/2');
+  });
+});
