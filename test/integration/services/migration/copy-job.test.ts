@@ -1,6 +1,6 @@
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { JobQueue, JobRegistry } from '../../../../lambda/services/queue';
+import { JobQueue } from '../../../../lambda/services/queue';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
 import { type RedisServer, startRedisServer } from '../../../../local/redis-server';
 import { lambdaContext, schedulerEvent } from '../../../helpers/lambda';

@@ -85,7 +85,7 @@ describe('copyKeys', () => {
       target: upstash,
       checkpoint,
       match: `${p}:*`,
-      onProgress: (state, rate) => progress.push(rate.keysPerSecond),
+      onProgress: (_state, rate) => progress.push(rate.keysPerSecond),
     });
     expect(second.done).toBe(true);
     // SCAN may return a key twice; each key is counted per time it was copied, never fewer.
