@@ -1,23 +1,34 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
+import { App, Stack } from 'aws-cdk-lib';
+import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintApiKey, serializeApiKeySet } from '../../../lambda/shared/api-keys';
-import { parseConfig, runtimeConfig } from '../../../lib/config';
-import { ESM_REQUIRE_BANNER } from '../../../lib/constructs/upstash-function';
-import { handlerEntry } from '../../../lib/runtime';
+import { defineStacks } from '../../../lib/app-stacks';
+import { configFromContext, parseConfig, runtimeConfig } from '../../../lib/config';
+import type { UpstashFunction } from '../../../lib/constructs/upstash-function';
 import type { SecretsManagerEndpoint } from '../../../local/secrets-manager/server';
 import { apiEvent } from '../../helpers/http';
 import { schedulerEvent } from '../../helpers/lambda';
 import { randomPrefix, sharedEndpoint } from '../../helpers/redis';
 import { startLocalSecretsManager } from '../../helpers/secrets-manager';
+import { CDK_CONTEXT } from '../../infra/helpers';
 
 /**
- * The bundles Lambda runs, built with the construct's esbuild settings (ESM, minified, Node 24,
- * @aws-sdk/* left to the runtime, the require banner) and run in a fresh Node process with no
- * access to the source tree: what deploys is what works.
+ * The bundles in cdk.out, as `cdk synth` builds them (ESM, minified, Node 24, @aws-sdk/* left to
+ * the runtime, the require banner), each run in a fresh Node process with no access to the source
+ * tree: what deploys is what works.
  */
 
 /** Bytes each bundle may weigh; a jump past these is a dependency slipping in. */
@@ -67,25 +78,29 @@ describe('Lambda bundles', () => {
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       POWERTOOLS_METRICS_NAMESPACE: 'BundleTest',
     };
-    await Promise.all(
-      Object.keys(BUDGET).map((name) =>
-        build({
-          entryPoints: [handlerEntry(name)],
-          outfile: join(dir, `${name}.mjs`),
-          bundle: true,
-          platform: 'node',
-          format: 'esm',
-          target: 'node24',
-          mainFields: ['module', 'main'],
-          banner: { js: ESM_REQUIRE_BANNER },
-          minify: true,
-          sourcemap: true,
-          sourcesContent: false,
-          external: ['@aws-sdk/*'],
-          logLevel: 'silent',
-        }),
-      ),
-    );
+    // The bundles `cdk deploy` would upload: synthesize the real app with bundling on.
+    const outdir = join(dir, 'cdk.out');
+    const app = new App({
+      outdir,
+      context: { ...CDK_CONTEXT, 'aws:cdk:disable-stack-trace': true },
+    });
+    const stacks = defineStacks(app, configFromContext(app.node));
+    app.synth();
+    const functions: Record<string, UpstashFunction | undefined> = {
+      api: stacks.api.apiFunction,
+      authorizer: stacks.api.authorizerFunction,
+      'queue-worker': stacks.jobs.queueWorker,
+      maintenance: stacks.jobs.maintenance,
+    };
+    for (const [name, fn] of Object.entries(functions)) {
+      if (!fn) throw new Error(`the app has no ${name} function`);
+      const code = Stack.of(fn).resolve((fn.function.node.defaultChild as CfnFunction).code) as {
+        s3Key: string;
+      };
+      const asset = join(outdir, `asset.${code.s3Key.replace(/\.zip$/, '')}`);
+      expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+      copyFileSync(join(asset, 'index.mjs'), join(dir, `${name}.mjs`));
+    }
   });
   afterAll(async () => {
     await sm.close();
