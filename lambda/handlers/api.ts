@@ -2,7 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { CacheService } from '../services/cache/cache-service';
-import { OPERATOR_JOB_PREFIX } from '../services/migration/copy-job';
+import { OPERATOR_JOB_PREFIX } from '../services/migration/job-types';
 import { INVALIDATE_PREFIX, JobQueue, type Priority } from '../services/queue';
 import {
   type Algorithm,

@@ -3,7 +3,6 @@ import { type Credentials, credentialsSource, type RestCredentials } from './cre
 import type { DatabaseConfig } from './env';
 import { CredentialsError, UpstashUnavailableError } from './errors';
 import { type RedisLike, type ServerKind, type SetOptions, UpstashRedisClient } from './redis';
-import { TcpRedisClient } from './redis-tcp';
 
 /** Per-request timeout when none is configured: well under any sane Lambda timeout. */
 export const DEFAULT_TIMEOUT_MS = 1_000;
@@ -49,8 +48,15 @@ interface Connection {
   close(): Promise<void>;
 }
 
-function connect(database: DatabaseConfig, credentials: Credentials, options: ClientOptions): Connection {
+async function connect(
+  database: DatabaseConfig,
+  credentials: Credentials,
+  options: ClientOptions,
+): Promise<Connection> {
   if (credentials.mode === 'tcp') {
+    // Loaded on first use: ioredis is almost half the bundle, and REST-only functions never
+    // need it, so they do not pay for evaluating it at cold start.
+    const { TcpRedisClient } = await import('./redis-tcp');
     const redis = new TcpRedisClient(credentials.url, {
       database: database.name,
       timeoutMs: options.timeoutMs,
@@ -171,7 +177,7 @@ export class ManagedRedisClient implements RedisLike {
     options: ClientOptions = {},
   ): Promise<ManagedRedisClient> {
     const credentials = await provider.load();
-    return new ManagedRedisClient(database, connect(database, credentials, options), provider, options);
+    return new ManagedRedisClient(database, await connect(database, credentials, options), provider, options);
   }
 
   /** Replaces the connection once per rejection wave: concurrent failures share one rebuild. */
@@ -185,7 +191,7 @@ export class ManagedRedisClient implements RedisLike {
             `Upstash rejected the credentials of database "${this.database.name}" from ${credentialsSource(this.database)}, and re-fetching gave the same ones (rotated without updating the secret?)`,
           );
         }
-        this.#connection = connect(this.database, credentials, this.#options);
+        this.#connection = await connect(this.database, credentials, this.#options);
         // In-flight commands on the old client finish or fail on their own; nothing to close for REST.
         void failed.close().catch(() => {});
         return this.#connection;

@@ -1,16 +1,13 @@
 import { createHash } from 'node:crypto';
-import { Redis as IORedis } from 'ioredis';
 import { ValidationError } from '../../shared/errors';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import type { JobQueue, JobRegistry } from '../queue';
 import { type CopyProgress, copyKeys, redisCheckpoint } from './copy';
 
-/** The job type of a key copy run by the queue worker. Operators enqueue it, not tenants. */
-export const MIGRATION_COPY = 'migration.copy';
+import { MIGRATION_COPY } from './job-types';
 
-/** Job types the HTTP API refuses to enqueue: they act on every tenant's data. */
-export const OPERATOR_JOB_PREFIX = 'migration.';
+export { MIGRATION_COPY, OPERATOR_JOB_PREFIX } from './job-types';
 
 /** A copy's identity: same source, same pattern, same checkpoint. The URL's password is left out. */
 export function copyId(sourceUrl: string, match: string): string {
@@ -48,6 +45,8 @@ export function registerCopyJob(registry: JobRegistry, options: CopyJobOptions):
     const match = typeof payload.match === 'string' ? payload.match : `${options.keys.prefix}:*`;
     const batch = typeof payload.batch === 'number' ? payload.batch : 500;
     const url = await options.sourceUrl(payload.database);
+    // Only a copy needs ioredis; the worker's other jobs never load it.
+    const { Redis: IORedis } = await import('ioredis');
     const source = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     let progress: CopyProgress;
     try {
