@@ -29,6 +29,8 @@ export interface Cost {
   readonly roundTrips: number;
   /** What Upstash bills: each command, and each command a script runs (INFO commandstats delta). */
   readonly billed: number;
+  /** The top-level commands sent, by name (one run's; counts are the same every run). */
+  readonly sent?: Readonly<Record<string, number>>;
 }
 
 /**
@@ -57,7 +59,7 @@ export async function costOf(
       continue;
     billed += Number(match[2]);
   }
-  return { commands: stats.commands, roundTrips: stats.requests, billed };
+  return { commands: stats.commands, roundTrips: stats.requests, billed, sent: stats.byCommand };
 }
 
 /** Runs `op` `runs` times (after one warm-up) and keeps the median of each count. */
@@ -65,10 +67,126 @@ export async function medianCost(runs: number, measure: () => Promise<Cost>, war
   if (warmUp) await measure();
   const costs: Cost[] = [];
   for (let i = 0; i < runs; i++) costs.push(await measure());
+  return pickMedian(costs);
+}
+
+/** The median of each count over several measurements of one operation. */
+export function pickMedian(costs: readonly Cost[]): Cost {
+  const commands = median(costs.map((c) => c.commands));
   return {
-    commands: median(costs.map((c) => c.commands)),
+    commands,
     roundTrips: median(costs.map((c) => c.roundTrips)),
     billed: median(costs.map((c) => c.billed)),
+    sent: costs.find((c) => c.commands === commands)?.sent ?? {},
+  };
+}
+
+/** Latency and throughput of one way of doing the same thing. */
+export interface LatencyRow {
+  readonly name: string;
+  /** Median over the runs of each run's p50 / p99, ms. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** Sequential operations per second (per item for a batch). */
+  readonly perSecond: number;
+}
+
+/** Two ways of doing the same thing, timed interleaved, and their ratios. */
+export interface PairedLatency {
+  readonly subject: LatencyRow;
+  readonly reference: LatencyRow;
+  /** Median over the runs of subject / reference, each run's ratio taken from the same run. */
+  readonly p50Ratio: number;
+  readonly p99Ratio: number;
+  /** Median over the runs of reference throughput / subject throughput (> 1: the subject is slower). */
+  readonly throughputRatio: number;
+  /** Each run's p50 ratio, to show the spread. */
+  readonly p50RatioRuns: readonly number[];
+}
+
+/**
+ * Times `subject` and `reference` interleaved call by call (so a busy moment of the machine hits
+ * both alike), `n` calls each per run, after a warm-up; `per` items per call for throughput.
+ */
+export async function pairedLatency(
+  subject: { name: string; op: () => Promise<unknown> },
+  reference: { name: string; op: () => Promise<unknown> },
+  options: { runs: number; n: number; per?: number; warmUp?: number },
+): Promise<PairedLatency> {
+  const per = options.per ?? 1;
+  for (let i = 0; i < (options.warmUp ?? 50); i++) {
+    await subject.op();
+    await reference.op();
+  }
+  const runs: Array<{ s: number[]; r: number[] }> = [];
+  for (let run = 0; run < options.runs; run++) {
+    const s: number[] = [];
+    const r: number[] = [];
+    for (let i = 0; i < options.n; i++) {
+      // Alternate which goes first, so neither always follows the other.
+      const order = i % 2 === 0 ? ([subject, reference] as const) : ([reference, subject] as const);
+      for (const side of order) {
+        const t = performance.now();
+        await side.op();
+        (side === subject ? s : r).push(performance.now() - t);
+      }
+    }
+    runs.push({ s, r });
+  }
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const row = (name: string, pick: (x: { s: number[]; r: number[] }) => number[]): LatencyRow => ({
+    name,
+    p50Ms: round(median(runs.map((x) => percentile(pick(x), 50))), 3),
+    p99Ms: round(median(runs.map((x) => percentile(pick(x), 99))), 3),
+    perSecond: round(median(runs.map((x) => ((pick(x).length * per) / sum(pick(x))) * 1000)), 0),
+  });
+  const p50RatioRuns = runs.map((x) => round(percentile(x.s, 50) / percentile(x.r, 50), 2));
+  return {
+    subject: row(subject.name, (x) => x.s),
+    reference: row(reference.name, (x) => x.r),
+    p50Ratio: round(median(p50RatioRuns), 2),
+    p99Ratio: round(median(runs.map((x) => percentile(x.s, 99) / percentile(x.r, 99))), 2),
+    throughputRatio: round(median(runs.map((x) => sum(x.s) / sum(x.r))), 2),
+    p50RatioRuns,
+  };
+}
+
+/**
+ * Requests per second with `concurrency` in flight, subject and reference alternating run by run;
+ * returns both medians and the median of the per-run ratios (reference / subject).
+ */
+export async function pairedThroughput(
+  subject: () => Promise<unknown>,
+  reference: () => Promise<unknown>,
+  options: { runs: number; total: number; concurrency: number },
+): Promise<{ subjectPerSecond: number; referencePerSecond: number; ratio: number }> {
+  const rate = async (op: () => Promise<unknown>) => {
+    let left = options.total;
+    const t = performance.now();
+    await Promise.all(
+      Array.from({ length: options.concurrency }, async () => {
+        while (left-- > 0) await op();
+      }),
+    );
+    return (options.total / (performance.now() - t)) * 1000;
+  };
+  await rate(subject);
+  await rate(reference);
+  const s: number[] = [];
+  const r: number[] = [];
+  for (let run = 0; run < options.runs; run++) {
+    if (run % 2 === 0) {
+      s.push(await rate(subject));
+      r.push(await rate(reference));
+    } else {
+      r.push(await rate(reference));
+      s.push(await rate(subject));
+    }
+  }
+  return {
+    subjectPerSecond: round(median(s), 0),
+    referencePerSecond: round(median(r), 0),
+    ratio: round(median(s.map((x, i) => (r[i] as number) / x)), 2),
   };
 }
 

@@ -4,9 +4,10 @@
  * ratios with medians of 5 runs. Writes bench/results.json, bench/RESULTS.md and bench/costs.svg.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { cpus, type as osType, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { Lock } from '@upstash/lock';
 import { Ratelimit } from '@upstash/ratelimit';
 import { Redis } from '@upstash/redis';
 import { build } from 'esbuild';
@@ -25,11 +26,37 @@ import { localContext } from '../local/lambda-runtime';
 import { startRedisServer } from '../local/redis-server';
 import { startLocalStack } from '../local/stack';
 import { UpstashEndpoint } from '../local/upstash/server';
+import { compareResults } from './check';
 import { apiEventFor, authorizerEventFor, schedulerEventFor } from './events';
-import { type Cost, closeHttp, costOf, http, median, medianCost, percentile, round } from './lib';
-import { writeReport } from './report';
+import {
+  type Cost,
+  closeHttp,
+  costOf,
+  http,
+  median,
+  medianCost,
+  type PairedLatency,
+  pairedLatency,
+  pairedThroughput,
+  pickMedian,
+  round,
+} from './lib';
+import { type BenchResults, writeReport } from './report';
 
 const RUNS = 5;
+/** `npm run bench -- --check`: measure, compare with the committed results, write nothing. */
+const CHECK = process.argv.includes('--check');
+// The in-process handlers log each request to stdout; the figures are what the bench prints.
+process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
+process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+// With metrics disabled Powertools still warns on every flush that it has none to publish.
+for (const stream of [process.stdout, process.stderr]) {
+  const write = stream.write.bind(stream) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, ...rest: unknown[]) =>
+    String(chunk).startsWith('No application metrics to publish')
+      ? true
+      : write(chunk, ...rest)) as typeof stream.write;
+}
 const started = performance.now();
 const log = (message: string) =>
   console.error(`[bench ${round((performance.now() - started) / 1000, 1)} s] ${message}`);
@@ -137,6 +164,19 @@ log('costs: cache, sessions');
     group: 'sessions',
     operation: 'create',
     ours: await medianCost(RUNS, () => cost(() => sessions.create('acme', fresh('user'), { a: 1 }))),
+    reference: {
+      name: 'naive HSET, PEXPIRE, ZADD to the user index, PEXPIRE (no cap on sessions per user)',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          const id = fresh('naive-session');
+          const index = `naive:user-sessions:${id}`;
+          await raw.hset(`naive:session:${id}`, { a: '1', _u: 'u', _c: String(Date.now()) });
+          await raw.pexpire(`naive:session:${id}`, 3_600_000);
+          await raw.zadd(index, { score: Date.now(), member: id });
+          await raw.pexpire(index, 86_400_000);
+        }),
+      ),
+    },
   });
 }
 
@@ -200,16 +240,11 @@ const rateLimits: RateLimitRow[] = [];
       }
     }
     for (const c of ['first call', 'allowed', 'rejected'] as const) {
-      const pick = (list: Cost[]): Cost => ({
-        commands: median(list.map((x) => x.commands)),
-        roundTrips: median(list.map((x) => x.roundTrips)),
-        billed: median(list.map((x) => x.billed)),
-      });
       rateLimits.push({
         algorithm,
         case: c,
-        ours: pick(perCase[c]?.ours ?? []),
-        library: pick(perCase[c]?.library ?? []),
+        ours: pickMedian(perCase[c]?.ours ?? []),
+        library: pickMedian(perCase[c]?.library ?? []),
         anchorBilled: ANCHOR[algorithm][c],
       });
     }
@@ -230,6 +265,10 @@ const rateLimits: RateLimitRow[] = [];
 log('costs: locks and queue');
 {
   const locks = new LockService({ redis, keys });
+  // @upstash/lock itself, on a plain @upstash/redis client of the same endpoint; no retries.
+  const lockRedis = new Redis({ url: endpoint.url, token: TOKEN, enableTelemetry: false });
+  const upstashLock = (id: string) =>
+    new Lock({ id: `bench:ul:${id}`, redis: lockRedis, lease: 10_000, retry: { attempts: 1, delay: 0 } });
   const resource = 'report';
   costs.push({
     group: 'locks',
@@ -242,8 +281,12 @@ log('costs: locks and queue');
     ),
     target: { commands: 1, roundTrips: 1 },
     reference: {
-      name: '@upstash/lock algorithm: SET NX PX',
-      cost: await medianCost(RUNS, () => cost(() => raw.set(fresh('ul'), 'uuid', { nx: true, px: 10_000 }))),
+      name: '@upstash/lock 0.2.1 Lock.acquire (SET NX PX)',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          if (!(await upstashLock(fresh('ul')).acquire())) throw new Error('@upstash/lock not acquired');
+        }),
+      ),
     },
   });
   const releaseCosts: Cost[] = [];
@@ -253,27 +296,23 @@ log('costs: locks and queue');
     const c = await cost(() => locks.release(lock));
     if (i > 0) releaseCosts.push(c);
   }
-  const UPSTASH_LOCK_RELEASE = `if redis.call("get",KEYS[1]) == ARGV[1] then return redis.call("del",KEYS[1]) else return 0 end`;
+  const libraryRelease: Cost[] = [];
+  for (let i = 0; i <= RUNS; i++) {
+    const lock = upstashLock(fresh('ul'));
+    if (!(await lock.acquire())) throw new Error('@upstash/lock not acquired');
+    const c = await cost(async () => {
+      if (!(await lock.release())) throw new Error('@upstash/lock not released');
+    });
+    if (i > 0) libraryRelease.push(c);
+  }
   costs.push({
     group: 'locks',
     operation: 'release',
-    ours: {
-      commands: median(releaseCosts.map((c) => c.commands)),
-      roundTrips: median(releaseCosts.map((c) => c.roundTrips)),
-      billed: median(releaseCosts.map((c) => c.billed)),
-    },
+    ours: pickMedian(releaseCosts),
     target: { commands: 1, roundTrips: 1 },
     reference: {
-      name: '@upstash/lock algorithm: EVAL compare-and-delete',
-      cost: await medianCost(RUNS, () =>
-        cost(async () => {
-          const id = fresh('ul');
-          await direct.set(id, 'uuid');
-          endpoint.resetStats();
-          await direct.call('CONFIG', 'RESETSTAT');
-          await raw.eval(UPSTASH_LOCK_RELEASE, [id], ['uuid']);
-        }),
-      ),
+      name: '@upstash/lock 0.2.1 Lock.release (EVAL compare-and-delete)',
+      cost: pickMedian(libraryRelease),
     },
   });
 }
@@ -315,15 +354,10 @@ log('costs: locks and queue');
       acked.push(a);
     }
   }
-  const pick = (list: Cost[]): Cost => ({
-    commands: median(list.map((x) => x.commands)),
-    roundTrips: median(list.map((x) => x.roundTrips)),
-    billed: median(list.map((x) => x.billed)),
-  });
   costs.push({
     group: 'queue',
     operation: 'dequeue (with lease)',
-    ours: pick(dequeued),
+    ours: pickMedian(dequeued),
     target: { commands: 1, roundTrips: 1 },
     reference: {
       name: 'naive RPOP, GET job, SET lease',
@@ -339,7 +373,22 @@ log('costs: locks and queue');
       ),
     },
   });
-  costs.push({ group: 'queue', operation: 'ack', ours: pick(acked), target: { commands: 1, roundTrips: 1 } });
+  costs.push({
+    group: 'queue',
+    operation: 'ack',
+    ours: pickMedian(acked),
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: 'naive ZREM from the leased set, HSET the finished record',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          const id = fresh('naive-job');
+          await raw.zrem('naive:leased', id);
+          await raw.hset('naive:jobs', { [id]: '{"state":"done"}' });
+        }),
+      ),
+    },
+  });
 }
 
 // ---------------------------------------------------------------- the API, through the local stack
@@ -385,6 +434,13 @@ const secretFetches: Record<string, number> = {};
     ),
     keys: new KeyBuilder('benchnaive'),
   });
+  const naiveSessions = new SessionService({
+    redis: new UpstashRedisClient(
+      createUpstashRedis({ mode: 'rest', url: stack.upstashUrl, token: apiToken }),
+    ),
+    keys: new KeyBuilder('benchnaive'),
+  });
+  const naiveSession = await naiveSessions.create('acme', 'u1', { a: 1 });
   costs.push({
     group: 'API',
     operation: 'authenticated GET /cache/{key}',
@@ -404,6 +460,15 @@ const secretFetches: Record<string, number> = {};
     group: 'API',
     operation: 'PUT /cache/{key}',
     ours: await medianCost(RUNS, () => apiCost(() => http(`${stack.url}/cache/hot`, 'PUT', auth, '{"v":2}'))),
+    reference: {
+      name: 'sequential: rate-limit check, then write',
+      cost: await medianCost(RUNS, () =>
+        apiCost(async () => {
+          await naiveLimiter.check('acme', 'acme');
+          await naiveCache.set('acme', 'hot', { v: 2 });
+        }),
+      ),
+    },
   });
   const session = await fetch(`${stack.url}/sessions`, {
     method: 'POST',
@@ -417,6 +482,15 @@ const secretFetches: Record<string, number> = {};
       apiCost(() => http(`${stack.url}/sessions/${session.id}`, 'GET', auth)),
     ),
     target: { commands: 2, roundTrips: 1 },
+    reference: {
+      name: 'sequential: rate-limit check, then session get',
+      cost: await medianCost(RUNS, () =>
+        apiCost(async () => {
+          await naiveLimiter.check('acme', 'acme');
+          await naiveSessions.get('acme', naiveSession.id);
+        }),
+      ),
+    },
   });
   costs.push({
     group: 'API',
@@ -424,54 +498,49 @@ const secretFetches: Record<string, number> = {};
     ours: await medianCost(RUNS, () =>
       apiCost(() => http(`${stack.url}/rate-limits/api/check`, 'POST', auth, '{"identifier":"u1"}')),
     ),
+    reference: {
+      name: 'sequential: API rate-limit check, then the named check',
+      cost: await medianCost(RUNS, () =>
+        apiCost(async () => {
+          await naiveLimiter.check('acme', 'acme');
+          await naiveLimiter.check('acme', 'u1');
+        }),
+      ),
+    },
   });
 }
 
 // ---------------------------------------------------------------- overhead: gateway vs handler
 log('overhead: local gateway vs the handler called directly');
-/** Latency and throughput of one way of serving the same request. */
-export interface LatencyRow {
-  readonly name: string;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly perSecond: number;
-}
-const overhead: { gateway: LatencyRow[]; upstash: LatencyRow[] } = { gateway: [], upstash: [] };
-{
-  const N = 300;
-  const time = async (name: string, op: () => Promise<unknown>): Promise<LatencyRow> => {
-    const p50s: number[] = [];
-    const p99s: number[] = [];
-    const rates: number[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      const samples: number[] = [];
-      const t0 = performance.now();
-      for (let i = 0; i < N; i++) {
-        const s = performance.now();
-        await op();
-        samples.push(performance.now() - s);
-      }
-      rates.push((N / (performance.now() - t0)) * 1000);
-      p50s.push(percentile(samples, 50));
-      p99s.push(percentile(samples, 99));
-    }
-    return {
-      name,
-      p50Ms: round(median(p50s), 3),
-      p99Ms: round(median(p99s), 3),
-      perSecond: round(median(rates), 0),
-    };
+/** Warm latency and throughput of a path next to the path it wraps. */
+export interface Overhead {
+  gateway?: PairedLatency;
+  /** Requests per second with `concurrency` in flight; ratio = direct handler / gateway. */
+  gatewayConcurrent?: {
+    concurrency: number;
+    subjectPerSecond: number;
+    referencePerSecond: number;
+    ratio: number;
   };
+  upstashSingle?: PairedLatency;
+  upstashPipeline?: PairedLatency;
+}
+const overhead: Overhead = {};
+{
   // The event the gateway builds for the same request, with the authorizer's context.
-  const event = apiEventFor('GET', '/cache/hot', stack.tenant);
-  overhead.gateway.push(
-    await time('through the local gateway (HTTP, authorizer cached)', () =>
-      http(`${stack.url}/cache/hot`, 'GET', auth),
-    ),
+  const event = () => apiEventFor('GET', '/cache/hot', stack.tenant);
+  const viaGateway = () => http(`${stack.url}/cache/hot`, 'GET', auth);
+  const viaHandler = () => stack.handlers.api(event(), localContext('api', 10_000));
+  overhead.gateway = await pairedLatency(
+    { name: 'GET /cache/hot through the local gateway (HTTP, authorizer cached)', op: viaGateway },
+    { name: 'the api handler called directly with the same event', op: viaHandler },
+    { runs: RUNS, n: 200 },
   );
-  overhead.gateway.push(
-    await time('handler called directly', () => stack.handlers.api(event, localContext('api', 10_000))),
-  );
+  const concurrency = 16;
+  overhead.gatewayConcurrent = {
+    concurrency,
+    ...(await pairedThroughput(viaGateway, viaHandler, { runs: RUNS, total: 400, concurrency })),
+  };
 }
 
 // ---------------------------------------------------------------- overhead: local Upstash endpoint vs ioredis
@@ -484,56 +553,30 @@ log('overhead: local Upstash endpoint vs a direct Redis client');
     enableAutoPipelining: false,
   });
   await direct.set('bench:one', 'v');
-  const N = 300;
-  const time = async (name: string, op: () => Promise<unknown>, per = 1): Promise<LatencyRow> => {
-    const p50s: number[] = [];
-    const p99s: number[] = [];
-    const rates: number[] = [];
-    for (let run = 0; run < RUNS; run++) {
-      const samples: number[] = [];
-      const t0 = performance.now();
-      for (let i = 0; i < N / per; i++) {
-        const s = performance.now();
-        await op();
-        samples.push(performance.now() - s);
-      }
-      rates.push((N / (performance.now() - t0)) * 1000);
-      p50s.push(percentile(samples, 50));
-      p99s.push(percentile(samples, 99));
-    }
-    return {
-      name,
-      p50Ms: round(median(p50s), 3),
-      p99Ms: round(median(p99s), 3),
-      perSecond: round(median(rates), 0),
-    };
-  };
-  overhead.upstash.push(
-    await time('GET via the local Upstash endpoint (@upstash/redis)', () => single.get('bench:one')),
+  overhead.upstashSingle = await pairedLatency(
+    { name: 'GET via the local Upstash endpoint (@upstash/redis)', op: () => single.get('bench:one') },
+    { name: 'GET via ioredis', op: () => direct.get('bench:one') },
+    { runs: RUNS, n: 300 },
   );
-  overhead.upstash.push(await time('GET via ioredis', () => direct.get('bench:one')));
   const values = Array.from({ length: 100 }, (_, i) => [`bench:p${i}`, String(i)] as const);
-  overhead.upstash.push(
-    await time(
-      'pipeline of 100 SETs via the local Upstash endpoint',
-      () => {
+  overhead.upstashPipeline = await pairedLatency(
+    {
+      name: 'pipeline of 100 SETs via the local Upstash endpoint',
+      op: () => {
         const p = single.pipeline();
         for (const [k, v] of values) p.set(k, v);
         return p.exec();
       },
-      100,
-    ),
-  );
-  overhead.upstash.push(
-    await time(
-      'pipeline of 100 SETs via ioredis',
-      () => {
+    },
+    {
+      name: 'pipeline of 100 SETs via ioredis',
+      op: () => {
         const p = direct.pipeline();
         for (const [k, v] of values) p.set(k, v);
         return p.exec();
       },
-      100,
-    ),
+    },
+    { runs: RUNS, n: 60, per: 100, warmUp: 10 },
   );
 }
 
@@ -542,17 +585,24 @@ log('cold start: bundles, fresh processes');
 /** One bundle's weight and start. */
 export interface ColdStartRow {
   readonly function: string;
+  /** The .mjs Lambda loads (the source map beside it is counted apart). */
   readonly bytes: number;
+  readonly mapBytes: number;
   /** Median ms from process start to the handler module imported. */
   readonly importMs: number;
   /** Median ms from process start to the first event served (secrets fetched, clients built). */
   readonly firstEventMs: number;
-  /** firstEventMs over the empty handler's. */
+  /** Median over the runs of firstEventMs over the empty handler's in the same run. */
   readonly ratio: number;
-  /** Secrets Manager fetches in a process that served 1 cold + 10 warm events. */
-  readonly secretFetches: number;
+  /** Secrets Manager fetches while serving the first event (cold start). */
+  readonly secretFetchesCold: number;
+  /** Secrets Manager fetches while serving the next 10 events in the same process (warm). */
+  readonly secretFetchesWarm: number;
+  /** What the first event returned, checked (a failing handler would start fast and prove nothing). */
+  readonly firstResult: string;
 }
 const coldStart: ColdStartRow[] = [];
+const WARM_EVENTS = 10;
 {
   const dir = mkdtempSync(join(tmpdir(), 'bench-bundles-'));
   mkdirSync(join(dir, 'node_modules'));
@@ -561,16 +611,22 @@ const coldStart: ColdStartRow[] = [];
     join(dir, 'empty.ts'),
     'export const handler = async () => ({ statusCode: 200, body: "{}" });\n',
   );
+  // Serves the first event, says so and waits for the go-ahead (the bench reads the secret
+  // fetches of the cold start meanwhile), then serves the warm events.
   writeFileSync(
     join(dir, 'runner.mjs'),
     `import { readFileSync } from 'node:fs';
 const mod = await import(process.argv[2]);
 const imported = performance.now();
-const events = JSON.parse(readFileSync(0, 'utf8'));
+const events = JSON.parse(readFileSync(process.argv[3], 'utf8'));
 const context = { functionName: 'bench', awsRequestId: 'r', getRemainingTimeInMillis: () => 10000 };
-let first = 0;
-for (const [i, event] of events.entries()) { await mod.handler(event, context); if (i === 0) first = performance.now(); }
-process.stdout.write('\\n@@' + JSON.stringify({ imported, first }));
+const result = await mod.handler(events[0], context);
+const first = performance.now();
+process.stdout.write('\\n@@COLD\\n');
+await new Promise((resolve) => process.stdin.once('data', resolve));
+for (const event of events.slice(1)) await mod.handler(event, context);
+process.stdout.write('\\n@@' + JSON.stringify({ imported, first, result: result ?? null }) + '\\n');
+process.exit(0);
 `,
   );
   const entries: Record<string, string> = {
@@ -580,19 +636,36 @@ process.stdout.write('\\n@@' + JSON.stringify({ imported, first }));
     'queue-worker': handlerEntry('queue-worker'),
     maintenance: handlerEntry('maintenance'),
   };
-  const eventsFor = (name: string): unknown[] => {
-    const one =
-      name === 'api'
-        ? apiEventFor('GET', '/cache/hot', stack.tenant)
-        : name === 'authorizer'
-          ? authorizerEventFor(stack.apiKey)
-          : name === 'empty'
-            ? {}
-            : schedulerEventFor(name);
-    return Array.from({ length: 11 }, () => one);
+  const eventFor = (name: string): unknown =>
+    name === 'api'
+      ? apiEventFor('GET', '/cache/hot', stack.tenant)
+      : name === 'authorizer'
+        ? authorizerEventFor(stack.apiKey)
+        : name === 'empty'
+          ? {}
+          : schedulerEventFor(name);
+  /** The first event's result in a line, or an error when it is not a success. */
+  const verdict = (name: string, result: unknown): string => {
+    const r = (result ?? {}) as { statusCode?: number; isAuthorized?: boolean };
+    if (name === 'api' || name === 'empty') {
+      if (r.statusCode !== 200) throw new Error(`${name} answered ${JSON.stringify(result).slice(0, 300)}`);
+      return `statusCode ${r.statusCode}`;
+    }
+    if (name === 'authorizer') {
+      if (r.isAuthorized !== true) throw new Error(`authorizer answered ${JSON.stringify(result)}`);
+      return 'isAuthorized true';
+    }
+    return `returned ${result && typeof result === 'object' ? `{ ${Object.keys(result).slice(0, 3).join(', ')}, … }` : String(result)}`;
   };
-  const bytes: Record<string, number> = {};
+  const bytes: Record<string, { js: number; map: number }> = {};
   for (const [name, entry] of Object.entries(entries)) {
+    writeFileSync(
+      join(dir, `${name}.events.json`),
+      JSON.stringify(Array.from({ length: 1 + WARM_EVENTS }, () => eventFor(name))),
+    );
+    // lib/constructs/upstash-function.ts's bundling, as NodejsFunction hands it to esbuild for
+    // Runtime.NODEJS_24_X: ESM, module-first main fields, the require banner, minified, an
+    // external source map without sources content, @aws-sdk/* left to the runtime.
     const result = await build({
       entryPoints: [entry],
       outfile: join(dir, `${name}.mjs`),
@@ -603,62 +676,85 @@ process.stdout.write('\\n@@' + JSON.stringify({ imported, first }));
       mainFields: ['module', 'main'],
       banner: { js: ESM_REQUIRE_BANNER },
       minify: true,
+      sourcemap: true,
+      sourcesContent: false,
       external: ['@aws-sdk/*'],
       logLevel: 'silent',
       write: true,
       metafile: true,
     });
-    bytes[name] = Object.values(result.metafile.outputs)[0]?.bytes ?? 0;
+    const outputs = Object.entries(result.metafile.outputs);
+    bytes[name] = {
+      js: outputs.find(([file]) => file.endsWith('.mjs'))?.[1].bytes ?? 0,
+      map: outputs.find(([file]) => file.endsWith('.map'))?.[1].bytes ?? 0,
+    };
   }
-  const runOnce = (name: string): Promise<{ imported: number; first: number }> =>
+  interface Run {
+    imported: number;
+    first: number;
+    result: unknown;
+    cold: number;
+    warm: number;
+  }
+  const runOnce = (name: string): Promise<Run> =>
     new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [join(dir, 'runner.mjs'), join(dir, `${name}.mjs`)], {
-        cwd: dir,
-        env: {
-          PATH: process.env.PATH ?? '',
-          ...stack.env,
-          POWERTOOLS_LOG_LEVEL: 'SILENT',
-          POWERTOOLS_METRICS_DISABLED: 'true',
+      const child = spawn(
+        process.execPath,
+        [join(dir, 'runner.mjs'), join(dir, `${name}.mjs`), join(dir, `${name}.events.json`)],
+        {
+          cwd: dir,
+          env: {
+            PATH: process.env.PATH ?? '',
+            ...stack.env,
+            // As the construct sets it: source maps are read at load time, part of the cold start.
+            NODE_OPTIONS: '--enable-source-maps',
+            POWERTOOLS_LOG_LEVEL: 'SILENT',
+            POWERTOOLS_METRICS_DISABLED: 'true',
+          },
         },
-      });
+      );
+      stack.secrets.resetCounts();
+      let cold = -1;
       let out = '';
       let err = '';
       child.stdout.on('data', (d: Buffer) => {
         out += d.toString();
+        if (cold === -1 && out.includes('@@COLD')) {
+          cold = stack.secrets.totalFetches;
+          stack.secrets.resetCounts();
+          child.stdin.end('go\n');
+        }
       });
       child.stderr.on('data', (d: Buffer) => {
         err += d.toString();
       });
-      child.stdin.end(JSON.stringify(eventsFor(name)));
       child.on('close', (code) => {
-        const at = out.lastIndexOf('@@');
-        if (at === -1) reject(new Error(`${name} exited ${code}: ${err.slice(0, 500)}`));
-        else resolve(JSON.parse(out.slice(at + 2)));
+        const at = out.lastIndexOf('@@{');
+        if (at === -1 || cold === -1) reject(new Error(`${name} exited ${code}: ${err.slice(0, 500)}`));
+        else resolve({ ...JSON.parse(out.slice(at + 2)), cold, warm: stack.secrets.totalFetches });
       });
     });
-  const timings: Record<string, { imported: number[]; first: number[]; fetches: number[] }> = {};
+  const runs: Record<string, Run[]> = {};
   for (let run = 0; run < RUNS; run++) {
     // Interleaved, so a slow moment of the machine hits every function alike.
     for (const name of Object.keys(entries)) {
-      stack.secrets.resetCounts();
-      const t = await runOnce(name);
-      timings[name] ??= { imported: [], first: [], fetches: [] };
-      timings[name].imported.push(t.imported);
-      timings[name].first.push(t.first);
-      timings[name].fetches.push(stack.secrets.totalFetches);
+      const list = runs[name] ?? [];
+      list.push(await runOnce(name));
+      runs[name] = list;
     }
   }
-  const emptyFirst = median(timings.empty?.first ?? []);
-  for (const name of Object.keys(entries)) {
-    const t = timings[name];
-    if (!t) continue;
+  const empty = runs.empty ?? [];
+  for (const [name, list] of Object.entries(runs)) {
     coldStart.push({
       function: name,
-      bytes: bytes[name] ?? 0,
-      importMs: round(median(t.imported), 1),
-      firstEventMs: round(median(t.first), 1),
-      ratio: round(median(t.first) / emptyFirst, 2),
-      secretFetches: median(t.fetches),
+      bytes: bytes[name]?.js ?? 0,
+      mapBytes: bytes[name]?.map ?? 0,
+      importMs: round(median(list.map((r) => r.imported)), 1),
+      firstEventMs: round(median(list.map((r) => r.first)), 1),
+      ratio: round(median(list.map((r, i) => r.first / (empty[i]?.first ?? Number.NaN))), 2),
+      secretFetchesCold: median(list.map((r) => r.cold)),
+      secretFetchesWarm: median(list.map((r) => r.warm)),
+      firstResult: list.map((r) => verdict(name, r.result))[0] ?? '',
     });
   }
   rmSync(dir, { recursive: true, force: true });
@@ -671,7 +767,7 @@ await endpoint.close();
 direct.disconnect();
 await server.stop();
 const durationMs = Math.round(performance.now() - started);
-const results = {
+const results: BenchResults = {
   date: new Date().toISOString(),
   machine: {
     os: osType(),
@@ -688,6 +784,15 @@ const results = {
   coldStart,
   overhead,
 };
+if (CHECK) {
+  const committed = JSON.parse(
+    readFileSync(new URL('results.json', import.meta.url), 'utf8'),
+  ) as BenchResults;
+  const { lines, failed } = compareResults(committed, results);
+  for (const line of lines) console.log(line);
+  log(`checked in ${round(durationMs / 1000, 1)} s against bench/results.json of ${committed.date}`);
+  process.exit(failed ? 1 : 0);
+}
 writeReport(results);
 log(`done in ${round(durationMs / 1000, 1)} s: bench/results.json, bench/RESULTS.md, bench/costs.svg`);
 process.exit(0);
