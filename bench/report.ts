@@ -79,6 +79,8 @@ const BILLED_ABOVE_REFERENCE: Record<string, string> = {
     "EVALSHA + ZREMRANGEBYSCORE + ZCARD + HSET + PEXPIRE + ZADD + PEXPIRE: the script also prunes the user's session index and enforces the per-user cap atomically, which the naive version skips.",
   'locks: acquire':
     "EVALSHA + SET NX PX + INCR: the INCR issues the fencing token (a protected resource rejects a stale holder's writes); @upstash/lock has none, so a holder that lost its lease cannot be told apart.",
+  'locks: acquire while held (one try)':
+    'EVALSHA + the refused SET NX PX: the script call is billed on top of the SET that @upstash/lock sends bare. With their defaults both try 3 times (6 billed against 3); ours adds jitter to the 100 ms delay.',
   'queue: enqueue':
     'EVALSHA + HSETNX + ZADD: the job record and its place in the ready set are written atomically, and HSETNX makes a retried enqueue of the same id a no-op.',
   'queue: dequeue (with lease)':
@@ -223,6 +225,8 @@ function markdown(r: BenchResults): string {
     '- Rate-limit rows run each algorithm with a limit of 3 per 60 s on fresh identifiers: call 1 is the first call, calls 2-3 allowed, call 4 rejected; scripts are loaded beforehand on both sides (a warm deployment).',
     '- The in-process handlers run with `POWERTOOLS_LOG_LEVEL=SILENT` and metrics disabled, in the overhead pairs on both sides alike.',
     '- Billed counts run higher than commands wherever a script does the work: one EVALSHA plus its inner calls. That buys atomicity the naive references lack (their commands can interleave with other clients).',
+    '- Once per 10 s per warm api container, the stats service flushes its cache hit/miss counts: one more EVALSHA riding in the round trip of the request that triggers it. The medians above leave it out (it falls in at most one run).',
+    "- Cold starts are timed on this machine's Node (see the header), not Lambda's Node 24; the ratio to an empty handler is what carries over.",
     '- The API rows use one database for everything, so both commands of a read share one round trip; with separate cache and state databases a read is one round trip per database, sent in parallel.',
     '',
   );

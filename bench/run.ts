@@ -289,6 +289,29 @@ log('costs: locks and queue');
       ),
     },
   });
+  // Contended: someone holds the resource; one try each, no waiting.
+  const heldOurs = 'held';
+  if (!(await locks.acquire('acme', heldOurs, { leaseMs: 60_000 }))) throw new Error('lock not acquired');
+  const heldLibrary = upstashLock('held');
+  if (!(await heldLibrary.acquire({ lease: 60_000 }))) throw new Error('@upstash/lock not acquired');
+  costs.push({
+    group: 'locks',
+    operation: 'acquire while held (one try)',
+    ours: await medianCost(RUNS, () =>
+      cost(async () => {
+        if (await locks.acquire('acme', heldOurs, { retry: { attempts: 1 } }))
+          throw new Error('acquired a held lock');
+      }),
+    ),
+    reference: {
+      name: '@upstash/lock 0.2.1 Lock.acquire, one attempt',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          if (await upstashLock('held').acquire()) throw new Error('@upstash/lock acquired a held lock');
+        }),
+      ),
+    },
+  });
   const releaseCosts: Cost[] = [];
   for (let i = 0; i <= RUNS; i++) {
     const lock = await locks.acquire('acme', fresh(resource));
