@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { type RedisServer, startRedisServer } from '../../local/redis-server';
@@ -13,6 +16,8 @@ declare module 'vitest' {
     upstashUrl: string;
     stateToken: string;
     cacheToken: string;
+    /** A directory for the run's temporary files, removed when the run ends. */
+    scratchRoot: string;
   }
 }
 
@@ -42,8 +47,11 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('upstashUrl', endpoint.url);
   project.provide('stateToken', STATE_TOKEN);
   project.provide('cacheToken', CACHE_TOKEN);
+  const scratchRoot = mkdtempSync(join(tmpdir(), 'upstash-state-tests-'));
+  project.provide('scratchRoot', scratchRoot);
   return async () => {
     await endpoint.close();
     await redis?.stop();
+    rmSync(scratchRoot, { recursive: true, force: true });
   };
 }

@@ -1,9 +1,9 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, type CfnElement, type Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
+import { inject } from 'vitest';
 import { type AppStacks, defineStacks } from '../../lib/app-stacks';
 import { CONFIG_CONTEXT_KEY, configFromContext } from '../../lib/config';
 
@@ -36,6 +36,11 @@ export const JWT_WITH_ALARM_EMAIL = {
   alarmEmail: 'ops@example.com',
 };
 
+/** A temporary directory inside the run's scratch root, which the global teardown removes. */
+export function scratchDir(prefix: string): string {
+  return mkdtempSync(join(inject('scratchRoot'), prefix));
+}
+
 /** An app on the given configuration, without bundling (unit tests never run esbuild). */
 export function newApp(config: unknown, outdir?: string): App {
   return new App({
@@ -58,7 +63,7 @@ export interface Synthesized extends AppStacks {
 
 /** Defines and synthesizes the whole app on the given configuration. */
 export function synthesize(config: unknown): Synthesized {
-  const app = newApp(config, mkdtempSync(join(tmpdir(), 'infra-')));
+  const app = newApp(config, scratchDir('infra-'));
   const stacks = defineStacks(app, configFromContext(app.node));
   return {
     app,

@@ -1,12 +1,17 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { defineStacks } from '../../lib/app-stacks';
 import { ConfigError, configFromContext, parseConfig } from '../../lib/config';
-import { actionsOf, logicalId, newApp, statementsOfRole, synthesize, TWO_DATABASES } from './helpers';
+import {
+  actionsOf,
+  logicalId,
+  newApp,
+  scratchDir,
+  statementsOfRole,
+  synthesize,
+  TWO_DATABASES,
+} from './helpers';
 
 const migrating = (mode: string, extra: Record<string, unknown> = {}) => ({
   ...TWO_DATABASES,
@@ -71,7 +76,7 @@ describe('migration settings', () => {
   });
 
   it('leaves no cdk-nag finding unacknowledged', () => {
-    const app = newApp(migrating('rollout', { rolloutPercent: 10 }), mkdtempSync(join(tmpdir(), 'nag-')));
+    const app = newApp(migrating('rollout', { rolloutPercent: 10 }), scratchDir('nag-'));
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     defineStacks(app, configFromContext(app.node));
     expect(() => app.synth()).not.toThrow();

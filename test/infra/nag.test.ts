@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -8,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { defineStacks } from '../../lib/app-stacks';
 import { configFromContext } from '../../lib/config';
 import { UpstashDatabaseSecret } from '../../lib/constructs/upstash-database-secret';
-import { JWT_WITH_ALARM_EMAIL, newApp, SINGLE_DATABASE, TWO_DATABASES } from './helpers';
+import { JWT_WITH_ALARM_EMAIL, newApp, SINGLE_DATABASE, scratchDir, TWO_DATABASES } from './helpers';
 
 interface Violation {
   readonly ruleName: string;
@@ -41,7 +40,7 @@ const results = new Map<unknown, NagResult>();
 function nag(config: unknown): NagResult {
   const cached = results.get(config);
   if (cached) return cached;
-  const outdir = mkdtempSync(join(tmpdir(), 'nag-'));
+  const outdir = scratchDir('nag-');
   const app = newApp(config, outdir);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   defineStacks(app, configFromContext(app.node));
@@ -124,7 +123,7 @@ describe('cdk-nag AwsSolutions', () => {
   });
 
   it('still reports what is not acknowledged (the check is live)', () => {
-    const outdir = mkdtempSync(join(tmpdir(), 'nag-'));
+    const outdir = scratchDir('nag-');
     const app = newApp(TWO_DATABASES, outdir);
     Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
     const { secrets } = defineStacks(app, configFromContext(app.node));
