@@ -7,6 +7,18 @@ import type { BenchResults } from './report';
  * references (a direct ioredis GET) still swing with the scheduler.
  */
 export const RATIO_TOLERANCE = 1.5;
+/**
+ * For a single GET through the endpoint against ioredis: ioredis's ~0.1 ms round trip is mostly
+ * the wake-up of redis-server and of the client, which moves with the machine's load (per-run
+ * ratios hold within 15 % in one run, but drifted from 4.4 to 6.7 between runs an hour apart).
+ */
+export const SINGLE_COMMAND_TOLERANCE = 2;
+/**
+ * For the wall-clock cold-start ratios: a fresh process loading a bundle competes for the 2 cores
+ * with everything else on the machine (3.6 against 6.7 for the authorizer with a test suite
+ * running beside); the CPU-time ratio is checked at the usual tolerance.
+ */
+export const WALL_COLD_START_TOLERANCE = 2;
 
 /**
  * Compares a fresh run with the committed results: counts (commands, round trips, billed
@@ -27,11 +39,10 @@ export function compareResults(
       `${same ? 'same ' : 'DIFF '} ${what}: committed ${JSON.stringify(a)}, now ${JSON.stringify(b)}`,
     );
   };
-  const ratio = (what: string, a: number | undefined, b: number | undefined) => {
-    const ok =
-      a !== undefined && b !== undefined && a > 0 && b > 0 && Math.max(a / b, b / a) <= RATIO_TOLERANCE;
+  const ratio = (what: string, a: number | undefined, b: number | undefined, tolerance = RATIO_TOLERANCE) => {
+    const ok = a !== undefined && b !== undefined && a > 0 && b > 0 && Math.max(a / b, b / a) <= tolerance;
     if (!ok) failed = true;
-    lines.push(`${ok ? 'noise' : 'DIFF '} ${what}: committed ${a}, now ${b}`);
+    lines.push(`${ok ? 'noise' : 'DIFF '} ${what}: committed ${a}, now ${b} (tolerance ×${tolerance})`);
   };
   const counts = (c: { commands: number; roundTrips: number; billed: number } | undefined) =>
     c ? [c.commands, c.roundTrips, c.billed] : null;
@@ -64,7 +75,14 @@ export function compareResults(
     lines.push(
       `${bytesOk ? 'same ' : 'DIFF '} ${row.function}: bundle bytes: committed ${old?.bytes}, now ${row.bytes}`,
     );
-    if (row.function !== 'empty') ratio(`${row.function}: cold start / empty handler`, old?.ratio, row.ratio);
+    if (row.function === 'empty') continue;
+    ratio(`${row.function}: cold start CPU / empty handler's`, old?.cpuRatio, row.cpuRatio);
+    ratio(
+      `${row.function}: cold start wall clock / empty handler's`,
+      old?.ratio,
+      row.ratio,
+      WALL_COLD_START_TOLERANCE,
+    );
   }
   const o = committed.overhead;
   const n = fresh.overhead;
@@ -75,7 +93,12 @@ export function compareResults(
     o.gatewayConcurrent?.ratio,
     n.gatewayConcurrent?.ratio,
   );
-  ratio('Upstash endpoint / ioredis, single GET p50', o.upstashSingle?.p50Ratio, n.upstashSingle?.p50Ratio);
+  ratio(
+    'Upstash endpoint / ioredis, single GET p50',
+    o.upstashSingle?.p50Ratio,
+    n.upstashSingle?.p50Ratio,
+    SINGLE_COMMAND_TOLERANCE,
+  );
   ratio(
     'Upstash endpoint / ioredis, pipeline of 100 p50',
     o.upstashPipeline?.p50Ratio,

@@ -109,7 +109,7 @@ function markdown(r: BenchResults): string {
   lines.push(
     `\`npm run bench\` on ${r.date.slice(0, 10)}: ${r.machine.os}, ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, Node ${r.node}; ${r.runs} runs per figure (medians), ${Math.round(r.durationMs / 1000)} s in all. Raw figures: \`results.json\`.`,
     '',
-    'Counts are exact and repeat run to run. Times drift with the machine, so each is shown next to its reference from the same run, as a ratio.',
+    'Counts are exact and repeat run to run. Times drift with the machine, so each is shown next to its reference from the same run, as a ratio. `npm run bench -- --check` measures again and compares with this file: counts must be equal, ratios within a factor of 1.5 (2 for the wall-clock cold-start ratios and the single GET against ioredis, which move with the machine's load).',
     '',
   );
   lines.push('## Cost per operation', '');
@@ -154,14 +154,18 @@ function markdown(r: BenchResults): string {
     '',
   );
   lines.push(
-    '| function | bundle (+ map) | import | first event served | ratio to empty | secret fetches cold / warm (10 events) | first result |',
-    '|---|---|---|---|---|---|---|',
+    '| function | bundle (+ map) | import | first event served | ratio to empty | CPU to first event | CPU ratio | secret fetches cold / warm (10 events) | first result |',
+    '|---|---|---|---|---|---|---|---|---|',
   );
   for (const row of r.coldStart) {
     lines.push(
-      `| ${row.function} | ${kb(row.bytes)} (+ ${kb(row.mapBytes)}) | ${row.importMs} ms | ${row.firstEventMs} ms | **${row.ratio}** | ${row.secretFetchesCold} / ${row.secretFetchesWarm} | ${row.firstResult} |`,
+      `| ${row.function} | ${kb(row.bytes)} (+ ${kb(row.mapBytes)}) | ${row.importMs} ms | ${row.firstEventMs} ms | **${row.ratio}** | ${row.cpuMs} ms | **${row.cpuRatio}** | ${row.secretFetchesCold} / ${row.secretFetchesWarm} | ${row.firstResult} |`,
     );
   }
+  lines.push(
+    '',
+    "Fresh processes interleaved function by function, 7 per function. The wall-clock ratio moves with whatever else runs on the machine (other processes take the cores while a bundle loads); the CPU ratio (user + system time the process used up to the first event, against the empty handler's) does not count waiting for a core and is the steadier figure of the weight a bundle adds.",
+  );
   lines.push('', '## Overhead', '');
   lines.push(
     "Each pair is timed interleaved call by call in the same run (one, then the other, alternating which goes first), after a warm-up; p50/p99 are the medians over 5 runs of each run's percentile, and each **ratio** is the median of the 5 per-run ratios (spread in brackets). Sequential calls; per second = calls (or pipelined items) per second of time spent in them.",

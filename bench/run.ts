@@ -617,6 +617,13 @@ export interface ColdStartRow {
   readonly firstEventMs: number;
   /** Median over the runs of firstEventMs over the empty handler's in the same run. */
   readonly ratio: number;
+  /** Median CPU time (user + system) the process used up to the first event served. */
+  readonly cpuMs: number;
+  /**
+   * Median over the runs of cpuMs over the empty handler's: steadier than the wall-clock ratio on
+   * a busy machine, since waiting for a core is not counted.
+   */
+  readonly cpuRatio: number;
   /** Secrets Manager fetches while serving the first event (cold start). */
   readonly secretFetchesCold: number;
   /** Secrets Manager fetches while serving the next 10 events in the same process (warm). */
@@ -626,6 +633,8 @@ export interface ColdStartRow {
 }
 const coldStart: ColdStartRow[] = [];
 const WARM_EVENTS = 10;
+/** Fresh processes per function: cold starts swing more than warm calls. */
+const COLD_RUNS = 7;
 {
   const dir = mkdtempSync(join(tmpdir(), 'bench-bundles-'));
   mkdirSync(join(dir, 'node_modules'));
@@ -645,10 +654,12 @@ const events = JSON.parse(readFileSync(process.argv[3], 'utf8'));
 const context = { functionName: 'bench', awsRequestId: 'r', getRemainingTimeInMillis: () => 10000 };
 const result = await mod.handler(events[0], context);
 const first = performance.now();
+const used = process.cpuUsage();
+const cpu = (used.user + used.system) / 1000;
 process.stdout.write('\\n@@COLD\\n');
 await new Promise((resolve) => process.stdin.once('data', resolve));
 for (const event of events.slice(1)) await mod.handler(event, context);
-process.stdout.write('\\n@@' + JSON.stringify({ imported, first, result: result ?? null }) + '\\n');
+process.stdout.write('\\n@@' + JSON.stringify({ imported, first, cpu, result: result ?? null }) + '\\n');
 process.exit(0);
 `,
   );
@@ -715,6 +726,7 @@ process.exit(0);
   interface Run {
     imported: number;
     first: number;
+    cpu: number;
     result: unknown;
     cold: number;
     warm: number;
@@ -758,7 +770,7 @@ process.exit(0);
       });
     });
   const runs: Record<string, Run[]> = {};
-  for (let run = 0; run < RUNS; run++) {
+  for (let run = 0; run < COLD_RUNS; run++) {
     // Interleaved, so a slow moment of the machine hits every function alike.
     for (const name of Object.keys(entries)) {
       const list = runs[name] ?? [];
@@ -775,6 +787,8 @@ process.exit(0);
       importMs: round(median(list.map((r) => r.imported)), 1),
       firstEventMs: round(median(list.map((r) => r.first)), 1),
       ratio: round(median(list.map((r, i) => r.first / (empty[i]?.first ?? Number.NaN))), 2),
+      cpuMs: round(median(list.map((r) => r.cpu)), 1),
+      cpuRatio: round(median(list.map((r, i) => r.cpu / (empty[i]?.cpu ?? Number.NaN))), 2),
       secretFetchesCold: median(list.map((r) => r.cold)),
       secretFetchesWarm: median(list.map((r) => r.warm)),
       firstResult: list.map((r) => verdict(name, r.result))[0] ?? '',
