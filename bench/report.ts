@@ -109,7 +109,7 @@ function markdown(r: BenchResults): string {
   lines.push(
     `\`npm run bench\` on ${r.date.slice(0, 10)}: ${r.machine.os}, ${r.machine.cpus} × ${r.machine.cpuModel}, ${r.machine.memoryGiB} GiB, Node ${r.node}; ${r.runs} runs per figure (medians), ${Math.round(r.durationMs / 1000)} s in all. Raw figures: \`results.json\`.`,
     '',
-    'Counts are exact and repeat run to run. Times drift with the machine, so each is shown next to its reference from the same run, as a ratio. `npm run bench -- --check` measures again and compares with this file: counts must be equal, ratios within a factor of 1.5 (2 for the wall-clock cold-start ratios and the single GET against ioredis, which move with the machine's load).',
+    'Counts are exact and repeat run to run. Times drift with the machine, so each is shown next to its reference from the same run, as a ratio. `npm run bench -- --check` measures again and compares with this file: counts must be equal, ratios within a factor of 1.5 (2 for the wall-clock cold-start ratios and the single GET against ioredis, which move with the load of the machine).',
     '',
   );
   lines.push('## Cost per operation', '');
