@@ -7,7 +7,7 @@ import type {
   APIGatewayRequestAuthorizerEventV2,
 } from 'aws-lambda';
 import { DEFAULT_ROUTE_KEY, type RouteDefinition, routeKey } from '../lambda/shared/routes';
-import { InvocationTimeoutError, invoke, type LocalHandler } from './lambda-runtime';
+import { invoke, type LocalHandler } from './lambda-runtime';
 
 /**
  * A local API Gateway HTTP API (payload format 2.0) on node:http: the routes of the route table,
@@ -42,8 +42,17 @@ export interface HttpGatewayOptions {
   readonly handler: LocalHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>;
   /** @default 'api' */
   readonly functionName?: string;
-  /** The function's timeout, in ms. @default 10_000 */
+  /**
+   * The function's timeout, in ms: past it Lambda reports a function error ("Task timed out"),
+   * which API Gateway answers with 500. @default 10_000
+   */
   readonly timeoutMs?: number;
+  /**
+   * How long API Gateway waits for the integration, in ms (HTTP API: 30 s at most); past it the
+   * answer is 503 `{"message":"Service Unavailable"}`, whatever the function's timeout.
+   * @default 30_000
+   */
+  readonly integrationTimeoutMs?: number;
   /** @default - routes with `auth: true` are refused with 401 */
   readonly authorizer?: GatewayAuthorizer;
   /** @default '127.0.0.1' */
@@ -86,6 +95,14 @@ function compile(route: RouteDefinition): CompiledRoute {
   return { route, key: routeKey(route), names, pattern: new RegExp(`^${source}$`) };
 }
 
+/** API Gateway stopped waiting for the integration. */
+class IntegrationTimeoutError extends Error {
+  constructor() {
+    super('integration timeout');
+    this.name = 'IntegrationTimeoutError';
+  }
+}
+
 /** `{"message": ...}`: the body of API Gateway's own errors. */
 function gatewayError(res: ServerResponse, status: number, message: string): void {
   const body = JSON.stringify({ message });
@@ -103,6 +120,18 @@ function eventHeaders(req: IncomingMessage): Record<string, string> {
     headers[name] = name in headers ? `${headers[name]},${value}` : value;
   }
   return headers;
+}
+
+/** The cookies of every Cookie header, in order. */
+function cookieList(req: IncomingMessage): string[] {
+  const cookies: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== 'cookie') continue;
+    for (const cookie of (raw[i + 1] as string).split(';'))
+      if (cookie.trim() !== '') cookies.push(cookie.trim());
+  }
+  return cookies;
 }
 
 function queryParameters(rawQueryString: string): Record<string, string> | undefined {
@@ -144,6 +173,7 @@ export class HttpGateway {
   readonly #routes: readonly CompiledRoute[];
   readonly #decisions = new Map<string, { decision: AuthorizerDecision; until: number }>();
   #authorizerCalls = 0;
+  #lastAuthorizerEvent: APIGatewayRequestAuthorizerEventV2 | undefined;
   #invocations = 0;
 
   private constructor(server: Server, options: HttpGatewayOptions) {
@@ -191,6 +221,11 @@ export class HttpGateway {
   /** How many times the authorizer ran (cache misses). */
   get authorizerCalls(): number {
     return this.#authorizerCalls;
+  }
+
+  /** The event of the authorizer's latest run (not of cache hits), for tests. */
+  get lastAuthorizerEvent(): APIGatewayRequestAuthorizerEventV2 | undefined {
+    return this.#lastAuthorizerEvent;
   }
 
   /** How many times the integration ran. */
@@ -253,9 +288,20 @@ export class HttpGateway {
     const rawQueryString = queryAt === -1 ? '' : target.slice(queryAt + 1);
     if (!wellEncoded(rawPath)) return gatewayError(res, 400, 'Bad Request');
     const headers = eventHeaders(req);
+    const sourceIp = req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1';
+    // API Gateway adds these to every request it forwards (the client's own x-forwarded-for
+    // first, then the address it saw); the port and scheme are the local listener's.
+    headers['x-forwarded-for'] = headers['x-forwarded-for']
+      ? `${headers['x-forwarded-for']}, ${sourceIp}`
+      : sourceIp;
+    headers['x-forwarded-port'] = String(req.socket.localPort ?? '');
+    headers['x-forwarded-proto'] = 'http';
     const { compiled, params } = this.#match(method, rawPath);
     const key = compiled?.key ?? DEFAULT_ROUTE_KEY;
-    const cookies = headers.cookie?.split(/;\s*/).filter((c) => c !== '');
+    // Payload 2.0 moves every Cookie header into `cookies` (one entry per cookie) and leaves it
+    // out of `headers`.
+    const cookies = cookieList(req);
+    delete headers.cookie;
     const queryStringParameters = queryParameters(rawQueryString);
     const requestId = randomUUID();
     const host = headers.host ?? 'localhost';
@@ -268,7 +314,7 @@ export class HttpGateway {
         method,
         path: rawPath,
         protocol: `HTTP/${req.httpVersion}`,
-        sourceIp: req.socket.remoteAddress?.replace(/^::ffff:/, '') ?? '127.0.0.1',
+        sourceIp,
         userAgent: headers['user-agent'] ?? '',
       },
       requestId,
@@ -325,14 +371,26 @@ export class HttpGateway {
 
     this.#invocations += 1;
     const functionName = this.#options.functionName ?? 'api';
-    const timeoutMs = Math.min(this.#options.timeoutMs ?? 10_000, LIMITS.integrationTimeoutMs);
+    const timeoutMs = this.#options.timeoutMs ?? 10_000;
+    const integrationTimeoutMs = this.#options.integrationTimeoutMs ?? LIMITS.integrationTimeoutMs;
     let result: APIGatewayProxyResultV2;
+    let integrationTimer: NodeJS.Timeout | undefined;
     try {
-      result = await invoke(functionName, this.#options.handler, event, timeoutMs);
+      const integrationTimeout = new Promise<never>((_, reject) => {
+        integrationTimer = setTimeout(() => reject(new IntegrationTimeoutError()), integrationTimeoutMs);
+      });
+      result = await Promise.race([
+        invoke(functionName, this.#options.handler, event, timeoutMs),
+        integrationTimeout,
+      ]);
     } catch (error) {
       this.#options.onInvoke?.(event, error as Error);
-      if (error instanceof InvocationTimeoutError) return gatewayError(res, 503, 'Service Unavailable');
+      // API Gateway gave up waiting: 503. The function failed or ran past its own timeout
+      // (Lambda's "Task timed out" is a function error): 500.
+      if (error instanceof IntegrationTimeoutError) return gatewayError(res, 503, 'Service Unavailable');
       return gatewayError(res, 500, 'Internal Server Error');
+    } finally {
+      clearTimeout(integrationTimer);
     }
     this.#options.onInvoke?.(event, result);
     this.#respond(res, result, requestId);
@@ -347,6 +405,7 @@ export class HttpGateway {
     const cached = this.#decisions.get(identity);
     if (ttl > 0 && cached && cached.until > Date.now()) return cached.decision;
     this.#authorizerCalls += 1;
+    this.#lastAuthorizerEvent = event;
     const decision = await invoke('authorizer', auth.handler, event, auth.timeoutMs ?? 5_000);
     if (typeof decision !== 'object' || decision === null || typeof decision.isAuthorized !== 'boolean') {
       throw new Error('malformed authorizer response');
@@ -355,7 +414,11 @@ export class HttpGateway {
     return decision;
   }
 
-  /** Maps a payload 2.0 result back to HTTP, including the shortcut for non-structured results. */
+  /**
+   * Maps a payload 2.0 result back to HTTP, including the shortcut for non-structured results.
+   * A structured result API Gateway cannot use (statusCode not an HTTP status, body not a string)
+   * is a 500, as on AWS.
+   */
   #respond(res: ServerResponse, result: APIGatewayProxyResultV2, requestId: string): void {
     const structured = typeof result === 'object' && result !== null && 'statusCode' in result;
     let status = 200;
@@ -363,16 +426,26 @@ export class HttpGateway {
     let body: Buffer;
     if (structured) {
       const r = result as Exclude<APIGatewayProxyResultV2, string>;
-      status = typeof r.statusCode === 'number' ? r.statusCode : 200;
+      const malformed =
+        !Number.isInteger(r.statusCode) ||
+        (r.statusCode as number) < 100 ||
+        (r.statusCode as number) > 599 ||
+        (r.body !== undefined && r.body !== null && typeof r.body !== 'string');
+      if (malformed) {
+        gatewayError(res, 500, 'Internal Server Error');
+        return;
+      }
+      status = r.statusCode as number;
       for (const [name, value] of Object.entries(r.headers ?? {}))
         headers[name.toLowerCase()] = String(value);
       if (r.cookies?.length) headers['set-cookie'] = [...r.cookies];
       const raw = typeof r.body === 'string' ? r.body : '';
       body = r.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
     } else {
-      // Not structured: API Gateway assumes 200, JSON, and the value itself as the body.
+      // Not structured: API Gateway assumes 200, JSON, and the value itself as the body (a
+      // string as it is; anything else as its JSON; nothing returned is Lambda's `null`).
       headers['content-type'] = 'application/json';
-      body = Buffer.from(typeof result === 'string' ? result : JSON.stringify(result), 'utf8');
+      body = Buffer.from(typeof result === 'string' ? result : (JSON.stringify(result) ?? 'null'), 'utf8');
     }
     headers['apigw-requestid'] = requestId;
     headers['content-length'] = String(body.length);

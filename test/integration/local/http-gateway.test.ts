@@ -75,7 +75,16 @@ describe('HttpGateway', () => {
         pathParameters: { id: 'a b' },
         isBase64Encoded: false,
       });
-      expect(event.headers).toMatchObject({ 'x-api-key': 'good', 'x-multi': 'one', 'user-agent': 'probe/1' });
+      expect(event.headers).toMatchObject({
+        'x-api-key': 'good',
+        'x-multi': 'one',
+        'user-agent': 'probe/1',
+        'x-forwarded-for': '127.0.0.1',
+        'x-forwarded-proto': 'http',
+        'x-forwarded-port': new URL(gateway.url).port,
+      });
+      // The Cookie header moves to `cookies`.
+      expect('cookie' in event.headers).toBe(false);
       expect(Object.keys(event.headers).every((h) => h === h.toLowerCase())).toBe(true);
       expect(event.body).toBeUndefined();
       expect(event.requestContext).toMatchObject({
@@ -90,6 +99,13 @@ describe('HttpGateway', () => {
         },
         authorizer: { lambda: { tenant: 'acme', scopes: '*' } },
       });
+      expect(event.requestContext).toMatchObject({
+        accountId: expect.stringMatching(/^\d{12}$/),
+        apiId: 'local',
+      });
+      expect(event.requestContext.domainName).toBe(new URL(gateway.url).host);
+      expect(event.requestContext.domainPrefix).toBe(new URL(gateway.url).host.split('.')[0]);
+      expect(Math.abs(event.requestContext.timeEpoch - Date.now())).toBeLessThan(5_000);
       expect(event.requestContext.requestId).toMatch(/^[0-9a-f-]{36}$/);
       expect(event.requestContext.time).toMatch(/^\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/);
     });
@@ -134,8 +150,78 @@ describe('HttpGateway', () => {
       expect(last().headers['x-dup']).toBe('a,b');
     });
 
-    it('sends unmatched requests to $default without an authorizer', async () => {
-      await send(`${gateway.url}/items/1`, { method: 'DELETE' });
+    it('collects the cookies of every Cookie header, and decodes path parameters but not "+"', async () => {
+      const { request } = await import('node:http');
+      await new Promise<void>((resolve, reject) => {
+        const req = request(`${gateway.url}/items/a+b%2Fc%C3%A9`, { method: 'GET' }, (res) => {
+          res.resume();
+          res.on('end', resolve);
+        });
+        req.setHeader('x-api-key', 'good');
+        req.setHeader('cookie', ['a=1; b=2', 'c=3']);
+        req.on('error', reject);
+        req.end();
+      });
+      expect(last().cookies).toEqual(['a=1', 'b=2', 'c=3']);
+      expect(last().pathParameters).toEqual({ id: 'a+b/cé' });
+      expect(last().rawPath).toBe('/items/a+b%2Fc%C3%A9');
+    });
+
+    it('sends a base64 body back to the client as bytes, and passes form and XML bodies as text', async () => {
+      const bytes = Buffer.from([0xff, 0xd8, 0xff, 0x00, 0x10]);
+      reply = async (event) => ({
+        statusCode: 200,
+        headers: { 'content-type': 'image/jpeg' },
+        body: event.body ?? '',
+        isBase64Encoded: event.isBase64Encoded,
+      });
+      const { request } = await import('node:http');
+      const echoed = await new Promise<Buffer>((resolve, reject) => {
+        const req = request(`${gateway.url}/items/1/tags`, { method: 'POST' }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+        });
+        req.setHeader('x-api-key', 'good');
+        req.setHeader('content-type', 'image/jpeg');
+        req.on('error', reject);
+        req.end(bytes);
+      });
+      expect(last()).toMatchObject({ isBase64Encoded: true, body: bytes.toString('base64') });
+      expect(echoed.equals(bytes)).toBe(true);
+      for (const type of [
+        'application/x-www-form-urlencoded',
+        'application/xml',
+        'text/csv; charset=utf-8',
+      ]) {
+        await send(`${gateway.url}/items/1/tags`, {
+          method: 'POST',
+          headers: { 'x-api-key': 'good', 'content-type': type },
+          body: 'a=1&b=é',
+        });
+        expect(last()).toMatchObject({ isBase64Encoded: false, body: 'a=1&b=é' });
+      }
+    });
+
+    it('sends unmatched requests to $default without an authorizer (the function answers 404/405)', async () => {
+      reply = async (event) => ({
+        statusCode: event.rawPath.startsWith('/items/') ? 405 : 404,
+        body: JSON.stringify({ routeKey: event.routeKey }),
+      });
+      const unknown = await send(`${gateway.url}/nowhere/at/all?q=1`, { method: 'GET' });
+      expect(unknown.status).toBe(404);
+      expect(unknown.json()).toEqual({ routeKey: '$default' });
+      expect(last()).toMatchObject({
+        routeKey: '$default',
+        rawPath: '/nowhere/at/all',
+        rawQueryString: 'q=1',
+      });
+      expect(last().requestContext.routeKey).toBe('$default');
+      // A known path with another method: no authorizer ran, no x-api-key was needed.
+      const before = gateway.authorizerCalls;
+      const wrongMethod = await send(`${gateway.url}/items/1`, { method: 'DELETE' });
+      expect(wrongMethod.status).toBe(405);
+      expect(gateway.authorizerCalls).toBe(before);
       expect(last()).toMatchObject({ routeKey: '$default', rawPath: '/items/1' });
       expect('pathParameters' in last()).toBe(false);
       expect('authorizer' in last().requestContext).toBe(false);
@@ -168,7 +254,7 @@ describe('HttpGateway', () => {
       expect((await send(`${gateway.url}/open`, { method: 'GET' })).text).toBe('plain');
     });
 
-    it('answers 500 when the function throws and 503 when it runs past its timeout', async () => {
+    it('answers 500 when the function throws or runs past its own timeout (a Lambda function error)', async () => {
       reply = async () => {
         throw new Error('boom');
       };
@@ -178,9 +264,43 @@ describe('HttpGateway', () => {
       reply = () => new Promise(() => {});
       const started = Date.now();
       const slow = await send(`${gateway.url}/open`, { method: 'GET' });
-      expect(slow.status).toBe(503);
-      expect(slow.json()).toEqual({ message: 'Service Unavailable' });
+      expect(slow.status).toBe(500);
+      expect(slow.json()).toEqual({ message: 'Internal Server Error' });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(280);
       expect(Date.now() - started).toBeLessThan(2_000);
+    });
+
+    it('answers 500 to a structured result API Gateway cannot use, and "null" when nothing is returned', async () => {
+      reply = async () => ({ statusCode: 'ok' }) as unknown as APIGatewayProxyResultV2;
+      const bad = await send(`${gateway.url}/open`, { method: 'GET' });
+      expect(bad.status).toBe(500);
+      expect(bad.json()).toEqual({ message: 'Internal Server Error' });
+      reply = async () => undefined as unknown as APIGatewayProxyResultV2;
+      const none = await send(`${gateway.url}/open`, { method: 'GET' });
+      expect(none.status).toBe(200);
+      expect(none.text).toBe('null');
+      reply = async () => [1, 'two'] as unknown as APIGatewayProxyResultV2;
+      expect((await send(`${gateway.url}/open`, { method: 'GET' })).json()).toEqual([1, 'two']);
+    });
+
+    it('keeps the connection alive between requests', async () => {
+      const { Agent, request } = await import('node:http');
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const ports: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        await new Promise<void>((resolve, reject) => {
+          const req = request(`${gateway.url}/open`, { agent }, (res) => {
+            ports.push(res.socket.localPort ?? -1);
+            expect(res.headers.connection).toBe('keep-alive');
+            res.resume();
+            res.on('end', resolve);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      }
+      agent.destroy();
+      expect(new Set(ports).size).toBe(1);
     });
   });
 
@@ -192,6 +312,40 @@ describe('HttpGateway', () => {
       expect(r.json()).toEqual({ message: 'Unauthorized' });
       expect(gateway.authorizerCalls).toBe(before);
       expect(events).toHaveLength(0);
+    });
+
+    it('gives the authorizer a payload 2.0 REQUEST event with the identity source', async () => {
+      const seen: unknown[] = [];
+      decide = (key) => ({ isAuthorized: key === 'good', context: { tenant: 'acme', scopes: '*' } });
+      const previous = decide;
+      decide = (key) => {
+        seen.push(key);
+        return previous(key);
+      };
+      const r = await send(`${gateway.url}/items/x%20y?a=1&a=2`, {
+        method: 'GET',
+        headers: { 'x-api-key': 'good', cookie: 'c=1' },
+      });
+      decide = previous;
+      expect(r.status).toBe(200);
+      expect(seen).toEqual(['good']);
+      const authEvent = gateway.lastAuthorizerEvent;
+      expect(authEvent).toMatchObject({
+        version: '2.0',
+        type: 'REQUEST',
+        identitySource: ['good'],
+        routeKey: 'GET /items/{id}',
+        rawPath: '/items/x%20y',
+        rawQueryString: 'a=1&a=2',
+        cookies: ['c=1'],
+        queryStringParameters: { a: '1,2' },
+        pathParameters: { id: 'x y' },
+        requestContext: { routeKey: 'GET /items/{id}', stage: '$default', http: { method: 'GET' } },
+      });
+      expect(authEvent?.routeArn).toMatch(
+        /^arn:aws:execute-api:[^:]+:\d{12}:[^/]+\/\$default\/GET\/items\/x%20y$/,
+      );
+      expect(authEvent?.headers?.['x-api-key']).toBe('good');
     });
 
     it('answers 403 when the authorizer denies, and caches decisions per key', async () => {
@@ -248,5 +402,101 @@ describe('HttpGateway', () => {
       expect(r.status).toBe(400);
       expect(r.json()).toEqual({ message: 'Bad Request' });
     });
+  });
+});
+
+describe('HttpGateway timeouts, context, cache off and recording', () => {
+  const ROUTES_2: RouteDefinition[] = [
+    { method: 'GET', path: '/slow', auth: false },
+    { method: 'GET', path: '/ctx', auth: false },
+    { method: 'POST', path: '/things/{id}', auth: true },
+  ];
+  const recorded: Array<{ event: APIGatewayProxyEventV2; result: APIGatewayProxyResultV2 | Error }> = [];
+  const handler = async (event: APIGatewayProxyEventV2, context: import('aws-lambda').Context) => {
+    if (event.rawPath === '/slow') return new Promise<APIGatewayProxyResultV2>(() => {});
+    if (event.rawPath === '/ctx') {
+      const first = context.getRemainingTimeInMillis();
+      await new Promise((r) => setTimeout(r, 60));
+      return {
+        statusCode: 200,
+        body: JSON.stringify({
+          functionName: context.functionName,
+          awsRequestId: context.awsRequestId,
+          first,
+          later: context.getRemainingTimeInMillis(),
+        }),
+      };
+    }
+    return { statusCode: 200, body: JSON.stringify({ id: event.pathParameters?.id, body: event.body }) };
+  };
+  let gateway: HttpGateway;
+  beforeAll(async () => {
+    gateway = await HttpGateway.start({
+      routes: ROUTES_2,
+      handler,
+      functionName: 'api-fn',
+      timeoutMs: 10_000,
+      integrationTimeoutMs: 250,
+      authorizer: {
+        handler: async (event) => ({
+          isAuthorized: event.identitySource[0] === 'ok',
+          context: { tenant: 't' },
+        }),
+        identityHeader: 'x-api-key',
+        cacheTtlMs: 0,
+      },
+      onInvoke: (event, result) => recorded.push({ event, result }),
+    });
+  });
+  afterAll(async () => {
+    await gateway.close();
+  });
+
+  it('answers 503 when API Gateway stops waiting (integration timeout) before the function times out', async () => {
+    const started = Date.now();
+    const r = await send(`${gateway.url}/slow`, { method: 'GET' });
+    expect(r.status).toBe(503);
+    expect(r.json()).toEqual({ message: 'Service Unavailable' });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(240);
+    expect(Date.now() - started).toBeLessThan(3_000);
+  });
+
+  it("gives each invocation a Lambda context counting down from the function's timeout", async () => {
+    const a = (await send(`${gateway.url}/ctx`, { method: 'GET' })).json<Record<string, unknown>>();
+    const b = (await send(`${gateway.url}/ctx`, { method: 'GET' })).json<Record<string, unknown>>();
+    expect(a.functionName).toBe('api-fn');
+    expect(a.awsRequestId).not.toBe(b.awsRequestId);
+    expect(a.first as number).toBeLessThanOrEqual(10_000);
+    expect(a.first as number).toBeGreaterThan(9_000);
+    expect((a.first as number) - (a.later as number)).toBeGreaterThanOrEqual(50);
+  });
+
+  it('runs the authorizer on every request when its cache TTL is 0', async () => {
+    const before = gateway.authorizerCalls;
+    for (let i = 0; i < 3; i++) {
+      const r = await send(`${gateway.url}/things/${i}`, { method: 'POST', headers: { 'x-api-key': 'ok' } });
+      expect(r.status).toBe(200);
+    }
+    expect(gateway.authorizerCalls - before).toBe(3);
+  });
+
+  it('records the exact events, which replayed straight to the handler give the same results', async () => {
+    recorded.length = 0;
+    await send(`${gateway.url}/things/r%201?x=1`, {
+      method: 'POST',
+      headers: { 'x-api-key': 'ok', 'content-type': 'application/json' },
+      body: '{"v":1}',
+    });
+    expect(recorded).toHaveLength(1);
+    const [{ event, result }] = recorded as [(typeof recorded)[number]];
+    expect(event).toMatchObject({
+      routeKey: 'POST /things/{id}',
+      pathParameters: { id: 'r 1' },
+      body: '{"v":1}',
+      requestContext: { authorizer: { lambda: { tenant: 't' } } },
+    });
+    const { localContext } = await import('../../../local/lambda-runtime');
+    const replayed = await handler(JSON.parse(JSON.stringify(event)), localContext('api', 10_000));
+    expect(replayed).toEqual(result);
   });
 });
