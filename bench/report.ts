@@ -168,7 +168,7 @@ function markdown(r: BenchResults): string {
   );
   lines.push('', '## Overhead', '');
   lines.push(
-    "Each pair is timed interleaved call by call in the same run (one, then the other, alternating which goes first), after a warm-up; p50/p99 are the medians over 5 runs of each run's percentile, and each **ratio** is the median of the 5 per-run ratios (spread in brackets). Sequential calls; per second = calls (or pipelined items) per second of time spent in them.",
+    "Each pair is timed interleaved call by call in the same run (one, then the other, alternating which goes first), after a warm-up; p50/p99 are the medians over 5 runs of each run's percentile, and each **ratio** is the median of the 5 per-run ratios (each run's ratio in parentheses). Sequential calls; per second = calls (or pipelined items) per second of time spent in them.",
     '',
   );
   const pair = (title: string, p: PairedLatency | undefined, unit = 'per second') => {
