@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import { mintApiKey, parseApiKeySet, type Scope, serializeApiKeySet } from '../lambda/shared/api-keys';
 import { ROUTES } from '../lambda/shared/routes';
+import { resetRuntimeForTests } from '../lambda/shared/runtime';
 import { type AppConfig, FEATURES, featureEnvironment, parseConfig } from '../lib/config';
 import { HttpGateway } from './http-gateway';
 import type { LocalHandler } from './lambda-runtime';
@@ -37,8 +38,11 @@ export interface LocalStackOptions {
    */
   readonly keyPrefix?: string;
   /**
-   * The configuration, as in cdk.json's `upstash` context; merged over it.
-   * @default cdk.json's `upstash` context
+   * Changes to the configuration, in the shape of cdk.json's `upstash` context, merged over it
+   * key by key (objects merge, anything else replaces): `{ rateLimits: { api: { limit: 3 } } }`
+   * changes one number. `databases` is the exception: given, it replaces the whole set (a
+   * database it does not list is not created), so set `features` to match.
+   * @default cdk.json's `upstash` context as it is
    */
   readonly config?: Record<string, unknown>;
   /** Tenant of the development key. @default 'dev' */
@@ -91,6 +95,30 @@ export function cdkConfig(): Record<string, unknown> {
   return cdk.context?.upstash ?? {};
 }
 
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * `override` merged over `base`: objects key by key, anything else replaced; the top-level
+ * `databases` replaced as a whole.
+ */
+export function mergeConfig(
+  base: Record<string, unknown>,
+  override: Record<string, unknown>,
+  depth = 0,
+): Record<string, unknown> {
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    const current = merged[key];
+    const replace = depth === 0 && key === 'databases';
+    merged[key] =
+      !replace && isPlainObject(current) && isPlainObject(value)
+        ? mergeConfig(current, value, depth + 1)
+        : value;
+  }
+  return merged;
+}
+
 const withDatabase = (redisUrl: string, index: number): string => {
   const url = new URL(redisUrl);
   url.pathname = `/${index}`;
@@ -99,7 +127,7 @@ const withDatabase = (redisUrl: string, index: number): string => {
 
 /** Starts the local stack. Sets `process.env` for the handlers: one stack per process. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
-  const config = parseConfig({ ...cdkConfig(), ...options.config });
+  const config = parseConfig(mergeConfig(cdkConfig(), options.config ?? {}));
   const keyPrefix = options.keyPrefix ?? config.keyPrefix;
   const tenant = options.tenant ?? 'dev';
   const cleanup: Array<() => Promise<void>> = [];
@@ -168,6 +196,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       import('../lambda/handlers/queue-worker'),
       import('../lambda/handlers/maintenance'),
     ]);
+    // Every function starts cold: clients, credentials and key sets of an earlier stack in this
+    // process (its endpoints are gone) are forgotten, as new Lambda containers would have none.
+    const coldStart = async () => {
+      api.resetApiForTests();
+      authorizer.resetAuthorizerForTests();
+      await resetRuntimeForTests();
+    };
+    await coldStart();
+    cleanup.push(coldStart);
     const handlers = {
       api: api.handler as LocalHandler,
       authorizer: authorizer.handler as LocalHandler,
