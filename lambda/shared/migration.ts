@@ -84,6 +84,18 @@ export function keyPattern(key: string): string {
 
 const sameReply = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
+/**
+ * TTLs the two sides may differ by and still count as equal in a shadow comparison: the two reads
+ * happen milliseconds apart and the copy wrote each key's TTL a moment after reading it, so an
+ * exact comparison would count every key with a TTL as a mismatch. The same tolerance as
+ * `npm run migrate -- verify`.
+ */
+export const SHADOW_TTL_TOLERANCE_MS = 2_000;
+
+/** Two PTTL replies agree: same state (gone, no expiry, expiring) and, if expiring, close. */
+const samePttl = (a: number, b: number): boolean =>
+  a < 0 || b < 0 ? a === b : Math.abs(a - b) <= SHADOW_TTL_TOLERANCE_MS;
+
 /** The migration router; see {@link MigrationMode}. */
 export class MigrationRouter implements RedisLike {
   /** Scripts come in Upstash's variant; the router translates them for the old Redis. */
@@ -160,12 +172,13 @@ export class MigrationRouter implements RedisLike {
     keys: readonly string[],
     op: (redis: RedisLike) => Promise<T>,
     isMiss: (v: T) => boolean,
+    same: (a: T, b: T) => boolean = sameReply,
   ): Promise<T> {
     const key = keys[0] ?? '';
     if (this.#mode === 'shadow') {
       this.#stats.routedLegacy += 1;
       const value = await op(this.#legacy);
-      this.#compare(key, op, value);
+      this.#compare(key, op, value, same);
       return value;
     }
     if (this.servesFromUpstash(key)) {
@@ -191,11 +204,16 @@ export class MigrationRouter implements RedisLike {
     }
   }
 
-  #compare<T>(key: string, op: (redis: RedisLike) => Promise<T>, expected: T): void {
+  #compare<T>(
+    key: string,
+    op: (redis: RedisLike) => Promise<T>,
+    expected: T,
+    same: (a: T, b: T) => boolean,
+  ): void {
     const check = op(this.#upstash).then(
       (actual) => {
         this.#stats.compared += 1;
-        if (!sameReply(actual, expected)) {
+        if (!same(actual, expected)) {
           this.#stats.mismatches += 1;
           const pattern = keyPattern(key);
           this.#patterns.set(pattern, (this.#patterns.get(pattern) ?? 0) + 1);
@@ -261,6 +279,7 @@ export class MigrationRouter implements RedisLike {
       [key],
       (r) => r.pttl(key),
       (v) => v === -2,
+      samePttl,
     );
   }
 

@@ -67,6 +67,23 @@ describe('MigrationRouter', () => {
       expect(patterns.join()).not.toContain('Ada');
     });
 
+    it('counts TTLs a moment apart as equal, and a lost TTL as a mismatch', async () => {
+      const router = new MigrationRouter({ upstash, legacy, mode: 'shadow' });
+      const keys = new KeyBuilder(randomPrefix());
+      const cache = new CacheService({ redis: router, keys });
+      await cache.set('acme', 'ttl', 1, { ttlMs: 600_000 });
+      const key = cache.keyOf('acme', 'ttl');
+      // The copy wrote Upstash's TTL a moment after the old Redis's: 300 ms less is still equal.
+      await upstashRaw.pexpire(key, (await oldRaw.pttl(key)) - 300);
+      expect(await cache.ttl('acme', 'ttl')).toBeGreaterThan(590_000);
+      await router.settle();
+      expect(router.stats()).toMatchObject({ compared: 1, mismatches: 0 });
+      await upstashRaw.persist(key);
+      await cache.ttl('acme', 'ttl');
+      await router.settle();
+      expect(router.stats()).toMatchObject({ compared: 2, mismatches: 1 });
+    });
+
     it('runs each script on both sides, loading it where it is missing without running it twice', async () => {
       const router = new MigrationRouter({ upstash, legacy, mode: 'shadow' });
       const keys = new KeyBuilder(randomPrefix());
