@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +44,33 @@ const portOpen = (port: number): Promise<boolean> =>
     });
     socket.once('error', () => resolve(false));
   });
+
+/** Pids of the redis-servers listening on `port` (Linux: from /proc; empty elsewhere). */
+function redisPids(port: number): number[] {
+  if (!existsSync('/proc/self/cmdline')) return [];
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmdline = '';
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (cmdline.includes('redis-server') && new RegExp(`[: ]${port}\\b`).test(cmdline))
+      pids.push(Number(entry));
+  }
+  return pids;
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 describe('npm start', () => {
   let child: ChildProcess | undefined;
@@ -103,15 +130,36 @@ describe('npm start', () => {
     });
 
     expect(await portOpen(redisPort)).toBe(true);
+    const pids = redisPids(redisPort);
+    if (existsSync('/proc/self/cmdline')) expect(pids).toHaveLength(1);
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child?.once('exit', resolve));
     expect(code).toBe(0);
     expect(out).toContain('stopped; nothing left running.');
     expect(await portOpen(redisPort)).toBe(false);
+    for (const pid of pids) expect(alive(pid), `redis-server ${pid} still running`).toBe(false);
     expect(await portOpen(Number(new URL(url).port))).toBe(false);
     expect(existsSync(stackFile)).toBe(false);
     const after = await runCli('local/invoke.ts', ['api']);
     expect(after.code).toBe(1);
     expect(after.err).toContain('npm start');
+  });
+
+  it('says how to install redis-server when there is none, and exits 1', async () => {
+    const started = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', '--port', '0'], {
+      env: { ...env, PATH: join(dir, 'empty-path') },
+    });
+    let text = '';
+    started.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    started.stderr.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => started.on('close', resolve));
+    expect(code).toBe(1);
+    expect(text).toContain('apt-get install redis-server');
+    expect(text).toContain('brew install redis');
+    expect(existsSync(stackFile)).toBe(false);
   });
 });
