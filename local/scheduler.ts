@@ -115,9 +115,22 @@ export class LocalScheduler {
     return run;
   }
 
-  /** Stops the timers and waits for runs in progress. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the timers (no new scheduled runs) and waits for runs in progress, at most `graceMs`:
+   * a hung job cannot hold up Ctrl-C (its promise is left behind, as Lambda would freeze it).
+   */
+  async stop(graceMs = 5_000): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
-    await Promise.all(this.#running.values());
+    this.#timers.length = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+      timer.unref();
+    });
+    try {
+      await Promise.race([Promise.all(this.#running.values()), grace]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

@@ -86,7 +86,7 @@ Local stack ready (the same handlers that run in Lambda)
     .join(', ')})
   Secrets Manager ${stack.secretsUrl}
   Redis           ${stack.redisUrl}
-  Schedules       ${values['no-scheduler'] ? 'off' : `queue-worker ${stack.config.schedules.queueWorker}, maintenance ${stack.config.schedules.maintenance}`}${skipped.length ? ` (not run locally: ${skipped.join(', ')})` : ''}
+  Schedules       ${values['no-scheduler'] ? 'off' : `queue-worker ${stack.config.schedules.queueWorker}, maintenance ${stack.config.schedules.maintenance}`}${skipped.length ? `\n                  not run locally (only rate(...) expressions are): ${skipped.join(', ')}; run them by hand with npm run invoke -- <job>` : ''}
 
 Try it:
   export API=${stack.url} KEY=${stack.apiKey}

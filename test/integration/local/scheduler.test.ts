@@ -100,4 +100,50 @@ describe('LocalScheduler', () => {
       vi.useRealTimers();
     }
   });
+
+  it('skips a tick while the previous run of the job is still going', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      let active = 0;
+      let most = 0;
+      const started: number[] = [];
+      const scheduler = new LocalScheduler([
+        {
+          job: 'queue-worker',
+          expression: 'rate(1 minute)',
+          timeoutMs: 300_000,
+          handler: async () => {
+            started.push(Date.now());
+            active += 1;
+            most = Math.max(most, active);
+            await new Promise((resolve) => setTimeout(resolve, 90_000));
+            active -= 1;
+          },
+        },
+      ]);
+      const t0 = Date.now();
+      // Ticks at 60 s (runs until 150 s), 120 s (still running: skipped), 180 s (runs).
+      await vi.advanceTimersByTimeAsync(185_000);
+      expect(started.map((t) => Math.round((t - t0) / 1000))).toEqual([60, 180]);
+      expect(most).toBe(1);
+      await vi.advanceTimersByTimeAsync(90_000);
+      await scheduler.stop();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('stops within its grace period even when a job hangs', async () => {
+    const scheduler = new LocalScheduler([]);
+    const hung = scheduler.run({
+      job: 'maintenance',
+      expression: 'rate(15 minutes)',
+      timeoutMs: 60_000,
+      handler: () => new Promise(() => {}),
+    });
+    const began = Date.now();
+    await scheduler.stop(50);
+    expect(Date.now() - began).toBeLessThan(1_000);
+    void hung;
+  });
 });
