@@ -49,6 +49,16 @@ export function progressLine(p: CopyProgress, rate: CopyRate, width = 24): strin
   }, ${fmt(rate.keysPerSecond)} keys/s, ${eta}`;
 }
 
+/** The rate over a copy's whole life so far (its runs and the pauses between them). */
+export function averageRate(p: CopyProgress): CopyRate {
+  const seconds = (p.updatedAt - p.startedAt) / 1000;
+  const rate = seconds > 0 ? (p.copied + p.skipped) / seconds : 0;
+  return {
+    keysPerSecond: Math.round(rate),
+    etaSeconds: rate > 0 ? Math.round(Math.max(0, p.total - p.scanned) / rate) : null,
+  };
+}
+
 async function target(db: string): Promise<RedisLike & { close(): Promise<void> }> {
   const database = runtimeEnv().databases[db];
   if (!database) {
@@ -107,6 +117,7 @@ export async function main(
     if (command === 'status') {
       const saved = await checkpoint.load();
       out(saved ? JSON.stringify(saved, null, 2) : `no copy of ${safeUrl(values.from)} ${match} has started`);
+      if (saved) err(`${progressLine(saved, averageRate(saved))}\n`);
       return 0;
     }
     if (command === 'verify') {

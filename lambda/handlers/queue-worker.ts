@@ -46,6 +46,9 @@ export interface QueueWorkerServices {
   readonly registry: JobRegistry;
 }
 
+/** Logs where a key copy stands after each of its slices (counts, rate, ETA; never keys or values). */
+const copyLogger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'queue-worker' });
+
 /** How long the drain lock is leased; it is renewed every third of it while the drain runs. */
 const DRAIN_LOCK_LEASE_MS = 15_000;
 
@@ -82,6 +85,7 @@ export async function queueWorkerServices(): Promise<QueueWorkerServices> {
     target: upstashForDatabase,
     sourceUrl: migrationSourceUrl,
     queue: () => queueFor('default'),
+    onSlice: (report) => copyLogger.info('migration copy progress', { ...report }),
   });
   return {
     queueFor,

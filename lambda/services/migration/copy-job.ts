@@ -3,7 +3,7 @@ import { ValidationError } from '../../shared/errors';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import type { JobQueue, JobRegistry } from '../queue';
-import { type CopyProgress, copyKeys, redisCheckpoint } from './copy';
+import { type CopyProgress, type CopyRate, copyKeys, redisCheckpoint } from './copy';
 
 import { MIGRATION_COPY } from './job-types';
 
@@ -28,6 +28,29 @@ export interface CopyJobOptions {
   readonly sourceUrl: (database: string) => Promise<string>;
   /** Where to enqueue the next slice when this one runs out of time. */
   readonly queue: () => JobQueue;
+  /**
+   * Told where the copy stands after each slice (the worker logs it): the job's progress, since a
+   * copy runs as a chain of jobs and `GET /jobs/{id}` shows one of them. Counts only, no keys.
+   */
+  readonly onSlice?: (report: CopySliceReport) => void;
+}
+
+/** What {@link CopyJobOptions.onSlice} gets. */
+export interface CopySliceReport {
+  readonly database: string;
+  readonly jobId: string;
+  /** The copy's checkpoint id ({@link copyId}). */
+  readonly copyId: string;
+  readonly done: boolean;
+  readonly copied: number;
+  readonly scanned: number;
+  readonly skipped: number;
+  /** Keys in the source when the copy started (DBSIZE). */
+  readonly total: number;
+  /** Keys per second in this slice. */
+  readonly keysPerSecond: number;
+  /** Seconds left at this slice's rate; `null` when unknown. */
+  readonly etaSeconds: number | null;
 }
 
 /**
@@ -48,21 +71,38 @@ export function registerCopyJob(registry: JobRegistry, options: CopyJobOptions):
     // Only a copy needs ioredis; the worker's other jobs never load it.
     const { Redis: IORedis } = await import('ioredis');
     const source = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    const id = copyId(url, match);
     let progress: CopyProgress;
+    let rate: CopyRate = { keysPerSecond: 0, etaSeconds: null };
     try {
       await source.connect();
       const target = await options.target(payload.database);
       progress = await copyKeys({
         source,
         target,
-        checkpoint: redisCheckpoint(target, checkpointKey(options.keys, copyId(url, match))),
+        checkpoint: redisCheckpoint(target, checkpointKey(options.keys, id)),
         match,
         batch,
         signal,
+        onProgress: (_p, r) => {
+          rate = r;
+        },
       });
     } finally {
       source.disconnect();
     }
+    options.onSlice?.({
+      database: payload.database,
+      jobId: job.id,
+      copyId: id,
+      done: progress.done,
+      copied: progress.copied,
+      scanned: progress.scanned,
+      skipped: progress.skipped,
+      total: progress.total,
+      keysPerSecond: rate.keysPerSecond,
+      etaSeconds: progress.done ? 0 : rate.etaSeconds,
+    });
     if (!progress.done) {
       await options.queue().enqueue({
         tenant: job.tenant,

@@ -82,6 +82,43 @@ describe('migration copy job and CLI', () => {
     expect(await queue.dequeue({ leaseMs: 60_000 })).toBeNull(); // done: no further slice
   });
 
+  it('reports where the copy stands after each slice: counts, rate and ETA, no keys', async () => {
+    const { registerCopyJob } = await import('../../../../lambda/services/migration/copy-job');
+    const { JobRegistry } = await import('../../../../lambda/services/queue');
+    const { migrationSourceUrl, upstashForDatabase } = await import('../../../../lambda/shared/runtime');
+    const reports: Array<Record<string, unknown>> = [];
+    const queue = new JobQueue({ redis: upstash, keys, name: `slices-${randomPrefix()}` });
+    const registry = registerCopyJob(new JobRegistry(), {
+      keys,
+      target: upstashForDatabase,
+      sourceUrl: migrationSourceUrl,
+      queue: () => queue,
+      onSlice: (report) => reports.push({ ...report }),
+    });
+    const job = {
+      id: 'job-slices',
+      tenant: 'ops',
+      type: 'migration.copy',
+      payload: { database: 'main', match: `${prefix}:cache:acme:v:k1*`, batch: 50 },
+      priority: 'normal' as const,
+      attempts: 1,
+      maxAttempts: 3,
+      createdAt: Date.now(),
+      lease: 'l',
+      leaseUntil: Date.now() + 60_000,
+    };
+    const stopped = new AbortController();
+    stopped.abort();
+    await registry.get('migration.copy')?.(job, { signal: stopped.signal });
+    await registry.get('migration.copy')?.(job, { signal: new AbortController().signal });
+    expect(reports).toHaveLength(2);
+    expect(reports[0]).toMatchObject({ database: 'main', jobId: 'job-slices', done: false, copied: 0 });
+    // k1, k10-k19, k100-k199, k1000-k1199: 311 keys.
+    expect(reports[1]).toMatchObject({ done: true, copied: 311, etaSeconds: 0 });
+    expect(reports[1]?.total).toBeGreaterThanOrEqual(1_201);
+    expect(JSON.stringify(reports)).not.toContain(prefix);
+  });
+
   it('runs from the queue worker handler like any job', async () => {
     const { handler } = await import('../../../../lambda/handlers/queue-worker');
     const extra = `${prefix}:cache:acme:v:late`;
@@ -127,6 +164,17 @@ describe('migration copy job and CLI', () => {
       ),
     ).toBe(0);
     expect(JSON.parse(lines.join('\n'))).toMatchObject({ checked: 1, equal: 1 });
+    lines.length = 0;
+    errors.length = 0;
+    expect(
+      await main(
+        ['status', ...args],
+        (l) => lines.push(l),
+        (t) => errors.push(t),
+      ),
+    ).toBe(0);
+    expect(JSON.parse(lines.join('\n'))).toMatchObject({ done: true, copied: 1 });
+    expect(errors.join('')).toMatch(/100% 1 keys copied .* keys\/s, done/);
     // What it prints of a source URL keeps neither user nor password.
     const { safeUrl } = await import('../../../../local/migrate-cli');
     expect(safeUrl('rediss://admin:s3cret-pass@old.example:6380/2')).toBe('rediss://old.example:6380/2');
