@@ -45,7 +45,10 @@ function defaultEvent(name: FunctionName): unknown {
         requestId: randomUUID(),
         routeKey: 'GET /health',
         stage: '$default',
-        time: new Date(now).toISOString(),
+        // API Gateway's format: 24/Nov/2026:10:30:00 +0000
+        time: new Date(now)
+          .toUTCString()
+          .replace(/^\w+, (\d+) (\w+) (\d+) ([\d:]+) GMT$/, '$1/$2/$3:$4 +0000'),
         timeEpoch: now,
       },
       isBase64Encoded: false,

@@ -129,6 +129,10 @@ describe('npm start', () => {
       skipped: false,
     });
 
+    const health = await runCli('local/invoke.ts', ['api']);
+    expect(health.code, health.err).toBe(0);
+    expect(JSON.parse(health.out.split('--- api result ---\n')[1] ?? '')).toMatchObject({ statusCode: 200 });
+
     expect(await portOpen(redisPort)).toBe(true);
     const pids = redisPids(redisPort);
     if (existsSync('/proc/self/cmdline')) expect(pids).toHaveLength(1);
