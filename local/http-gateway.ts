@@ -73,9 +73,14 @@ export const LIMITS = {
   integrationTimeoutMs: 30_000,
 } as const;
 
-// API Gateway hands text bodies over as they are and base64-encodes the rest.
-const TEXT_TYPES =
-  /^(text\/|application\/(json|xml|javascript|x-www-form-urlencoded)\b|[^;]*\+(json|xml)\b)/i;
+/**
+ * Which request bodies API Gateway (HTTP API, payload 2.0) hands over as text: AWS documents only
+ * that binary bodies are base64-encoded. Observed on AWS (ministackorg/ministack#766, checked
+ * against a real HTTP API; denoland/deno_registry2#33 for forms): text/*, application/json,
+ * application/xml and application/javascript are passed as UTF-8 strings; everything else,
+ * including application/x-www-form-urlencoded and a request with no Content-Type, is base64.
+ */
+const TEXT_TYPES = /^\s*(text\/[^;\s]+|application\/(json|xml|javascript))\s*(;|$)/i;
 
 interface CompiledRoute {
   readonly route: RouteDefinition;
@@ -354,7 +359,7 @@ export class HttpGateway {
       authorizer = { lambda: decision.context ?? {} };
     }
 
-    const text = body.length === 0 ? undefined : TEXT_TYPES.test(headers['content-type'] ?? 'text/plain');
+    const text = body.length === 0 ? undefined : TEXT_TYPES.test(headers['content-type'] ?? '');
     const event = {
       version: '2.0',
       routeKey: key,

@@ -167,7 +167,7 @@ describe('HttpGateway', () => {
       expect(last().rawPath).toBe('/items/a+b%2Fc%C3%A9');
     });
 
-    it('sends a base64 body back to the client as bytes, and passes form and XML bodies as text', async () => {
+    it('sends a base64 body back to the client as bytes; only text, JSON, XML and JavaScript bodies come as text', async () => {
       const bytes = Buffer.from([0xff, 0xd8, 0xff, 0x00, 0x10]);
       reply = async (event) => ({
         statusCode: 200,
@@ -189,17 +189,37 @@ describe('HttpGateway', () => {
       });
       expect(last()).toMatchObject({ isBase64Encoded: true, body: bytes.toString('base64') });
       expect(echoed.equals(bytes)).toBe(true);
-      for (const type of [
-        'application/x-www-form-urlencoded',
+      // As observed on AWS: these four families as text, anything else (forms and a body with no
+      // Content-Type included) base64.
+      const text = [
+        'application/json; charset=utf-8',
         'application/xml',
-        'text/csv; charset=utf-8',
-      ]) {
-        await send(`${gateway.url}/items/1/tags`, {
-          method: 'POST',
-          headers: { 'x-api-key': 'good', 'content-type': type },
-          body: 'a=1&b=é',
+        'application/javascript',
+        'text/csv',
+      ];
+      const binary = [
+        'application/x-www-form-urlencoded',
+        'application/problem+json',
+        'image/png',
+        undefined,
+      ];
+      for (const type of [...text, ...binary]) {
+        await new Promise<void>((resolve, reject) => {
+          const req = request(`${gateway.url}/items/1/tags`, { method: 'POST' }, (res) => {
+            res.resume();
+            res.on('end', resolve);
+          });
+          req.setHeader('x-api-key', 'good');
+          if (type) req.setHeader('content-type', type);
+          req.on('error', reject);
+          req.end('a=1&b=é');
         });
-        expect(last()).toMatchObject({ isBase64Encoded: false, body: 'a=1&b=é' });
+        const encoded = !text.includes(type as string);
+        expect(last(), String(type)).toMatchObject({
+          isBase64Encoded: encoded,
+          body: encoded ? Buffer.from('a=1&b=é').toString('base64') : 'a=1&b=é',
+        });
+        expect(last().headers['content-type']).toBe(type);
       }
     });
 
