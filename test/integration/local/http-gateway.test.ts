@@ -414,6 +414,34 @@ describe('HttpGateway', () => {
       expect(events).toHaveLength(0);
     });
 
+    it('counts 10,240 bytes of request line and headers exactly, and answers JSON 431 far above it too', async () => {
+      const { connect } = await import('node:net');
+      /** Sends `GET /open` with one padding header so that line + headers are `total` bytes. */
+      const rawRequest = (total: number): Promise<string> => {
+        const line = 'GET /open HTTP/1.1\r\n';
+        const fixed = `${line}host: x\r\nconnection: close\r\nx-pad: \r\n`;
+        const head = `${line}host: x\r\nconnection: close\r\nx-pad: ${'p'.repeat(total - fixed.length)}\r\n`;
+        expect(head.length).toBe(total);
+        return new Promise((resolve, reject) => {
+          const { port } = new URL(gateway.url);
+          const socket = connect(Number(port), '127.0.0.1', () => socket.end(`${head}\r\n`));
+          let reply = '';
+          socket.on('data', (d: Buffer) => {
+            reply += d.toString();
+          });
+          socket.on('end', () => resolve(reply));
+          socket.on('error', reject);
+        });
+      };
+      expect(await rawRequest(10_240)).toMatch(/^HTTP\/1\.1 200 /);
+      const over = await rawRequest(10_241);
+      expect(over).toMatch(/^HTTP\/1\.1 431 /);
+      expect(over).toContain('{"message":"Request Header Fields Too Large"}');
+      const huge = await rawRequest(100_000);
+      expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+      expect(huge).toContain('{"message":"Request Header Fields Too Large"}');
+    });
+
     it('answers 400 to a path with a malformed escape', async () => {
       const r = await send(`${gateway.url}/items/%E0%A4%A`, {
         method: 'GET',
