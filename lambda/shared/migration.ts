@@ -13,7 +13,9 @@ import { scriptBySha, scriptTextFor } from './scripts';
  * - `rollout`: writes go to both; reads of a stable share of keys (FNV-1a of the key, or of its
  *   tenant) are served by Upstash, with the old Redis as fallback on a miss; the rest by the old
  *   Redis. Upstash holds the data by now (copied and verified), so a failing old Redis never
- *   fails a request: its share falls back to Upstash.
+ *   fails a request: its share falls back to Upstash, and after a few failures in a row the old
+ *   Redis is left alone for a cooldown (a circuit), so a dead one does not add its timeout to
+ *   every request.
  * - `upstash`: cut over; the old Redis is no longer touched.
  */
 export type MigrationMode = 'off' | 'shadow' | 'rollout' | 'upstash';
@@ -38,6 +40,8 @@ export interface MigrationStats {
   readonly legacyFailures: number;
   /** Commands Upstash failed that the request survived (shadow writes). */
   readonly upstashFailures: number;
+  /** Commands not sent to the old Redis while its circuit was open (rollout). */
+  readonly legacySkipped: number;
 }
 
 /** Options of {@link MigrationRouter}. */
@@ -58,6 +62,17 @@ export interface MigrationRouterOptions {
   readonly rolloutBy?: RolloutBy;
   /** Called with the key pattern (`prefix:feature:tenant:*`) of each shadow mismatch. */
   readonly onMismatch?: (pattern: string) => void;
+  /**
+   * In `rollout`, after this many consecutive old-Redis failures the router stops sending it
+   * commands for `legacyCooldownMs`, then lets the next command probe it: a dead old Redis
+   * otherwise costs every request its TCP timeout, though none fails.
+   * @default 3
+   */
+  readonly legacyFailureThreshold?: number;
+  /** @default 30_000 */
+  readonly legacyCooldownMs?: number;
+  /** @default Date.now */
+  readonly now?: () => number;
 }
 
 /** 32-bit FNV-1a of a string's UTF-16 code units: stable across processes and versions. */
@@ -117,7 +132,13 @@ export class MigrationRouter implements RedisLike {
     mismatches: 0,
     legacyFailures: 0,
     upstashFailures: 0,
+    legacySkipped: 0,
   };
+  readonly #failureThreshold: number;
+  readonly #cooldownMs: number;
+  readonly #now: () => number;
+  #consecutiveLegacyFailures = 0;
+  #legacyOpenUntil = 0;
 
   constructor(options: MigrationRouterOptions) {
     const percent = options.rolloutPercent ?? 0;
@@ -131,6 +152,34 @@ export class MigrationRouter implements RedisLike {
     this.#threshold = Math.round(percent * 100);
     this.#by = options.rolloutBy ?? 'key';
     this.#onMismatch = options.onMismatch ?? (() => {});
+    this.#failureThreshold = options.legacyFailureThreshold ?? 3;
+    this.#cooldownMs = options.legacyCooldownMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /**
+   * Whether the old Redis is skipped for now (rollout only: in shadow it is the source of truth,
+   * so its failures must reach the caller).
+   */
+  #legacyOpen(): boolean {
+    if (this.#mode !== 'rollout' || this.#now() >= this.#legacyOpenUntil) return false;
+    this.#stats.legacySkipped += 1;
+    return true;
+  }
+
+  /** Runs a command on the old Redis, keeping the circuit's count. */
+  async #onLegacy<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      const value = await run();
+      this.#consecutiveLegacyFailures = 0;
+      return value;
+    } catch (error) {
+      this.#consecutiveLegacyFailures += 1;
+      if (this.#consecutiveLegacyFailures >= this.#failureThreshold) {
+        this.#legacyOpenUntil = this.#now() + this.#cooldownMs;
+      }
+      throw error;
+    }
   }
 
   /** A copy of the counters. */
@@ -184,9 +233,9 @@ export class MigrationRouter implements RedisLike {
     if (this.servesFromUpstash(key)) {
       this.#stats.routedUpstash += 1;
       const value = await op(this.#upstash);
-      if (!isMiss(value)) return value;
+      if (!isMiss(value) || this.#legacyOpen()) return value;
       try {
-        const fallback = await op(this.#legacy);
+        const fallback = await this.#onLegacy(() => op(this.#legacy));
         if (!isMiss(fallback)) this.#stats.legacyFallbacks += 1;
         return isMiss(fallback) ? value : fallback;
       } catch {
@@ -194,9 +243,13 @@ export class MigrationRouter implements RedisLike {
         return value;
       }
     }
+    if (this.#legacyOpen()) {
+      this.#stats.routedUpstash += 1;
+      return op(this.#upstash);
+    }
     this.#stats.routedLegacy += 1;
     try {
-      return await op(this.#legacy);
+      return await this.#onLegacy(() => op(this.#legacy));
     } catch {
       // Upstash holds the data in rollout: the old Redis failing costs no request.
       this.#stats.legacyFailures += 1;
@@ -234,8 +287,9 @@ export class MigrationRouter implements RedisLike {
     onUpstash: () => Promise<T>,
     onLegacy: () => Promise<T>,
   ): Promise<T> {
+    if (this.#legacyOpen()) return onUpstash();
     const upstashFirst = this.servesFromUpstash(keys[0] ?? '');
-    const [u, l] = await Promise.allSettled([onUpstash(), onLegacy()]);
+    const [u, l] = await Promise.allSettled([onUpstash(), this.#onLegacy(onLegacy)]);
     if (upstashFirst) {
       if (l.status === 'rejected') this.#stats.legacyFailures += 1;
       if (u.status === 'rejected') throw u.reason;

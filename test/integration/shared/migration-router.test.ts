@@ -190,12 +190,65 @@ describe('MigrationRouter', () => {
       };
       for (let round = 0; round < 6; round++) await traffic(round);
       await server.stop(); // mid-test
+      const down = Date.now();
       for (let round = 6; round < 12; round++) await traffic(round);
+      const downMs = Date.now() - down;
       await doomed.close();
 
       expect(failures).toEqual([]);
       expect(served).toBe(24);
-      expect(routers.rollout.stats().legacyFailures).toBeGreaterThan(0);
+      // The circuit opened after 3 failures in a row: the rest skipped the old Redis instead of
+      // each waiting for its 300 ms timeout.
+      const stats = routers.rollout.stats();
+      expect(stats.legacyFailures).toBeGreaterThanOrEqual(3);
+      expect(stats.legacyFailures).toBeLessThanOrEqual(6);
+      expect(stats.legacySkipped).toBeGreaterThan(20);
+      expect(downMs).toBeLessThan(5_000);
+    }, 60_000);
+
+    it('probes the old Redis again after the cooldown and uses it once it is back', async () => {
+      const first = await startRedisServer();
+      const port = first.port;
+      const client = new TcpRedisClient(first.url, { database: 'flaky', timeoutMs: 300 });
+      let clock = 1_000_000;
+      const router = new MigrationRouter({
+        upstash,
+        legacy: client,
+        mode: 'rollout',
+        rolloutPercent: 0, // every read is the old Redis's
+        legacyCooldownMs: 30_000,
+        now: () => clock,
+      });
+      const key = `${randomPrefix()}:cache:acme:k`;
+      await router.set(key, 'both');
+      await first.stop();
+      for (let i = 0; i < 3; i++) expect(await router.get(key)).toBe('both'); // from Upstash
+      expect(router.stats()).toMatchObject({ legacyFailures: 3, legacySkipped: 0 });
+      expect(await router.get(key)).toBe('both');
+      expect(router.stats().legacySkipped).toBe(1); // circuit open: not even tried
+
+      const again = await startRedisServer({ port });
+      try {
+        const raw = new IORedis(again.url);
+        await raw.set(key, 'old-only');
+        raw.disconnect();
+        // Each poll after a cooldown: the probe reaches the old Redis once the client reconnected.
+        await expect
+          .poll(
+            () => {
+              clock += 30_000;
+              return router.get(key);
+            },
+            { timeout: 10_000, interval: 200 },
+          )
+          .toBe('old-only');
+        const skipped = router.stats().legacySkipped;
+        expect(await router.get(key)).toBe('old-only'); // closed again: served by the old Redis
+        expect(router.stats().legacySkipped).toBe(skipped);
+      } finally {
+        await client.close();
+        await again.stop();
+      }
     }, 60_000);
   });
 });
