@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,12 @@ describe('npm start', () => {
     const redisPort = Number(/Redis\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(existsSync(stackFile)).toBe(true);
+    // Readable by its owner only, and without the API key.
+    expect(statSync(stackFile).mode & 0o777).toBe(0o600);
+    const recorded = JSON.parse(readFileSync(stackFile, 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(recorded).sort()).toEqual(['env', 'pid', 'secretsUrl', 'upstashUrl', 'url']);
+    expect(recorded.url).toBe(url);
+    expect(readFileSync(stackFile, 'utf8')).not.toContain(key);
 
     expect((await send(`${url}/health`, { method: 'GET' })).status).toBe(200);
     const put = await send(`${url}/cache/hello?ttlMs=60000`, {
