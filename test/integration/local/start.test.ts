@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } 
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { send } from '../../helpers/http-client';
 
 /**
@@ -171,5 +171,29 @@ describe('npm start', () => {
     expect(text).toContain('apt-get install redis-server');
     expect(text).toContain('brew install redis');
     expect(existsSync(stackFile)).toBe(false);
+  });
+
+  it('uses REDIS_URL and PORT when set, and stops on SIGTERM leaving that Redis running', async () => {
+    const redisUrl = inject('redisUrl');
+    const started = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', '--no-scheduler'], {
+      env: { ...env, REDIS_URL: redisUrl, PORT: '0', LOCAL_STACK_FILE: join(dir, 'term.json') },
+    });
+    let text = '';
+    started.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    started.stderr.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    await expect.poll(() => text, { timeout: 20_000, interval: 100 }).toContain('Ctrl-C stops everything');
+    expect(text).toContain(`Redis           ${redisUrl}`);
+    const url = /HTTP API\s+(http:\/\/\S+)/.exec(text)?.[1] as string;
+    expect(Number(new URL(url).port)).not.toBe(3000);
+    expect((await send(`${url}/health`, { method: 'GET' })).status).toBe(200);
+    started.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => started.once('exit', resolve));
+    expect(code).toBe(0);
+    expect(await portOpen(Number(new URL(url).port))).toBe(false);
+    expect(await portOpen(Number(new URL(redisUrl).port))).toBe(true);
   });
 });
