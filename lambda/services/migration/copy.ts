@@ -205,7 +205,7 @@ export interface VerifyOptions {
   readonly target: RedisLike;
   /** @default '*' */
   readonly match?: string;
-  /** Compare this many random keys instead of all of them. @default - all */
+  /** Compare this many keys, drawn uniformly from those matching `match`. @default - all */
   readonly sample?: number;
   /** TTL difference still counted as equal, in ms. @default 2_000 */
   readonly ttlToleranceMs?: number;
@@ -273,20 +273,42 @@ export async function verifyKeys(options: VerifyOptions): Promise<VerifyReport> 
     }
   };
   const batch = options.batch ?? 500;
-  if (options.sample !== undefined) {
-    const keys: string[] = [];
-    for (let i = 0; i < options.sample; i++) {
-      const key = await options.source.randomkey();
-      if (key !== null) keys.push(key);
-    }
-    for (let i = 0; i < keys.length; i += batch) await compare(keys.slice(i, i + batch));
-  } else {
+  const scanAll = async (each: (keys: string[]) => Promise<void>) => {
     let cursor = '0';
     do {
       const [next, keys] = await options.source.scan(cursor, 'MATCH', options.match ?? '*', 'COUNT', batch);
-      if (keys.length > 0) await compare(keys);
+      if (keys.length > 0) await each(keys);
       cursor = next;
     } while (cursor !== '0');
+  };
+  if (options.sample !== undefined) {
+    // A uniform sample of the keys matching the pattern (reservoir sampling over SCAN: key names
+    // only, no values, and none outside --match, which RANDOMKEY would not guarantee).
+    // Memory is the sample's, not the keyspace's; a key SCAN returns twice is not taken twice.
+    const size = options.sample;
+    const sample: string[] = [];
+    const taken = new Set<string>();
+    let seen = 0;
+    await scanAll(async (keys) => {
+      for (const key of keys) {
+        if (taken.has(key)) continue;
+        seen += 1;
+        if (sample.length < size) {
+          sample.push(key);
+          taken.add(key);
+          continue;
+        }
+        const j = Math.floor(Math.random() * seen);
+        if (j < size) {
+          taken.delete(sample[j] as string);
+          sample[j] = key;
+          taken.add(key);
+        }
+      }
+    });
+    for (let i = 0; i < sample.length; i += batch) await compare(sample.slice(i, i + batch));
+  } else {
+    await scanAll(compare);
   }
   return { ...report, examples };
 }

@@ -143,6 +143,24 @@ describe('copyKeys', () => {
     expect(JSON.stringify(report)).not.toMatch(/one|two|three|changed/);
   });
 
+  it('verifies a sample drawn only from the keys matching the pattern', async () => {
+    const q = randomPrefix();
+    const pipe = source.pipeline();
+    for (let i = 0; i < 300; i++) pipe.set(`${q}:in:${i}`, `v${i}`);
+    await pipe.exec();
+    await copyKeys({
+      source,
+      target: upstash,
+      checkpoint: redisCheckpoint(upstash, `${q}-cp`),
+      match: `${q}:in:*`,
+    });
+    // The 100,000 keys of the first test are in the same source: none of them may be sampled.
+    const report = await verifyKeys({ source, target: upstash, match: `${q}:in:*`, sample: 50 });
+    expect(report).toMatchObject({ checked: 50, equal: 50 });
+    const all = await verifyKeys({ source, target: upstash, match: `${q}:in:*`, sample: 1_000 });
+    expect(all).toMatchObject({ checked: 300, equal: 300 });
+  });
+
   it('counts and sizes without writing on a dry run', async () => {
     const q = randomPrefix();
     await source.set(`${q}:k`, '12345');
