@@ -12,7 +12,14 @@ import {
 } from '../services/queue';
 import { SessionService } from '../services/sessions/session-service';
 import { ValidationError } from '../shared/errors';
-import { appConfig, keyBuilder, migrationSourceUrl, redisFor, upstashForDatabase } from '../shared/runtime';
+import {
+  appConfig,
+  keyBuilder,
+  migrationRouters,
+  migrationSourceUrl,
+  redisFor,
+  upstashForDatabase,
+} from '../shared/runtime';
 
 /**
  * The event EventBridge Scheduler sends: the schedule's input (`lib/constructs/scheduled-job.ts`)
@@ -149,6 +156,8 @@ export function createQueueWorkerHandler(
           leaseLost: 0,
           stoppedBecause: 'lock-held',
         };
+    // Shadow comparisons a job's reads started must finish before Lambda freezes the container.
+    await Promise.all([...migrationRouters().values()].map((router) => router.settle()));
     logger.info('queue drained', { ...result, requestId: context.awsRequestId });
     return result;
   };
