@@ -72,11 +72,15 @@ async function target(db: string): Promise<RedisLike & { close(): Promise<void> 
   );
 }
 
-/** Runs the CLI; returns the exit code. `err` gets progress and messages, `out` the results. */
+/**
+ * Runs the CLI; returns the exit code. `err` gets progress and messages, `out` the results;
+ * `signal` stops a copy after its current batch, with the checkpoint saved.
+ */
 export async function main(
   argv: readonly string[],
   out: (line: string) => void = console.log,
   err: (text: string) => void = (t) => process.stderr.write(t),
+  signal?: AbortSignal,
 ): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -150,6 +154,7 @@ export async function main(
       batch: Number(values.batch),
       dryRun: values['dry-run'],
       restart: values.restart,
+      ...(signal ? { signal } : {}),
       onProgress: (p, rate) => {
         if (interactive) err(`\r${progressLine(p, rate)}`);
         else if (p.done || Date.now() - lastLine > 5_000) {
@@ -159,6 +164,7 @@ export async function main(
       },
     });
     if (interactive) err('\n');
+    if (!final.done && !values['dry-run']) err('stopped: the same command resumes from the checkpoint\n');
     out(
       JSON.stringify(
         {
@@ -180,7 +186,14 @@ export async function main(
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then(
+  // Ctrl-C: finish the batch in flight and save the checkpoint; a second Ctrl-C quits at once.
+  const interrupt = new AbortController();
+  process.once('SIGINT', () => {
+    process.stderr.write('\nstopping after this batch (Ctrl-C again to quit now)\n');
+    interrupt.abort();
+    process.once('SIGINT', () => process.exit(130));
+  });
+  main(process.argv.slice(2), console.log, (t) => process.stderr.write(t), interrupt.signal).then(
     (code) => process.exit(code),
     (error: Error) => {
       console.error(error.message);

@@ -146,6 +146,21 @@ describe('migration copy job and CLI', () => {
     const lines: string[] = [];
     const errors: string[] = [];
     const args = ['--from', old.url, '--to', 'main', '--match', `${prefix}:session:*`];
+    // Interrupted (Ctrl-C) before its first batch: nothing copied, and it says how to resume.
+    const interrupted = new AbortController();
+    interrupted.abort();
+    expect(
+      await main(
+        ['copy', ...args],
+        (l) => lines.push(l),
+        (t) => errors.push(t),
+        interrupted.signal,
+      ),
+    ).toBe(0);
+    expect(JSON.parse(lines.join('\n'))).toMatchObject({ done: false, copied: 0 });
+    expect(errors.join('')).toContain('resumes from the checkpoint');
+    lines.length = 0;
+    errors.length = 0;
     expect(
       await main(
         ['copy', ...args],
