@@ -558,6 +558,10 @@ async function publishMigration(): Promise<void> {
     if (counters.legacyFailures > 0) {
       metrics.addMetric('MigrationLegacyFailures', MetricUnit.Count, counters.legacyFailures);
     }
+    if (counters.legacySkipped > 0) {
+      // The old Redis's circuit is open: its share of the rollout is served by Upstash.
+      metrics.addMetric('MigrationLegacySkipped', MetricUnit.Count, counters.legacySkipped);
+    }
   }
 }
 

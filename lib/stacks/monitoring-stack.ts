@@ -191,6 +191,9 @@ export class MonitoringStack extends Stack {
           left: [
             custom('ShadowMismatches', 'api', 'Sum').with({ label: 'shadow mismatches' }),
             custom('MigrationLegacyFailures', 'api', 'Sum').with({ label: 'old Redis failures survived' }),
+            custom('MigrationLegacySkipped', 'api', 'Sum').with({
+              label: 'old Redis skipped (circuit open)',
+            }),
           ],
           width: 12,
         }),
