@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { DEFAULT_ROUTE_KEY, ROUTES, routeKey } from '../lambda/shared/routes';
+import { DEFAULT_ROUTE_KEY, matchRoute } from '../lambda/shared/routes';
 import { scheduledEvent } from '../local/scheduler';
 
 /** The payload 2.0 event API Gateway passes the api function, with the authorizer's context. */
@@ -10,23 +10,11 @@ export function apiEventFor(
   tenant: string,
   body?: string,
 ): APIGatewayProxyEventV2 {
-  let key = DEFAULT_ROUTE_KEY;
-  let pathParameters: Record<string, string> | undefined;
-  for (const route of ROUTES) {
-    const names: string[] = [];
-    const pattern = new RegExp(
-      `^${route.path.replace(/\{([^}]+)\}/g, (_m, n: string) => {
-        names.push(n);
-        return '([^/]+)';
-      })}$`,
-    );
-    const match = route.method === method ? pattern.exec(path) : null;
-    if (!match) continue;
-    key = routeKey(route);
-    if (names.length)
-      pathParameters = Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(match[i + 1] ?? '')]));
-    break;
-  }
+  const match = matchRoute(method, path);
+  const key = match?.key ?? DEFAULT_ROUTE_KEY;
+  const pathParameters = match?.pathParameters
+    ? Object.fromEntries(Object.entries(match.pathParameters).map(([n, v]) => [n, decodeURIComponent(v)]))
+    : undefined;
   const now = Date.now();
   return {
     version: '2.0',

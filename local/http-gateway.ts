@@ -6,7 +6,12 @@ import type {
   APIGatewayProxyResultV2,
   APIGatewayRequestAuthorizerEventV2,
 } from 'aws-lambda';
-import { DEFAULT_ROUTE_KEY, type RouteDefinition, routeKey } from '../lambda/shared/routes';
+import {
+  DEFAULT_ROUTE_KEY,
+  matchRoute,
+  type RouteDefinition,
+  type RouteMatch,
+} from '../lambda/shared/routes';
 import { invoke, type LocalHandler } from './lambda-runtime';
 
 /**
@@ -81,24 +86,6 @@ export const LIMITS = {
  * including application/x-www-form-urlencoded and a request with no Content-Type, is base64.
  */
 const TEXT_TYPES = /^\s*(text\/[^;\s]+|application\/(json|xml|javascript))\s*(;|$)/i;
-
-interface CompiledRoute {
-  readonly route: RouteDefinition;
-  readonly key: string;
-  readonly names: readonly string[];
-  readonly pattern: RegExp;
-}
-
-function compile(route: RouteDefinition): CompiledRoute {
-  const names: string[] = [];
-  const source = route.path
-    .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
-    .replace(/\\?\{([^}]+)\\?\}/g, (_m, name: string) => {
-      names.push(name);
-      return '([^/]+)';
-    });
-  return { route, key: routeKey(route), names, pattern: new RegExp(`^${source}$`) };
-}
 
 /** API Gateway stopped waiting for the integration. */
 class IntegrationTimeoutError extends Error {
@@ -175,7 +162,6 @@ function wellEncoded(path: string): boolean {
 export class HttpGateway {
   readonly #server: Server;
   readonly #options: HttpGatewayOptions;
-  readonly #routes: readonly CompiledRoute[];
   readonly #decisions = new Map<string, { decision: AuthorizerDecision; until: number }>();
   #authorizerCalls = 0;
   #lastAuthorizerEvent: APIGatewayRequestAuthorizerEventV2 | undefined;
@@ -184,7 +170,6 @@ export class HttpGateway {
   private constructor(server: Server, options: HttpGatewayOptions) {
     this.#server = server;
     this.#options = options;
-    this.#routes = options.routes.map(compile);
   }
 
   /** Starts listening. */
@@ -251,18 +236,16 @@ export class HttpGateway {
     });
   }
 
-  #match(method: string, path: string): { compiled?: CompiledRoute; params?: Record<string, string> } {
-    for (const compiled of this.#routes) {
-      if (compiled.route.method !== method) continue;
-      const match = compiled.pattern.exec(path);
-      if (!match) continue;
-      if (compiled.names.length === 0) return { compiled };
-      return {
-        compiled,
-        params: Object.fromEntries(compiled.names.map((name, i) => [name, safeDecode(match[i + 1] ?? '')])),
-      };
-    }
-    return {};
+  #match(method: string, path: string): { matched?: RouteMatch; params?: Record<string, string> } {
+    const match = matchRoute(method, path, this.#options.routes);
+    if (!match) return {};
+    if (!match.pathParameters) return { matched: match };
+    return {
+      matched: match,
+      params: Object.fromEntries(
+        Object.entries(match.pathParameters).map(([name, value]) => [name, safeDecode(value)]),
+      ),
+    };
   }
 
   async #readBody(req: IncomingMessage): Promise<Buffer | 'too-large'> {
@@ -301,8 +284,8 @@ export class HttpGateway {
       : sourceIp;
     headers['x-forwarded-port'] = String(req.socket.localPort ?? '');
     headers['x-forwarded-proto'] = 'http';
-    const { compiled, params } = this.#match(method, rawPath);
-    const key = compiled?.key ?? DEFAULT_ROUTE_KEY;
+    const { matched, params } = this.#match(method, rawPath);
+    const key = matched?.key ?? DEFAULT_ROUTE_KEY;
     // Payload 2.0 moves every Cookie header into `cookies` (one entry per cookie) and leaves it
     // out of `headers`.
     const cookies = cookieList(req);
@@ -332,7 +315,7 @@ export class HttpGateway {
     };
 
     let authorizer: Record<string, unknown> | undefined;
-    if (compiled?.route.auth) {
+    if (matched?.route.auth) {
       const auth = this.#options.authorizer;
       const identity = auth ? headers[auth.identityHeader.toLowerCase()] : undefined;
       if (!auth || identity === undefined || identity === '') return gatewayError(res, 401, 'Unauthorized');

@@ -7,7 +7,7 @@ import {
   UnsupportedMediaTypeError,
   ValidationError,
 } from './errors';
-import { ROUTES } from './routes';
+import { methodsFor } from './routes';
 
 /**
  * HTTP mapping of the api function, in one place: request parsing, JSON responses, the one error
@@ -206,20 +206,13 @@ export function rateLimitHeaders(
   return headers;
 }
 
-const compiled = ROUTES.map((route) => ({
-  route,
-  pattern: new RegExp(`^${route.path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
-}));
-
 /**
  * The error for a request that matched no route (API Gateway's `$default`): 405 with `Allow`
  * when the path exists under other methods, 404 otherwise.
  */
 export function unmatched(method: string, path: string): AppError {
-  const allow = compiled.filter(({ pattern }) => pattern.test(path)).map(({ route }) => route.method);
-  if (allow.length > 0) {
-    return new MethodNotAllowedError(`${method} is not allowed on ${path}`, [...new Set(allow)]);
-  }
+  const allow = methodsFor(path);
+  if (allow.length > 0) return new MethodNotAllowedError(`${method} is not allowed on ${path}`, allow);
   return new NotFoundError(`no route for ${method} ${path}`);
 }
 

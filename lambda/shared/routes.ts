@@ -39,3 +39,72 @@ export const routeKey = (route: RouteDefinition): string => `${route.method} ${r
  * and the local gateway does the same, so unmatched requests get 404/405 in the API's error format.
  */
 export const DEFAULT_ROUTE_KEY = '$default';
+
+/** A route a request matched, with its path parameters as they stand in the path (still encoded). */
+export interface RouteMatch {
+  readonly route: RouteDefinition;
+  /** The route key, e.g. `GET /cache/{key}`. */
+  readonly key: string;
+  /** Present only when the route has parameters, as API Gateway passes them. */
+  readonly pathParameters?: Readonly<Record<string, string>>;
+}
+
+interface CompiledRoute {
+  readonly route: RouteDefinition;
+  readonly names: readonly string[];
+  readonly pattern: RegExp;
+}
+
+const compiledTables = new WeakMap<readonly RouteDefinition[], readonly CompiledRoute[]>();
+
+function compiled(routes: readonly RouteDefinition[]): readonly CompiledRoute[] {
+  let table = compiledTables.get(routes);
+  if (!table) {
+    table = routes.map((route) => {
+      const names: string[] = [];
+      const source = route.path
+        .replace(/[.*+?^$()|[\]\\]/g, '\\$&')
+        .replace(/\\?\{([^}]+)\\?\}/g, (_m, name: string) => {
+          names.push(name);
+          return '([^/]+)';
+        });
+      return { route, names, pattern: new RegExp(`^${source}$`) };
+    });
+    compiledTables.set(routes, table);
+  }
+  return table;
+}
+
+/**
+ * The route of a request, as API Gateway picks it: same method, each `{param}` one non-empty
+ * path segment. `null` when none matches (the request goes to `$default`).
+ */
+export function matchRoute(
+  method: string,
+  path: string,
+  routes: readonly RouteDefinition[] = ROUTES,
+): RouteMatch | null {
+  for (const { route, names, pattern } of compiled(routes)) {
+    if (route.method !== method) continue;
+    const match = pattern.exec(path);
+    if (!match) continue;
+    if (names.length === 0) return { route, key: routeKey(route) };
+    return {
+      route,
+      key: routeKey(route),
+      pathParameters: Object.fromEntries(names.map((name, i) => [name, match[i + 1] ?? ''])),
+    };
+  }
+  return null;
+}
+
+/** The methods the route table serves on `path` (for a 405's `Allow`), empty for an unknown path. */
+export function methodsFor(path: string, routes: readonly RouteDefinition[] = ROUTES): string[] {
+  return [
+    ...new Set(
+      compiled(routes)
+        .filter(({ pattern }) => pattern.test(path))
+        .map(({ route }) => route.method),
+    ),
+  ];
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { DEFAULT_ROUTE_KEY, ROUTES, routeKey } from '../../lambda/shared/routes';
+import { DEFAULT_ROUTE_KEY, matchRoute } from '../../lambda/shared/routes';
 
 /** One request, as a test describes it. */
 export interface ApiCall {
@@ -18,15 +18,6 @@ export interface ApiCall {
   readonly scopes?: readonly string[];
 }
 
-const compiled = ROUTES.map((route) => {
-  const names: string[] = [];
-  const source = route.path.replace(/\{([^}]+)\}/g, (_m, name: string) => {
-    names.push(name);
-    return '([^/]+)';
-  });
-  return { route, names, pattern: new RegExp(`^${source}$`) };
-});
-
 /**
  * The payload 2.0 event API Gateway would pass the api function for `call`, with the route
  * matched from ROUTES (or `$default`) and the Lambda authorizer's context when a tenant is given.
@@ -34,17 +25,11 @@ const compiled = ROUTES.map((route) => {
 export function apiEvent(call: ApiCall): APIGatewayProxyEventV2 {
   const [rawPath = '/', rawQueryString = ''] = call.path.split('?', 2) as [string, string?];
   const method = call.method.toUpperCase();
-  let key = DEFAULT_ROUTE_KEY;
-  let pathParameters: Record<string, string> | undefined;
-  for (const { route, names, pattern } of compiled) {
-    const match = route.method === method ? pattern.exec(rawPath) : null;
-    if (!match) continue;
-    key = routeKey(route);
-    if (names.length > 0) {
-      pathParameters = Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(match[i + 1] ?? '')]));
-    }
-    break;
-  }
+  const match = matchRoute(method, rawPath);
+  const key = match?.key ?? DEFAULT_ROUTE_KEY;
+  const pathParameters = match?.pathParameters
+    ? Object.fromEntries(Object.entries(match.pathParameters).map(([n, v]) => [n, decodeURIComponent(v)]))
+    : undefined;
   const query = new URLSearchParams(rawQueryString);
   const queryStringParameters: Record<string, string> = {};
   for (const [k, v] of query)
