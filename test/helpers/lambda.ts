@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Context } from 'aws-lambda';
+import { localContext } from '../../local/lambda-runtime';
 
 /** Options of {@link lambdaContext}. */
 export interface LambdaContextOptions {
@@ -15,28 +16,11 @@ export interface LambdaContextOptions {
 
 /**
  * A Lambda `Context` as the runtime passes it, whose `getRemainingTimeInMillis()` counts down
- * from a real deadline, so handlers that budget their time can be tested against the clock.
+ * from a real deadline, so handlers that budget their time can be tested against the clock. The
+ * same one the local stack gives its handlers.
  */
 export function lambdaContext(options: LambdaContextOptions = {}): Context {
-  const functionName = options.functionName ?? 'test-function';
-  const deadline = Date.now() + (options.remainingMs ?? 60_000);
-  const fail = () => {
-    throw new Error('the callback-style context methods are not used by these handlers');
-  };
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:eu-west-1:123456789012:function:${functionName}`,
-    memoryLimitInMB: '256',
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${functionName}`,
-    logStreamName: `2026/11/23/[$LATEST]${randomUUID().replace(/-/g, '')}`,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: fail,
-    fail,
-    succeed: fail,
-  };
+  return localContext(options.functionName ?? 'test-function', options.remainingMs ?? 60_000);
 }
 
 /**
