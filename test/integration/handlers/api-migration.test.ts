@@ -2,9 +2,9 @@ import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import type * as ApiModule from '../../../lambda/handlers/api';
 import { parseConfig, runtimeConfig } from '../../../lib/config';
-import { type RedisServer, startRedisServer } from '../../../local/redis-server';
 import { apiEvent, bodyOf } from '../../helpers/http';
 import { lambdaContext } from '../../helpers/lambda';
+import { type MigratingDatabase, migratingDatabase } from '../../helpers/migration';
 import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
 import { randomPrefix, sharedEndpoint } from '../../helpers/redis';
 
@@ -14,40 +14,26 @@ import { randomPrefix, sharedEndpoint } from '../../helpers/redis';
  * change, and the function publishes what the router saw.
  */
 describe('api handler on a migrating database', () => {
-  let old: RedisServer;
+  let db: MigratingDatabase;
   let oldRaw: IORedis;
   let api: typeof ApiModule;
   const prefix = randomPrefix();
-  const { url, token } = sharedEndpoint();
+  const { token } = sharedEndpoint();
 
   beforeAll(async () => {
-    old = await startRedisServer();
-    oldRaw = new IORedis(old.url);
-    delete process.env.FEATURE_DATABASES;
-    Object.assign(process.env, {
-      UPSTASH_DATABASES: JSON.stringify({ main: { migration: { mode: 'shadow' } } }),
-      UPSTASH_REDIS_REST_URL_MAIN: url,
-      UPSTASH_REDIS_REST_TOKEN_MAIN: token,
-      REDIS_URL_MAIN_SOURCE: old.url,
+    db = await migratingDatabase('shadow', {
       KEY_PREFIX: prefix,
       APP_CONFIG: JSON.stringify(runtimeConfig(parseConfig({ databases: { main: { secretName: 'm' } } }))),
       POWERTOOLS_METRICS_NAMESPACE: 'MigrationTest',
     });
+    oldRaw = db.oldRaw;
     vi.resetModules();
     await (await import('../../../lambda/shared/runtime')).resetRuntimeForTests();
     api = await import('../../../lambda/handlers/api');
   });
   afterAll(async () => {
     await (await import('../../../lambda/shared/runtime')).resetRuntimeForTests();
-    oldRaw.disconnect();
-    await old.stop();
-    for (const name of [
-      'UPSTASH_DATABASES',
-      'UPSTASH_REDIS_REST_URL_MAIN',
-      'UPSTASH_REDIS_REST_TOKEN_MAIN',
-      'REDIS_URL_MAIN_SOURCE',
-    ])
-      delete process.env[name];
+    await db.stop();
   });
 
   it('writes through to the old Redis, serves from it, and publishes a shadow mismatch by pattern', async () => {

@@ -1,54 +1,41 @@
-import { Redis as IORedis } from 'ioredis';
+import type { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { JobQueue } from '../../../../lambda/services/queue';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
-import { type RedisServer, startRedisServer } from '../../../../local/redis-server';
+import type { RedisServer } from '../../../../local/redis-server';
 import { lambdaContext, schedulerEvent } from '../../../helpers/lambda';
+import { type MigratingDatabase, migratingDatabase } from '../../../helpers/migration';
 import { captureOutput } from '../../../helpers/output';
-import { randomPrefix, sharedEndpoint, sharedRedis } from '../../../helpers/redis';
+import { randomPrefix, sharedRedis } from '../../../helpers/redis';
 
 /**
  * The copy as a queue job and as the CLI, wired as deployed: a database in shadow migration,
  * its old Redis from the source credentials, the target its plain Upstash client.
  */
 describe('migration copy job and CLI', () => {
+  let db: MigratingDatabase;
   let old: RedisServer;
   let oldRaw: IORedis;
   const prefix = randomPrefix();
   const upstash = sharedRedis();
   const keys = new KeyBuilder(prefix);
-  const { url, token } = sharedEndpoint();
 
   beforeAll(async () => {
-    old = await startRedisServer();
-    oldRaw = new IORedis(old.url);
-    for (let i = 0; i < 1_200; i++) await oldRaw.set(`${prefix}:cache:acme:v:k${i}`, `v${i}`);
-    await oldRaw.hset(`${prefix}:session:acme:s:1`, { a: '1' });
-    delete process.env.FEATURE_DATABASES;
-    Object.assign(process.env, {
-      UPSTASH_DATABASES: JSON.stringify({ main: { migration: { mode: 'shadow' } } }),
-      UPSTASH_REDIS_REST_URL_MAIN: url,
-      UPSTASH_REDIS_REST_TOKEN_MAIN: token,
-      REDIS_URL_MAIN_SOURCE: old.url,
+    db = await migratingDatabase('shadow', {
       KEY_PREFIX: prefix,
       LOCAL_STACK_FILE: '/nonexistent/stack.json',
       POWERTOOLS_METRICS_NAMESPACE: 'MigrationTest',
       POWERTOOLS_LOG_LEVEL: 'WARN',
     });
+    ({ old, oldRaw } = db);
+    for (let i = 0; i < 1_200; i++) await oldRaw.set(`${prefix}:cache:acme:v:k${i}`, `v${i}`);
+    await oldRaw.hset(`${prefix}:session:acme:s:1`, { a: '1' });
     vi.resetModules();
     await (await import('../../../../lambda/shared/runtime')).resetRuntimeForTests();
   });
   afterAll(async () => {
     await (await import('../../../../lambda/shared/runtime')).resetRuntimeForTests();
-    oldRaw.disconnect();
-    await old.stop();
-    for (const name of [
-      'UPSTASH_DATABASES',
-      'UPSTASH_REDIS_REST_URL_MAIN',
-      'UPSTASH_REDIS_REST_TOKEN_MAIN',
-      'REDIS_URL_MAIN_SOURCE',
-    ])
-      delete process.env[name];
+    await db.stop();
   });
 
   it('runs as a job: a slice cut short enqueues the next one, which finishes from the checkpoint', async () => {
