@@ -1,10 +1,10 @@
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
 import type { UpstashEndpoint } from '../../../../local/upstash/server';
 import { privateEndpoint, randomPrefix, upstashClient } from '../../../helpers/redis';
+import { runWorkerProcess } from '../../../helpers/workers/run';
 
 const WORKER = fileURLToPath(new URL('../../../helpers/workers/lock-worker.ts', import.meta.url));
 
@@ -13,24 +13,8 @@ interface WorkerReport {
   acquisitions: number;
 }
 
-/** Runs the lock worker in its own OS process (node + tsx) and resolves with its report. */
-function runWorkerProcess(env: Record<string, string>): Promise<WorkerReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(WORKER, {
-      execArgv: ['--import', 'tsx'],
-      env: { ...process.env, ...env },
-      stdio: 'inherit',
-    });
-    let report: WorkerReport | undefined;
-    child.on('message', (message) => {
-      report = message as WorkerReport;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      report && code === 0 ? resolve(report) : reject(new Error(`lock worker exited with ${code}`)),
-    );
-  });
-}
+/** Runs the lock worker in its own OS process and resolves with its report. */
+const runWorker = (env: Record<string, string>) => runWorkerProcess<WorkerReport>(WORKER, env);
 
 describe('LockService under contention', () => {
   const prefix = randomPrefix();
@@ -68,7 +52,7 @@ describe('LockService under contention', () => {
 
     // Act
     const startedAt = performance.now();
-    const reports = await Promise.all([runWorkerProcess(env), runWorkerProcess(env)]);
+    const reports = await Promise.all([runWorker(env), runWorker(env)]);
     const elapsedMs = performance.now() - startedAt;
     const stats = endpoint.stats(token);
     console.info(

@@ -1,4 +1,3 @@
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from '@upstash/redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +6,7 @@ import { KeyBuilder } from '../../../../lambda/shared/keys';
 import { UpstashRedisClient } from '../../../../lambda/shared/redis';
 import type { UpstashEndpoint } from '../../../../local/upstash/server';
 import { privateEndpoint, randomPrefix, upstashClient } from '../../../helpers/redis';
+import { runWorkerProcess } from '../../../helpers/workers/run';
 
 const WORKER = fileURLToPath(new URL('../../../helpers/workers/queue-worker.ts', import.meta.url));
 
@@ -19,24 +19,8 @@ interface WorkerReport {
   staleRefusals: number;
 }
 
-/** Runs the queue worker in its own OS process (node + tsx) and resolves with its report. */
-function runWorkerProcess(env: Record<string, string>): Promise<WorkerReport> {
-  return new Promise((resolve, reject) => {
-    const child = fork(WORKER, {
-      execArgv: ['--import', 'tsx'],
-      env: { ...process.env, ...env },
-      stdio: 'inherit',
-    });
-    let report: WorkerReport | undefined;
-    child.on('message', (message) => {
-      report = message as WorkerReport;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      report && code === 0 ? resolve(report) : reject(new Error(`queue worker exited with ${code}`)),
-    );
-  });
-}
+/** Runs the queue worker in its own OS process and resolves with its report. */
+const runWorker = (env: Record<string, string>) => runWorkerProcess<WorkerReport>(WORKER, env);
 
 const queueKeys = (prefix: string) =>
   new JobQueue({ redis: { kind: 'upstash' } as never, keys: new KeyBuilder(prefix) }).keys;
@@ -71,7 +55,7 @@ describe('JobQueue under load', () => {
 
     // Act
     const startedAt = performance.now();
-    const reports = await Promise.all([runWorkerProcess(env), runWorkerProcess(env)]);
+    const reports = await Promise.all([runWorker(env), runWorker(env)]);
     const elapsedMs = performance.now() - startedAt;
     const stats = endpoint.stats(token);
     const [a, b] = reports as [WorkerReport, WorkerReport];
