@@ -4,6 +4,8 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
+    // Fails any test file whose output carries an Upstash token (see the file).
+    setupFiles: ['test/helpers/leak-guard.ts'],
     // Two cores: two workers keep the suite parallel without starving the Redis it talks to.
     pool: 'forks',
     maxWorkers: 2,
