@@ -43,15 +43,7 @@ for (const [name, stream] of [
 for (const method of ['log', 'info', 'warn', 'error', 'debug'] as const) {
   const original = console[method].bind(console);
   console[method] = (...args: unknown[]) => {
-    for (const arg of args)
-      scan(
-        `console.${method}`,
-        arg instanceof Error
-          ? `${arg.message} ${arg.stack}`
-          : typeof arg === 'object'
-            ? JSON.stringify(arg)
-            : arg,
-      );
+    for (const arg of args) scan(`console.${method}`, render(arg));
     original(...args);
   };
 }
