@@ -251,7 +251,9 @@ describe('api handler', () => {
       const t = tenant();
       const { body } = await call({ method: 'POST', path: '/sessions', body: { userId: 'u' }, tenant: t });
       const id = body.id as string;
-      for (const forged of [id.slice(0, -1), `${id.slice(0, -1)}A`, 'x'.repeat(43), 'abc']) {
+      // The last character changed to another one (never to itself, which would be the real id).
+      const altered = `${id.slice(0, -1)}${id.endsWith('A') ? 'B' : 'A'}`;
+      for (const forged of [id.slice(0, -1), altered, 'x'.repeat(43), 'abc']) {
         expect((await call({ method: 'GET', path: `/sessions/${forged}`, tenant: t })).status).toBe(404);
       }
     });
