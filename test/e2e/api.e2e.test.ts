@@ -31,8 +31,8 @@ describe('HTTP API (end to end)', () => {
       tenant: 'acme',
       config: {
         rateLimits: {
-          api: { algorithm: 'sliding-window', limit: LIMIT, window: '60 s' },
-          search: { algorithm: 'fixed-window', limit: 2, window: '60 s' },
+          api: { algorithm: 'sliding-window', limit: LIMIT, window: '1 h' },
+          search: { algorithm: 'fixed-window', limit: 2, window: '1 h' },
         },
       },
       onInvoke: (event, result) => recorded.push({ event, result }),

@@ -17,8 +17,8 @@ const APP_CONFIG = runtimeConfig(
   parseConfig({
     databases: { main: { secretName: 'upstash/main' } },
     rateLimits: {
-      api: { algorithm: 'sliding-window', limit: API_LIMIT, window: '60 s' },
-      search: { algorithm: 'token-bucket', limit: 3, window: '60 s' },
+      api: { algorithm: 'sliding-window', limit: API_LIMIT, window: '1 h' },
+      search: { algorithm: 'token-bucket', limit: 3, window: '1 h' },
     },
     cache: { defaultTtl: '5 m', maxValueBytes: 2048, fallback: false },
     api: { maxBodyBytes: 4096, corsAllowOrigins: ['https://app.example.com'] },
