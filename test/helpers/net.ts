@@ -1,4 +1,4 @@
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 
 /** A TCP server that accepts connections and never answers: a stalled endpoint. */
 export interface StalledServer {
@@ -53,3 +53,14 @@ export async function startStalledServer(port = 0): Promise<StalledServer> {
       }),
   };
 }
+
+/** Whether something accepts TCP connections on 127.0.0.1:`port`. */
+export const portOpen = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });

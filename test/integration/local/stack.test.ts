@@ -1,10 +1,10 @@
-import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findApiKey, hashApiKey, parseApiKeySet } from '../../../lambda/shared/api-keys';
 import type { ScheduledRun } from '../../../local/scheduler';
 import { API_KEYS_SECRET, type LocalStack, mergeConfig, startLocalStack } from '../../../local/stack';
 import { send } from '../../helpers/http-client';
+import { portOpen } from '../../helpers/net';
 import { randomPrefix } from '../../helpers/redis';
 
 /**
@@ -13,16 +13,6 @@ import { randomPrefix } from '../../helpers/redis';
  * gateway, and a stop() that leaves no port or process behind and never touches a Redis it was
  * given beyond its own prefix.
  */
-
-const portOpen = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 const portOf = (url: string): number => Number(new URL(url).port);
 

@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { send } from '../../helpers/http-client';
+import { portOpen } from '../../helpers/net';
 
 /**
  * `npm start`, `npm run api-key` and `npm run invoke` as a user runs them: separate processes,
@@ -34,16 +34,6 @@ function runCli(script: string, args: string[]): Promise<{ code: number | null; 
   });
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, out, err })));
 }
-
-const portOpen = (port: number): Promise<boolean> =>
-  new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 /** Pids of the redis-servers listening on `port` (Linux: from /proc; empty elsewhere). */
 function redisPids(port: number): number[] {

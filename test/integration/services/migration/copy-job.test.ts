@@ -130,53 +130,40 @@ describe('migration copy job and CLI', () => {
 
   it('copies, verifies and reports status from the CLI without printing the source password', async () => {
     const { main } = await import('../../../../local/migrate-cli');
-    const lines: string[] = [];
-    const errors: string[] = [];
     const args = ['--from', old.url, '--to', 'main', '--match', `${prefix}:session:*`];
+    /** One CLI run: its exit code, its results (stdout, parsed) and its messages (stderr). */
+    const run = async (command: string, signal?: AbortSignal) => {
+      const lines: string[] = [];
+      const errors: string[] = [];
+      const code = await main(
+        [command, ...args],
+        (l) => lines.push(l),
+        (t) => errors.push(t),
+        signal,
+      );
+      return { code, result: JSON.parse(lines.join('\n')), messages: errors.join('') };
+    };
     // Interrupted (Ctrl-C) before its first batch: nothing copied, and it says how to resume.
     const interrupted = new AbortController();
     interrupted.abort();
-    expect(
-      await main(
-        ['copy', ...args],
-        (l) => lines.push(l),
-        (t) => errors.push(t),
-        interrupted.signal,
-      ),
-    ).toBe(0);
-    expect(JSON.parse(lines.join('\n'))).toMatchObject({ done: false, copied: 0 });
-    expect(errors.join('')).toContain('resumes from the checkpoint');
-    lines.length = 0;
-    errors.length = 0;
-    expect(
-      await main(
-        ['copy', ...args],
-        (l) => lines.push(l),
-        (t) => errors.push(t),
-      ),
-    ).toBe(0);
-    expect(JSON.parse(lines.join('\n'))).toMatchObject({ done: true, copied: 1, byType: { hash: 1 } });
-    expect(errors.join('')).toMatch(/100% 1 keys copied/);
-    lines.length = 0;
-    expect(
-      await main(
-        ['verify', ...args],
-        (l) => lines.push(l),
-        () => {},
-      ),
-    ).toBe(0);
-    expect(JSON.parse(lines.join('\n'))).toMatchObject({ checked: 1, equal: 1 });
-    lines.length = 0;
-    errors.length = 0;
-    expect(
-      await main(
-        ['status', ...args],
-        (l) => lines.push(l),
-        (t) => errors.push(t),
-      ),
-    ).toBe(0);
-    expect(JSON.parse(lines.join('\n'))).toMatchObject({ done: true, copied: 1 });
-    expect(errors.join('')).toMatch(/100% 1 keys copied .* keys\/s, done/);
+    const stopped = await run('copy', interrupted.signal);
+    expect(stopped.code).toBe(0);
+    expect(stopped.result).toMatchObject({ done: false, copied: 0 });
+    expect(stopped.messages).toContain('resumes from the checkpoint');
+
+    const copied = await run('copy');
+    expect(copied.code).toBe(0);
+    expect(copied.result).toMatchObject({ done: true, copied: 1, byType: { hash: 1 } });
+    expect(copied.messages).toMatch(/100% 1 keys copied/);
+
+    const verified = await run('verify');
+    expect(verified.code).toBe(0);
+    expect(verified.result).toMatchObject({ checked: 1, equal: 1 });
+
+    const status = await run('status');
+    expect(status.code).toBe(0);
+    expect(status.result).toMatchObject({ done: true, copied: 1 });
+    expect(status.messages).toMatch(/100% 1 keys copied .* keys\/s, done/);
     // What it prints of a source URL keeps neither user nor password.
     const { safeUrl } = await import('../../../../local/migrate-cli');
     expect(safeUrl('rediss://admin:s3cret-pass@old.example:6380/2')).toBe('rediss://old.example:6380/2');
