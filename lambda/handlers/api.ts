@@ -12,7 +12,7 @@ import {
 } from '../services/rate-limit/rate-limiter';
 import { type JsonValue, SessionService } from '../services/sessions/session-service';
 import { StatsService } from '../services/stats/stats-service';
-import { hasScope, type Scope } from '../shared/api-keys';
+import { hasScope, SCOPES, type Scope } from '../shared/api-keys';
 import {
   ForbiddenError,
   NotFoundError,
@@ -139,9 +139,7 @@ function principalOf(event: APIGatewayProxyEventV2): Principal | null {
     // A token that carries none of our scopes grants them all: identity providers rarely know
     // this API's scopes, and the tenant boundary is what isolates data.
     const claimed = jwt.scopes ?? String(jwt.claims.scope ?? '').split(' ');
-    const ours = claimed.filter(
-      (s) => s.includes(':') || s === 'jobs' || s === 'stats' || s === 'rate-limits',
-    );
+    const ours = claimed.filter((s) => (SCOPES as readonly string[]).includes(s));
     return { tenant, scopes: ours.length > 0 ? ours : ['*'] };
   }
   return null;
@@ -278,7 +276,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
       const checked = entries.map((entry) => {
         const e = objectBody(entry, ['key', 'value']);
         if (!('value' in e)) throw new ValidationError('every entry in set needs a value');
-        return { key: validateId(stringField(e, 'key') as string), value: e.value };
+        return { key: validateId(stringField(e, 'key')), value: e.value };
       });
       const ttlMs = ttlOf(ctx.request, body);
       await ctx.services.cache.mset(ctx.tenant, checked, ttlMs !== undefined ? { ttlMs } : {});
@@ -309,7 +307,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     body: 'required',
     async run(ctx) {
       const body = objectBody(ctx.body, ['userId', 'data']);
-      const userId = validateId(stringField(body, 'userId') as string, 'userId');
+      const userId = validateId(stringField(body, 'userId'), 'userId');
       const data = body.data ?? {};
       if (!isObject(data)) throw new ValidationError('data must be a JSON object');
       const session = await ctx.services.sessions.create(
@@ -385,7 +383,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
       const limiter = ctx.services.limiters.get(name);
       if (!limiter) throw new NotFoundError(`no rate limit named "${name}" is configured`);
       const body = objectBody(ctx.body, ['identifier', 'cost']);
-      const identifier = validateId(stringField(body, 'identifier') as string, 'identifier');
+      const identifier = validateId(stringField(body, 'identifier'), 'identifier');
       const cost = intField(body, 'cost', 1, 1_000_000);
       const result = await limiter.check(ctx.tenant, identifier, cost !== undefined ? { cost } : {});
       return json(200, { name, identifier, ...result });
@@ -404,7 +402,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         'maxAttempts',
         'idempotencyKey',
       ]);
-      const type = stringField(body, 'type') as string;
+      const type = stringField(body, 'type');
       if (type.startsWith(OPERATOR_JOB_PREFIX)) {
         throw new ForbiddenError(
           `job types "${OPERATOR_JOB_PREFIX}*" act on every tenant's data: operators enqueue them`,

@@ -134,7 +134,9 @@ export function objectBody(value: unknown, allowed: readonly string[]): Record<s
   return value;
 }
 
-/** A non-empty string field. */
+/** A non-empty string field; `undefined` only when `optional` and absent. */
+export function stringField(body: Record<string, unknown>, name: string): string;
+export function stringField(body: Record<string, unknown>, name: string, optional: true): string | undefined;
 export function stringField(
   body: Record<string, unknown>,
   name: string,

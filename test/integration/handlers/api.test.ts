@@ -352,6 +352,12 @@ describe('api handler', () => {
         context,
       );
       expect(denied.statusCode).toBe(403);
+      // Scopes of the identity provider's own (none of this API's) grant this API's all.
+      const foreign = await api.handler(
+        jwtEvent({ method: 'DELETE', path: '/cache/j' }, { tenant: t }, ['openid', 'profile:read']),
+        context,
+      );
+      expect(foreign.statusCode).toBe(200);
       const noTenant = await api.handler(
         jwtEvent({ method: 'GET', path: '/cache/j' }, { sub: 'x' }),
         context,
