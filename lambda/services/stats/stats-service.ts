@@ -60,12 +60,12 @@ export class StatsService {
   }
 
   /**
-   * Adds the pending counts to Redis when the interval has passed (or `force`). Call it in the
-   * same tick as a request's own commands so auto-pipelining carries it. Never throws: a lost
-   * flush is put back for the next one.
+   * Adds the pending counts to Redis when the interval has passed. Call it in the same tick as a
+   * request's own commands so auto-pipelining carries it. Never throws: a lost flush is put back
+   * for the next one.
    */
-  async flush(force = false): Promise<void> {
-    if (this.#pending.size === 0 || (!force && this.#now() - this.#lastFlush < this.#interval)) return;
+  async flush(): Promise<void> {
+    if (this.#pending.size === 0 || this.#now() - this.#lastFlush < this.#interval) return;
     this.#lastFlush = this.#now();
     const batch = [...this.#pending];
     this.#pending.clear();
