@@ -1,5 +1,4 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { CacheService } from '../services/cache/cache-service';
 import { OPERATOR_JOB_PREFIX } from '../services/migration/job-types';
@@ -39,7 +38,10 @@ import {
   unmatched,
 } from '../shared/http';
 import { validateId } from '../shared/keys';
+import { METRICS, SERVICES } from '../shared/metric-definitions';
+import { MetricsPublisher } from '../shared/metrics';
 import { appConfig, healthCheck, keyBuilder, migrationRouters, redisFor } from '../shared/runtime';
+import { InvocationUsage } from '../shared/usage';
 
 /**
  * The api function: every route of `lambda/shared/routes.ts`, thin over the services. Each route
@@ -154,7 +156,7 @@ interface RouteContext {
   readonly body: unknown;
   /** The caller's scopes (the batch route checks `cache:write` for its writes). */
   readonly scopes: readonly string[];
-  readonly metrics: Metrics;
+  readonly metrics: MetricsPublisher;
 }
 
 interface RouteHandler {
@@ -184,8 +186,8 @@ function ttlOf(request: ApiRequest, body: Record<string, unknown> | undefined): 
 
 function cacheRead(ctx: RouteContext, hit: boolean): void {
   ctx.services.stats.record(ctx.tenant, hit);
-  ctx.metrics.addMetric(hit ? 'CacheHit' : 'CacheMiss', MetricUnit.Count, 1);
-  if (ctx.services.cache.backend === 'fallback') ctx.metrics.addMetric('FallbackServed', MetricUnit.Count, 1);
+  ctx.metrics.add(hit ? METRICS.cacheHit : METRICS.cacheMiss, 1);
+  if (ctx.services.cache.backend === 'fallback') ctx.metrics.add(METRICS.fallbackServed, 1);
 }
 
 const sessionJson = (session: {
@@ -470,7 +472,11 @@ async function health(): Promise<HttpResponse> {
   });
 }
 
-async function dispatch(event: APIGatewayProxyEventV2, metrics: Metrics, logged: { tenant?: string }) {
+async function dispatch(
+  event: APIGatewayProxyEventV2,
+  metrics: MetricsPublisher,
+  logged: { tenant?: string },
+) {
   const request = readRequest(event);
   const cfg = config();
   const cors = { allowOrigins: cfg.api?.corsAllowOrigins ?? [] };
@@ -522,7 +528,7 @@ async function dispatch(event: APIGatewayProxyEventV2, metrics: Metrics, logged:
       throw new UpstashUnavailableError('rate limits cannot be checked');
     }
     if (!limit.success || !response) {
-      metrics.addMetric('RateLimited', MetricUnit.Count, 1);
+      metrics.add(METRICS.rateLimited, 1);
       const headers = rateLimitHeaders(limit, true);
       return json(
         429,
@@ -546,19 +552,15 @@ async function publishMigration(): Promise<void> {
     await router.settle();
     const { counters, mismatchPatterns } = router.takeDelta();
     if (counters.mismatches > 0) {
-      metrics.addMetric('ShadowMismatches', MetricUnit.Count, counters.mismatches);
+      metrics.add(METRICS.shadowMismatches, counters.mismatches);
       logger.warn('shadow mismatch', { database, patterns: mismatchPatterns });
     }
-    if (counters.routedUpstash > 0)
-      metrics.addMetric('MigrationReadsUpstash', MetricUnit.Count, counters.routedUpstash);
-    if (counters.routedLegacy > 0)
-      metrics.addMetric('MigrationReadsLegacy', MetricUnit.Count, counters.routedLegacy);
-    if (counters.legacyFailures > 0) {
-      metrics.addMetric('MigrationLegacyFailures', MetricUnit.Count, counters.legacyFailures);
-    }
+    if (counters.routedUpstash > 0) metrics.add(METRICS.migrationReadsUpstash, counters.routedUpstash);
+    if (counters.routedLegacy > 0) metrics.add(METRICS.migrationReadsLegacy, counters.routedLegacy);
+    if (counters.legacyFailures > 0) metrics.add(METRICS.migrationLegacyFailures, counters.legacyFailures);
     if (counters.legacySkipped > 0) {
       // The old Redis's circuit is open: its share of the rollout is served by Upstash.
-      metrics.addMetric('MigrationLegacySkipped', MetricUnit.Count, counters.legacySkipped);
+      metrics.add(METRICS.migrationLegacySkipped, counters.legacySkipped);
     }
   }
 }
@@ -571,31 +573,34 @@ function corsFor(origin: string | undefined): Record<string, string> {
   }
 }
 
-const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'api' });
-const metrics = new Metrics({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'api' });
+const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || SERVICES.api });
+const metrics = new MetricsPublisher({ defaultService: SERVICES.api });
 
 /** The Lambda entry: API Gateway HTTP API, payload format 2.0. */
 export const handler = async (event: APIGatewayProxyEventV2, context?: Context): Promise<HttpResponse> => {
   const started = performance.now();
   if (context) logger.addContext(context);
   const logged: { tenant?: string } = {};
+  // Every Upstash round trip of this request, background ones included, is counted here.
+  const usage = new InvocationUsage();
   let response: HttpResponse;
   try {
-    response = await dispatch(event, metrics, logged);
+    response = await usage.run(() => dispatch(event, metrics, logged));
   } catch (error) {
     response = errorResponse(error);
     if (response.statusCode >= 500) logger.error('request failed', { error: error as Error });
   }
   response.headers = { ...response.headers, ...corsFor(event.headers?.origin) };
   const latencyMs = Math.round((performance.now() - started) * 10) / 10;
-  metrics.addMetric('Latency', MetricUnit.Milliseconds, latencyMs);
+  metrics.add(METRICS.latency, latencyMs);
   await publishMigration();
-  metrics.publishStoredMetrics();
+  metrics.addUsage(usage).publish();
   logger.info('request', {
     routeKey: event.routeKey,
     status: response.statusCode,
     latencyMs,
     ...(logged.tenant ? { tenant: logged.tenant } : {}),
+    ...usage.logFields(),
   });
   return response;
 };

@@ -1,10 +1,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { GLOBAL, LockService } from '../services/lock';
-import { JobQueue, type MaintenanceResult, maintainQueue } from '../services/queue';
+import { DEFAULT_QUEUE, JobQueue, type MaintenanceResult, maintainQueue } from '../services/queue';
 import { ValidationError } from '../shared/errors';
+import { DIMENSIONS, METRICS, SERVICES } from '../shared/metric-definitions';
+import { MetricsPublisher } from '../shared/metrics';
 import { keyBuilder, redisFor } from '../shared/runtime';
+import { InvocationUsage } from '../shared/usage';
 
 /** The event EventBridge Scheduler sends (see `lib/constructs/scheduled-job.ts`). */
 export interface MaintenanceEvent {
@@ -53,54 +55,64 @@ export async function maintenanceServices(): Promise<MaintenanceServices> {
 
 /**
  * The maintenance handler over given services: one run at a time (a lock; skip when held),
- * then requeue expired leases, promote due jobs, prune, and publish QueueDepth (per priority),
- * InFlight, Delayed and DeadLetters as EMF metrics.
+ * then requeue expired leases, promote due jobs, prune, and publish QueueDepth (per queue, and
+ * per queue and priority), InFlight, Delayed, DeadLetters and JobsRequeued per queue as EMF
+ * metrics, with the run's Upstash usage.
  */
 export function createMaintenanceHandler(
   services: () => Promise<MaintenanceServices>,
-  logger: Logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'maintenance' }),
-  metrics: Metrics = new Metrics({
-    serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'maintenance',
-    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || 'UpstashState',
-  }),
+  logger: Logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || SERVICES.maintenance }),
+  metrics: MetricsPublisher = new MetricsPublisher({ defaultService: SERVICES.maintenance }),
 ): (event: unknown, context: Context) => Promise<MaintenanceHandlerResult> {
   return async (event, context) => {
     const input = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
-    const name = input.queue ?? 'default';
+    const name = input.queue ?? DEFAULT_QUEUE;
     if (typeof name !== 'string')
       throw new ValidationError(`queue must be a string, got ${JSON.stringify(name)}`);
     const { queueFor, locks, pruneSessionIndexes } = await services();
     const queue = queueFor(name);
 
-    const outcome = await locks.withLock(
-      GLOBAL,
-      `maintenance:${queue.name}`,
-      () => maintainQueue(queue, pruneSessionIndexes ? { pruneSessionIndexes } : {}),
-      { leaseMs: LOCK_LEASE_MS, retry: { attempts: 1 } },
-    );
-    if (!outcome.acquired) {
-      logger.info('maintenance skipped: another run holds the lock', { queue: queue.name });
-      return { queue: queue.name, skipped: true };
-    }
-    const result = outcome.value;
+    const usage = new InvocationUsage();
+    try {
+      const outcome = await usage.run(() =>
+        locks.withLock(
+          GLOBAL,
+          `maintenance:${queue.name}`,
+          () => maintainQueue(queue, pruneSessionIndexes ? { pruneSessionIndexes } : {}),
+          { leaseMs: LOCK_LEASE_MS, retry: { attempts: 1 } },
+        ),
+      );
+      if (!outcome.acquired) {
+        logger.info('maintenance skipped: another run holds the lock', {
+          queue: queue.name,
+          ...usage.logFields(),
+        });
+        return { queue: queue.name, skipped: true };
+      }
+      const result = outcome.value;
 
-    const { ready, inFlight, delayed, deadLetters } = result.stats;
-    metrics.addDimension('queue', queue.name);
-    for (const priority of ['high', 'normal', 'low'] as const) {
-      const single = metrics.singleMetric();
-      single.addDimensions({ queue: queue.name, priority });
-      single.addMetric('QueueDepth', MetricUnit.Count, ready[priority]);
-    }
-    metrics.addMetric('QueueDepth', MetricUnit.Count, ready.high + ready.normal + ready.low);
-    metrics.addMetric('InFlight', MetricUnit.Count, inFlight);
-    metrics.addMetric('Delayed', MetricUnit.Count, delayed);
-    metrics.addMetric('DeadLetters', MetricUnit.Count, deadLetters);
-    metrics.addMetric('JobsRequeued', MetricUnit.Count, result.requeued);
-    // Flush now: Lambda freezes the container after return, so nothing may stay buffered.
-    metrics.publishStoredMetrics();
+      const { ready, inFlight, delayed, deadLetters } = result.stats;
+      const perQueue = { [DIMENSIONS.queue]: queue.name };
+      for (const priority of ['high', 'normal', 'low'] as const) {
+        metrics.add(METRICS.queueDepth, ready[priority], { ...perQueue, [DIMENSIONS.priority]: priority });
+      }
+      metrics.add(METRICS.queueDepth, ready.high + ready.normal + ready.low, perQueue);
+      metrics.add(METRICS.inFlight, inFlight, perQueue);
+      metrics.add(METRICS.delayed, delayed, perQueue);
+      metrics.add(METRICS.deadLetters, deadLetters, perQueue);
+      metrics.add(METRICS.jobsRequeued, result.requeued, perQueue);
 
-    logger.info('maintenance done', { queue: queue.name, ...result, requestId: context.awsRequestId });
-    return { queue: queue.name, skipped: false, ...result };
+      logger.info('maintenance done', {
+        queue: queue.name,
+        ...result,
+        ...usage.logFields(),
+        requestId: context.awsRequestId,
+      });
+      return { queue: queue.name, skipped: false, ...result };
+    } finally {
+      // Flushed before returning (Lambda freezes the container after), also after a failed run.
+      metrics.addUsage(usage).publish();
+    }
   };
 }
 

@@ -3,6 +3,7 @@ import type { Context } from 'aws-lambda';
 import { GLOBAL, LockService } from '../services/lock';
 import { registerCopyJob } from '../services/migration/copy-job';
 import {
+  DEFAULT_QUEUE,
   type DrainResult,
   drainQueue,
   JobQueue,
@@ -12,6 +13,8 @@ import {
 } from '../services/queue';
 import { SessionService } from '../services/sessions/session-service';
 import { ValidationError } from '../shared/errors';
+import { SERVICES } from '../shared/metric-definitions';
+import { MetricsPublisher } from '../shared/metrics';
 import {
   appConfig,
   keyBuilder,
@@ -20,6 +23,7 @@ import {
   redisFor,
   upstashForDatabase,
 } from '../shared/runtime';
+import { InvocationUsage } from '../shared/usage';
 
 /**
  * The event EventBridge Scheduler sends: the schedule's input (`lib/constructs/scheduled-job.ts`)
@@ -105,7 +109,7 @@ function parseEvent(
   event: unknown,
 ): Required<Pick<QueueWorkerEvent, 'queue' | 'safetyMarginMs' | 'concurrency'>> {
   const input = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
-  const queue = input.queue ?? 'default';
+  const queue = input.queue ?? DEFAULT_QUEUE;
   const safetyMarginMs = input.safetyMarginMs ?? 3_000;
   const concurrency = input.concurrency ?? 4;
   if (typeof queue !== 'string')
@@ -126,11 +130,13 @@ function parseEvent(
 /**
  * The queue-worker handler over given services: parse the schedule's input, take the queue's
  * drain lock (one drain per queue at a time; skip when held), drain until the queue is empty or
- * the deadline less the safety margin, log and return the counts.
+ * the deadline less the safety margin, publish the drain's Upstash usage, log and return the
+ * counts.
  */
 export function createQueueWorkerHandler(
   services: () => Promise<QueueWorkerServices>,
-  logger: Logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'queue-worker' }),
+  logger: Logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || SERVICES.queueWorker }),
+  metrics: MetricsPublisher = new MetricsPublisher({ defaultService: SERVICES.queueWorker }),
 ): (event: unknown, context: Context) => Promise<QueueWorkerResult> {
   return async (event, context) => {
     const deadline = Date.now() + context.getRemainingTimeInMillis();
@@ -138,28 +144,36 @@ export function createQueueWorkerHandler(
     const { queueFor, locks, registry } = await services();
     const queue = queueFor(name);
 
-    const outcome = await locks.withLock(
-      GLOBAL,
-      `queue-drain:${queue.name}`,
-      ({ signal }) => drainQueue(queue, registry, { deadline, safetyMarginMs, concurrency, signal }),
-      { leaseMs: DRAIN_LOCK_LEASE_MS, retry: { attempts: 1 } },
-    );
-    const result: QueueWorkerResult = outcome.acquired
-      ? { queue: queue.name, skipped: false, ...outcome.value }
-      : {
-          queue: queue.name,
-          skipped: true,
-          processed: 0,
-          succeeded: 0,
-          failed: 0,
-          deadLettered: 0,
-          leaseLost: 0,
-          stoppedBecause: 'lock-held',
-        };
-    // Shadow comparisons a job's reads started must finish before Lambda freezes the container.
-    await Promise.all([...migrationRouters().values()].map((router) => router.settle()));
-    logger.info('queue drained', { ...result, requestId: context.awsRequestId });
-    return result;
+    const usage = new InvocationUsage();
+    try {
+      const outcome = await usage.run(() =>
+        locks.withLock(
+          GLOBAL,
+          `queue-drain:${queue.name}`,
+          ({ signal }) => drainQueue(queue, registry, { deadline, safetyMarginMs, concurrency, signal }),
+          { leaseMs: DRAIN_LOCK_LEASE_MS, retry: { attempts: 1 } },
+        ),
+      );
+      const result: QueueWorkerResult = outcome.acquired
+        ? { queue: queue.name, skipped: false, ...outcome.value }
+        : {
+            queue: queue.name,
+            skipped: true,
+            processed: 0,
+            succeeded: 0,
+            failed: 0,
+            deadLettered: 0,
+            leaseLost: 0,
+            stoppedBecause: 'lock-held',
+          };
+      // Shadow comparisons a job's reads started must finish before Lambda freezes the container.
+      await Promise.all([...migrationRouters().values()].map((router) => router.settle()));
+      logger.info('queue drained', { ...result, ...usage.logFields(), requestId: context.awsRequestId });
+      return result;
+    } finally {
+      // Also after a failed drain: what it sent is billed all the same.
+      metrics.addUsage(usage).publish();
+    }
   };
 }
 

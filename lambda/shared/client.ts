@@ -3,6 +3,7 @@ import { type Credentials, credentialsSource, type RestCredentials } from './cre
 import type { DatabaseConfig } from './env';
 import { CredentialsError, UpstashUnavailableError } from './errors';
 import { type RedisLike, type ServerKind, type SetOptions, UpstashRedisClient } from './redis';
+import { MeteredRedis, meterUpstashClient, type RoundTripRecorder } from './usage';
 
 /** Per-request timeout when none is configured: well under any sane Lambda timeout. */
 export const DEFAULT_TIMEOUT_MS = 1_000;
@@ -14,6 +15,11 @@ export interface ClientOptions {
    * @default 1_000
    */
   readonly timeoutMs?: number;
+  /**
+   * Receives every round trip to the database, for usage and cost metrics (`usage.ts`).
+   * @default - not metered
+   */
+  readonly onRoundTrip?: RoundTripRecorder;
 }
 
 /**
@@ -29,7 +35,7 @@ export interface ClientOptions {
  */
 export function createUpstashRedis(credentials: RestCredentials, options: ClientOptions = {}): Redis {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  return new Redis({
+  const redis = new Redis({
     url: credentials.url,
     token: credentials.token,
     automaticDeserialization: false,
@@ -39,6 +45,8 @@ export function createUpstashRedis(credentials: RestCredentials, options: Client
     retry: { retries: 0 },
     signal: () => AbortSignal.timeout(timeoutMs),
   });
+  if (options.onRoundTrip) meterUpstashClient(redis, options.onRoundTrip);
+  return redis;
 }
 
 /** A {@link RedisLike} plus how to release it. */
@@ -57,10 +65,11 @@ async function connect(
     // Loaded on first use: ioredis is almost half the bundle, and REST-only functions never
     // need it, so they do not pay for evaluating it at cold start.
     const { TcpRedisClient } = await import('./redis-tcp');
-    const redis = new TcpRedisClient(credentials.url, {
+    const tcp = new TcpRedisClient(credentials.url, {
       database: database.name,
       timeoutMs: options.timeoutMs,
     });
+    const redis = options.onRoundTrip ? new MeteredRedis(tcp, options.onRoundTrip) : tcp;
     return { redis, credentials, close: () => redis.close() };
   }
   const redis = new UpstashRedisClient(createUpstashRedis(credentials, options));
@@ -285,6 +294,14 @@ export class ManagedRedisClient implements RedisLike {
 
   ping(): Promise<string> {
     return this.#run(true, (r) => r.ping());
+  }
+
+  dbsize(): Promise<number> {
+    return this.#run(true, (r) => (r.dbsize ? r.dbsize() : Promise.reject(new Error('no DBSIZE'))));
+  }
+
+  info(section: string): Promise<string> {
+    return this.#run(true, (r) => (r.info ? r.info(section) : Promise.reject(new Error('no INFO'))));
   }
 
   /** Releases the connection (TCP); a no-op for REST. */

@@ -128,6 +128,14 @@ export class TcpRedisClient implements RedisLike {
     return this.#call(() => this.#client.ping());
   }
 
+  dbsize(): Promise<number> {
+    return this.#call(() => this.#client.dbsize());
+  }
+
+  info(section: string): Promise<string> {
+    return this.#call(() => this.#client.info(section));
+  }
+
   /** Closes the connection after the pending replies arrived. */
   async close(): Promise<void> {
     try {

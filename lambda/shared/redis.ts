@@ -39,6 +39,10 @@ export interface RedisLike {
   evalsha(sha: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
   eval(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown>;
   ping(): Promise<string>;
+  /** Keys in the database (`DBSIZE`); for the usage probe, services never need it. */
+  dbsize?(): Promise<number>;
+  /** One `INFO` section as the server prints it; for the usage probe, services never need it. */
+  info?(section: string): Promise<string>;
 }
 
 /**
@@ -101,5 +105,14 @@ export class UpstashRedisClient implements RedisLike {
 
   ping(): Promise<string> {
     return this.client.ping();
+  }
+
+  dbsize(): Promise<number> {
+    return this.client.dbsize();
+  }
+
+  info(section: string): Promise<string> {
+    // The SDK has no INFO command; `exec` sends one raw command (never auto-pipelined).
+    return this.client.exec<string>(['INFO', section]);
   }
 }

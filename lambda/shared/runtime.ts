@@ -10,6 +10,7 @@ import { ConfigurationError } from './errors';
 import { KeyBuilder } from './keys';
 import { MigrationRouter } from './migration';
 import type { RedisLike } from './redis';
+import { usageRecorder } from './usage';
 
 export type { RuntimeFeature } from './env';
 
@@ -30,11 +31,15 @@ let clientOptions: ClientOptions = {};
 const clients = new Map<string, Promise<RedisLike & { close(): Promise<void> }>>();
 const routers = new Map<string, MigrationRouter>();
 
-const managed = (database: DatabaseConfig): Promise<ManagedRedisClient> =>
+/**
+ * A database's client. The databases of the deployment are metered (usage and cost metrics, by
+ * database name); a migration's old Redis is not: Upstash does not bill it.
+ */
+const managed = (database: DatabaseConfig, metered = true): Promise<ManagedRedisClient> =>
   createRedisClient(
     database,
     { load: () => loadCredentials(database), refresh: () => refreshCredentials(database) },
-    clientOptions,
+    metered ? { ...clientOptions, onRoundTrip: usageRecorder(database.name) } : clientOptions,
   );
 
 /**
@@ -49,7 +54,7 @@ async function buildClient(database: DatabaseConfig): Promise<RedisLike & { clos
     mode: 'tcp',
     ...(migration.sourceSecretArn ? { secretArn: migration.sourceSecretArn } : {}),
   };
-  const [upstash, legacy] = await Promise.all([managed(database), managed(source)]);
+  const [upstash, legacy] = await Promise.all([managed(database), managed(source, false)]);
   const router = new MigrationRouter({
     upstash,
     legacy,

@@ -10,7 +10,10 @@ export interface LuaScript {
   readonly name: string;
   /** The Lua body, without shebang. Every key it touches must come in KEYS. */
   readonly source: string;
-  /** The exact text sent to each kind of server, with its SHA-1. */
+  /**
+   * The exact text sent to each kind of server, with its SHA-1: the shebang for that kind and
+   * the body inside the call-counting wrapper (see {@link countingWrapper}).
+   */
   readonly variants: Readonly<Record<ServerKind, { readonly text: string; readonly sha: string }>>;
 }
 
@@ -25,14 +28,39 @@ const SHEBANG: Record<ServerKind, string> = {
 
 const sha1 = (text: string): string => createHash('sha1').update(text, 'utf8').digest('hex');
 
-// Every declared script by the SHA-1 of each variant, so a client that forwards a script to a
-// server of another kind (the migration router) can send that server's variant.
+/**
+ * Upstash bills a script as one command plus every command it runs, and the number it runs
+ * depends on the data (a rate-limit check that refuses runs fewer). So every script counts its
+ * own calls: the body runs inside a function whose `redis.call`/`redis.pcall` go through a
+ * counter, and the script answers `{calls, reply}`; {@link runScript} hands the caller `reply`,
+ * the client layer reads `calls` (`lambda/shared/usage.ts`). Plain Lua 5.1 (a local function and
+ * an anonymous one), no metatables. An error reply (`redis.error_reply`) is passed through as
+ * is: it stays an error, and its inner calls go uncounted.
+ */
+export function countingWrapper(source: string): string {
+  const body = source.replace(/\bredis\.(p?call)\(/g, '__$1(');
+  return `local __calls = 0
+local function __call(...) __calls = __calls + 1 return redis.call(...) end
+local function __pcall(...) __calls = __calls + 1 return redis.pcall(...) end
+local __reply = (function()
+${body}
+end)()
+if type(__reply) == 'table' and __reply.err then return __reply end
+return { __calls, __reply }
+`;
+}
+
+// Every declared script by the SHA-1 and by the text of each variant, so a client that forwards a
+// script to a server of another kind (the migration router) can send that server's variant, and
+// the usage meter knows which replies carry a call count.
 const bySha = new Map<string, LuaScript>();
+const byText = new Map<string, LuaScript>();
 
 /** Declares a script; its SHA-1s are computed once, at module load. */
 export function defineScript(name: string, source: string): LuaScript {
+  const wrapped = countingWrapper(source);
   const variant = (kind: ServerKind) => {
-    const text = SHEBANG[kind] + source;
+    const text = SHEBANG[kind] + wrapped;
     return { text, sha: sha1(text) };
   };
   const script: LuaScript = {
@@ -40,13 +68,28 @@ export function defineScript(name: string, source: string): LuaScript {
     source,
     variants: { upstash: variant('upstash'), redis: variant('redis') },
   };
-  bySha.set(script.variants.upstash.sha, script);
-  bySha.set(script.variants.redis.sha, script);
+  for (const { sha, text } of Object.values(script.variants)) {
+    bySha.set(sha, script);
+    byText.set(text, script);
+  }
   return script;
 }
 
 /** The declared script one of whose variants has this SHA-1, if any. */
 export const scriptBySha = (sha: string): LuaScript | undefined => bySha.get(sha);
+
+/** The declared script one of whose variants is exactly this text, if any. */
+export const scriptByText = (text: string): LuaScript | undefined => byText.get(text);
+
+/**
+ * The inner calls a declared script reported in its reply (`{calls, reply}`), or `undefined`
+ * when `reply` is not such a reply.
+ */
+export function innerCallsOf(reply: unknown): number | undefined {
+  return Array.isArray(reply) && Number.isSafeInteger(reply[0]) && (reply[0] as number) >= 0
+    ? (reply[0] as number)
+    : undefined;
+}
 
 /** A script's text for a server of `kind`, from the text meant for any kind (the shebang differs). */
 export const scriptTextFor = (text: string, kind: ServerKind): string =>
@@ -54,10 +97,19 @@ export const scriptTextFor = (text: string, kind: ServerKind): string =>
 
 const isNoScript = (error: unknown): boolean => error instanceof Error && /NOSCRIPT/i.test(error.message);
 
+/** The script's own reply, out of the `{calls, reply}` its counting wrapper answers. */
+function unwrap(script: LuaScript, raw: unknown): unknown {
+  if (innerCallsOf(raw) === undefined) {
+    throw new Error(`script ${script.name} answered without its call count: the server ran other text`);
+  }
+  return (raw as unknown[])[1] ?? null;
+}
+
 /**
  * Runs a script with EVALSHA, falling back to EVAL when the server does not know it yet. The
  * steady state is one command and one round trip; only the first call per server pays two.
- * Arguments are strings, as Redis sees them; numbers are converted by the caller.
+ * Arguments are strings, as Redis sees them; numbers are converted by the caller. Resolves to
+ * the script's own reply (the call count its wrapper adds is removed).
  */
 export async function runScript<T = unknown>(
   redis: RedisLike,
@@ -67,10 +119,12 @@ export async function runScript<T = unknown>(
 ): Promise<T> {
   const { text, sha } = script.variants[redis.kind];
   const argv = args.map(String);
+  let raw: unknown;
   try {
-    return (await redis.evalsha(sha, keys, argv)) as T;
+    raw = await redis.evalsha(sha, keys, argv);
   } catch (error) {
     if (!isNoScript(error)) throw error;
-    return (await redis.eval(text, keys, argv)) as T;
+    raw = await redis.eval(text, keys, argv);
   }
+  return unwrap(script, raw) as T;
 }

@@ -7,7 +7,7 @@ import {
   GraphWidget,
   type IMetric,
   MathExpression,
-  Metric,
+  type Metric,
   SingleValueWidget,
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
@@ -18,8 +18,11 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { DEFAULT_QUEUE } from '../../lambda/services/queue/queue';
+import { METRICS, type MetricDefinition, SERVICES } from '../../lambda/shared/metric-definitions';
 import type { AppConfig } from '../config';
 import type { UpstashFunction } from '../constructs/upstash-function';
+import { publishedMetric } from '../metrics';
 
 /** Properties of the {@link MonitoringStack}. */
 export interface MonitoringStackProps extends StackProps {
@@ -55,14 +58,16 @@ export class MonitoringStack extends Stack {
   constructor(scope: Construct, id: string, props: MonitoringStackProps) {
     super(scope, id, props);
     const { config, api, deadLetterQueue } = props;
-    const custom = (metricName: string, service: string, statistic: string): Metric =>
-      new Metric({
-        namespace: config.metricsNamespace,
-        metricName,
-        dimensionsMap: { service },
-        statistic,
-        period: PERIOD,
-      });
+    const namespace = config.metricsNamespace;
+    const custom = (definition: MetricDefinition, statistic: string): Metric =>
+      publishedMetric(namespace, definition, { service: SERVICES.api }, { statistic, period: PERIOD });
+    const perQueue = (definition: MetricDefinition, statistic: string): Metric =>
+      publishedMetric(
+        namespace,
+        definition,
+        { service: SERVICES.maintenance, queue: DEFAULT_QUEUE },
+        { statistic, period: PERIOD },
+      );
 
     const alarms: Alarm[] = [];
     const alarm = (alarmId: string, metric: IMetric, description: string): void => {
@@ -98,7 +103,7 @@ export class MonitoringStack extends Stack {
     );
     alarm(
       'DeadLetterJobs',
-      custom('DeadLetters', 'maintenance', 'Maximum'),
+      perQueue(METRICS.deadLetters, 'Maximum'),
       'Jobs reached their max attempts and sit in the job dead-letter list (GET /stats)',
     );
     this.alarms = alarms;
@@ -121,8 +126,8 @@ export class MonitoringStack extends Stack {
       for (const a of alarms) a.addAlarmAction(new SnsAction(topic));
     }
 
-    const hits = custom('CacheHit', 'api', 'Sum');
-    const misses = custom('CacheMiss', 'api', 'Sum');
+    const hits = custom(METRICS.cacheHit, 'Sum');
+    const misses = custom(METRICS.cacheMiss, 'Sum');
     const hitRate = new MathExpression({
       expression: 'IF(hits + misses > 0, 100 * hits / (hits + misses), 0)',
       usingMetrics: { hits, misses },
@@ -150,7 +155,7 @@ export class MonitoringStack extends Stack {
       new GraphWidget({
         title: 'Rate limited (429) and errors',
         left: [
-          custom('RateLimited', 'api', 'Sum').with({ label: '429 rate limited' }),
+          custom(METRICS.rateLimited, 'Sum').with({ label: '429 rate limited' }),
           api.metricClientError({ period: PERIOD, statistic: 'Sum', label: '4xx' }),
           api.metricServerError({ period: PERIOD, statistic: 'Sum', label: '5xx' }),
         ],
@@ -160,13 +165,13 @@ export class MonitoringStack extends Stack {
     this.dashboard.addWidgets(
       new GraphWidget({
         title: 'Job queue depth',
-        left: [custom('QueueDepth', 'maintenance', 'Maximum')],
+        left: [perQueue(METRICS.queueDepth, 'Maximum')],
         width: 8,
       }),
       new GraphWidget({
         title: 'Dead letters',
         left: [
-          custom('DeadLetters', 'maintenance', 'Maximum').with({ label: 'jobs in dead-letter list' }),
+          perQueue(METRICS.deadLetters, 'Maximum').with({ label: 'jobs in dead-letter list' }),
           deadLetterQueue.metricApproximateNumberOfMessagesVisible({
             period: PERIOD,
             statistic: 'Maximum',
@@ -183,15 +188,15 @@ export class MonitoringStack extends Stack {
     );
     if (Object.values(config.databases).some((db) => db.migration && db.migration.mode !== 'off')) {
       // Published by the api function while a database migrates (docs/migration.md).
-      const upstashReads = custom('MigrationReadsUpstash', 'api', 'Sum');
-      const legacyReads = custom('MigrationReadsLegacy', 'api', 'Sum');
+      const upstashReads = custom(METRICS.migrationReadsUpstash, 'Sum');
+      const legacyReads = custom(METRICS.migrationReadsLegacy, 'Sum');
       this.dashboard.addWidgets(
         new GraphWidget({
           title: 'Migration: shadow mismatches and old-Redis failures',
           left: [
-            custom('ShadowMismatches', 'api', 'Sum').with({ label: 'shadow mismatches' }),
-            custom('MigrationLegacyFailures', 'api', 'Sum').with({ label: 'old Redis failures survived' }),
-            custom('MigrationLegacySkipped', 'api', 'Sum').with({
+            custom(METRICS.shadowMismatches, 'Sum').with({ label: 'shadow mismatches' }),
+            custom(METRICS.migrationLegacyFailures, 'Sum').with({ label: 'old Redis failures survived' }),
+            custom(METRICS.migrationLegacySkipped, 'Sum').with({
               label: 'old Redis skipped (circuit open)',
             }),
           ],

@@ -381,7 +381,12 @@ describe('the two-database app (cdk.json)', () => {
       expect(byMetric('ApproximateNumberOfMessagesVisible')[0]).toMatchObject({ Namespace: 'AWS/SQS' });
       expect(byMetric('DeadLetters')[0]).toMatchObject({
         Namespace: 'UpstashState',
-        Dimensions: [{ Name: 'service', Value: 'maintenance' }],
+        // Exactly the dimensions the maintenance function publishes it under (the contract test
+        // in test/integration/contract checks every alarm and widget against the handlers' EMF).
+        Dimensions: [
+          { Name: 'queue', Value: 'default' },
+          { Name: 'service', Value: 'maintenance' },
+        ],
         Statistic: 'Maximum',
       });
       for (const alarm of alarms)

@@ -118,6 +118,9 @@ export interface BackoffOptions {
   readonly maxMs?: number;
 }
 
+/** The queue every job goes to unless it names another; the one the schedules drain and maintain. */
+export const DEFAULT_QUEUE = 'default';
+
 /** Dependencies and settings of {@link JobQueue}. */
 export interface JobQueueOptions {
   /** A non-evicting database: an evicted job is a lost job. */
@@ -189,7 +192,7 @@ export class JobQueue {
   readonly #k: Readonly<Record<'ready' | 'delayed' | 'inflight' | 'done' | 'dead' | 'jobs' | 'idem', string>>;
 
   constructor(options: JobQueueOptions) {
-    this.name = options.name ?? 'default';
+    this.name = options.name ?? DEFAULT_QUEUE;
     if (!TYPE.test(this.name)) throw new ValidationError(`queue name must match ${TYPE}, got "${this.name}"`);
     this.#redis = options.redis;
     this.#clock = options.clock ?? Date.now;
