@@ -40,7 +40,7 @@ export function defineStacks(scope: Construct, config: AppConfig, prefix = 'Upst
     config,
     api: api.api,
     apiFunction: api.apiFunction,
-    functions: [...functions, jobs.queueWorker, jobs.maintenance],
+    functions: [...functions, jobs.queueWorker, jobs.maintenance, jobs.usageProbe],
     deadLetterQueue: jobs.deadLetterQueue,
     description: 'Alarms and dashboard',
   });

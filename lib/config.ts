@@ -6,6 +6,14 @@
  * on instead of a CloudFormation error at deploy time.
  */
 import type { Node } from 'constructs';
+import {
+  DEFAULT_PLAN,
+  PLAN_PRESET_NAMES,
+  PLAN_PRESETS,
+  type PlanPreset,
+  SIZE_UNITS,
+  type UpstashPlan,
+} from './plans';
 
 /** The cdk.json context key that holds the configuration object. */
 export const CONFIG_CONTEXT_KEY = 'upstash';
@@ -35,6 +43,14 @@ export interface DatabaseConfig {
   readonly mode: 'rest' | 'tcp';
   /** Migration from a self-hosted Redis (docs/migration.md); absent when not migrating. */
   readonly migration?: MigrationConfig;
+  /** The Upstash plan: its limits (for the alarms) and its price (for the cost estimate). */
+  readonly plan: UpstashPlan;
+}
+
+/** A monthly spending limit on Upstash, alarmed on from the cost estimate. */
+export interface BudgetConfig {
+  /** Dollars per month. */
+  readonly monthlyUsd: number;
 }
 
 /** A database moving from a self-hosted Redis. */
@@ -116,13 +132,20 @@ export interface AppConfig {
   readonly rateLimits: Readonly<Record<string, RateLimitConfig>>;
   readonly sessions: SessionsConfig;
   readonly cache: CacheConfig;
-  readonly schedules: { readonly queueWorker: string; readonly maintenance: string };
+  readonly schedules: {
+    readonly queueWorker: string;
+    readonly maintenance: string;
+    /** How often the usage probe reads each database's data size. */
+    readonly usageProbe: string;
+  };
   readonly auth: AuthConfig;
   readonly api: ApiConfig;
   readonly keyPrefix: string;
   readonly metricsNamespace: string;
   readonly logRetentionDays: (typeof LOG_RETENTION_DAYS)[number];
   readonly alarmEmail?: string;
+  /** Monthly budget; without one there is no budget alarm. */
+  readonly budget?: BudgetConfig;
 }
 
 /** A configuration value that cannot be used; the message names the path and the value. */
@@ -197,8 +220,10 @@ export function parseConfig(raw: unknown): AppConfig {
     'metricsNamespace',
     'logRetentionDays',
     'alarmEmail',
+    'budget',
   ]);
   const databases = parseDatabases(root.databases);
+  const budget = root.budget === undefined ? undefined : parseBudget(root.budget, Object.keys(databases));
   const config: AppConfig = {
     databases,
     features: parseFeatures(root.features, Object.keys(databases)),
@@ -223,6 +248,7 @@ export function parseConfig(raw: unknown): AppConfig {
       'a CloudWatch namespace (letters, digits, . _ - / # :)',
     ),
     logRetentionDays: parseRetention(root.logRetentionDays),
+    ...(budget ? { budget } : {}),
   };
   if (root.alarmEmail === undefined) return config;
   if (typeof root.alarmEmail !== 'string' || !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(root.alarmEmail)) {
@@ -291,7 +317,7 @@ function parseDatabases(value: unknown): Record<string, DatabaseConfig> {
       );
     }
     const db = asObject(databases[name], path);
-    checkKeys(db, path, ['secretName', 'mode', 'migration']);
+    checkKeys(db, path, ['secretName', 'mode', 'migration', 'plan']);
     const secretName = optionalString(
       db.secretName,
       `${path}.secretName`,
@@ -319,7 +345,8 @@ function parseDatabases(value: unknown): Record<string, DatabaseConfig> {
       }
       secretNames.set(migration.sourceSecretName, `${name} (migration source)`);
     }
-    result[name] = { secretName, mode, ...(migration ? { migration } : {}) };
+    const plan = parsePlan(db.plan, `${path}.plan`);
+    result[name] = { secretName, mode, ...(migration ? { migration } : {}), plan };
   }
   return result;
 }
@@ -346,6 +373,94 @@ function parseMigration(value: unknown, path: string, secretName: string): Migra
         ? 'key'
         : oneOf(migration.rolloutBy, `${path}.rolloutBy`, ['key', 'tenant'] as const),
   };
+}
+
+/**
+ * Parses a size such as `"256 MB"`, `"100 GB"` or `"1.5 GB"` into bytes (units B, KB, MB, GB, TB,
+ * binary: 1 GB = 1024³ bytes, as Redis counts memory).
+ *
+ * @throws ConfigError naming `path` when the text is not a positive size
+ */
+export function parseSize(value: unknown, path: string): number {
+  const match = typeof value === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]+)\s*$/.exec(value) : null;
+  const unit = match?.[2] ? SIZE_UNITS[match[2].toUpperCase()] : undefined;
+  const bytes = match && unit !== undefined ? Math.round(Number(match[1]) * unit) : 0;
+  if (bytes <= 0) {
+    throw new ConfigError(
+      path,
+      `must be a size like "256 MB" or "100 GB" (units B, KB, MB, GB, TB), got ${show(value)}`,
+    );
+  }
+  return bytes;
+}
+
+/**
+ * A database's plan: a preset name (`"free"`, `"pay-as-you-go"`, `"fixed-250mb"`), or an object
+ * naming a preset and overriding any of its figures (a soft daily cap, a negotiated price).
+ */
+function parsePlan(value: unknown, path: string): UpstashPlan {
+  if (value === undefined) return PLAN_PRESETS[DEFAULT_PLAN];
+  if (typeof value === 'string') return PLAN_PRESETS[oneOf(value, path, PLAN_PRESET_NAMES)];
+  const plan = asObject(value, path);
+  checkKeys(plan, path, [
+    'preset',
+    'dailyCommands',
+    'maxDataSize',
+    'monthlyBandwidth',
+    'pricePer100kCommands',
+    'monthlyFeeUsd',
+  ]);
+  const preset: PlanPreset =
+    plan.preset === undefined ? DEFAULT_PLAN : oneOf(plan.preset, `${path}.preset`, PLAN_PRESET_NAMES);
+  const base = PLAN_PRESETS[preset];
+  const dailyCommands =
+    plan.dailyCommands === undefined
+      ? base.dailyCommands
+      : positiveInt(plan.dailyCommands, `${path}.dailyCommands`);
+  return {
+    preset,
+    ...(dailyCommands !== undefined ? { dailyCommands } : {}),
+    maxDataBytes:
+      plan.maxDataSize === undefined ? base.maxDataBytes : parseSize(plan.maxDataSize, `${path}.maxDataSize`),
+    monthlyBandwidthBytes:
+      plan.monthlyBandwidth === undefined
+        ? base.monthlyBandwidthBytes
+        : parseSize(plan.monthlyBandwidth, `${path}.monthlyBandwidth`),
+    pricePer100kCommands:
+      plan.pricePer100kCommands === undefined
+        ? base.pricePer100kCommands
+        : dollars(plan.pricePer100kCommands, `${path}.pricePer100kCommands`),
+    monthlyFeeUsd:
+      plan.monthlyFeeUsd === undefined
+        ? base.monthlyFeeUsd
+        : dollars(plan.monthlyFeeUsd, `${path}.monthlyFeeUsd`),
+  };
+}
+
+/** CloudWatch lets an alarm's math read at most 10 metrics; the budget alarm reads one per database. */
+const MAX_BUDGET_DATABASES = 10;
+
+function parseBudget(value: unknown, databases: readonly string[]): BudgetConfig {
+  const budget = asObject(value, 'budget');
+  checkKeys(budget, 'budget', ['monthlyUsd']);
+  const monthlyUsd = dollars(budget.monthlyUsd, 'budget.monthlyUsd');
+  if (monthlyUsd <= 0)
+    throw new ConfigError('budget.monthlyUsd', `must be more than 0, got ${show(monthlyUsd)}`);
+  if (databases.length > MAX_BUDGET_DATABASES) {
+    throw new ConfigError(
+      'budget',
+      `works with at most ${MAX_BUDGET_DATABASES} databases (a CloudWatch alarm reads 10 metrics at most), got ${databases.length}`,
+    );
+  }
+  return { monthlyUsd };
+}
+
+/** A non-negative amount of dollars. */
+function dollars(value: unknown, path: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new ConfigError(path, `must be an amount of dollars (a number, 0 or more), got ${show(value)}`);
+  }
+  return value;
 }
 
 function parseFeatures(value: unknown, known: readonly string[]): Record<Feature, string> {
@@ -451,7 +566,7 @@ const SCHEDULE_EXPRESSION =
 
 function parseSchedules(value: unknown): AppConfig['schedules'] {
   const schedules = value === undefined ? {} : asObject(value, 'schedules');
-  checkKeys(schedules, 'schedules', ['queueWorker', 'maintenance']);
+  checkKeys(schedules, 'schedules', ['queueWorker', 'maintenance', 'usageProbe']);
   const expression = (raw: unknown, path: string, fallback: string): string => {
     const text = raw ?? fallback;
     if (typeof text !== 'string' || !SCHEDULE_EXPRESSION.test(text)) {
@@ -465,6 +580,7 @@ function parseSchedules(value: unknown): AppConfig['schedules'] {
   return {
     queueWorker: expression(schedules.queueWorker, 'schedules.queueWorker', 'rate(1 minute)'),
     maintenance: expression(schedules.maintenance, 'schedules.maintenance', 'rate(15 minutes)'),
+    usageProbe: expression(schedules.usageProbe, 'schedules.usageProbe', 'rate(15 minutes)'),
   };
 }
 

@@ -1,10 +1,13 @@
-import type { Duration } from 'aws-cdk-lib';
-import { Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import { Duration } from 'aws-cdk-lib';
+import { type IMetric, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import {
+  DIMENSIONS,
   type DimensionName,
   dimensionSetOf,
+  METRICS,
   type MetricDefinition,
 } from '../lambda/shared/metric-definitions';
+import { DAYS_PER_MONTH, type UpstashPlan } from './plans';
 
 /** How a widget or alarm aggregates a metric. */
 export interface MetricReadOptions {
@@ -37,4 +40,112 @@ export function publishedMetric(
     period: options.period,
     ...(options.label !== undefined ? { label: options.label } : {}),
   });
+}
+
+/** One database as the usage metrics see it: its name, plan and the services that use it. */
+export interface MeteredDatabase {
+  readonly name: string;
+  readonly plan: UpstashPlan;
+  /** The `service` of every function with a client of this database. */
+  readonly services: readonly string[];
+}
+
+/** A day, the period of every plan and cost figure (plans count per day and month). */
+export const DAY = Duration.days(1);
+
+/** Metric-math ids must start with a lower-case letter and hold letters, digits and `_`. */
+const mathId = (prefix: string, index: number): string => `${prefix}${index}`;
+
+/**
+ * The usage and cost figures of the databases, built from the metric definitions: what the plan
+ * and budget alarms watch and the dashboard draws.
+ */
+export class UsageMetrics {
+  constructor(
+    private readonly namespace: string,
+    readonly databases: readonly MeteredDatabase[],
+  ) {}
+
+  /** Billed commands of one database, every function together (the `{database}` set). */
+  billed(database: string, period: Duration, label?: string): Metric {
+    return publishedMetric(
+      this.namespace,
+      METRICS.upstashBilledCommands,
+      { [DIMENSIONS.database]: database },
+      { statistic: 'Sum', period, ...(label !== undefined ? { label } : {}) },
+    );
+  }
+
+  /**
+   * A definition published per `{service, database}`, summed over the database's services. `idPrefix`
+   * keeps the ids of two such sums on one widget apart.
+   */
+  sumOverServices(
+    definition: MetricDefinition,
+    database: MeteredDatabase,
+    period: Duration,
+    label: string,
+    idPrefix = 's',
+  ): IMetric {
+    const usingMetrics = Object.fromEntries(
+      database.services.map((service, i) => [
+        mathId(idPrefix, i),
+        publishedMetric(
+          this.namespace,
+          definition,
+          { [DIMENSIONS.service]: service, [DIMENSIONS.database]: database.name },
+          { statistic: 'Sum', period },
+        ),
+      ]),
+    );
+    return new MathExpression({
+      expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
+      usingMetrics,
+      label,
+      period,
+    });
+  }
+
+  /** Bytes to and from one database per `period`, every function together. */
+  bandwidth(database: MeteredDatabase, period: Duration, label: string): IMetric {
+    const usingMetrics: Record<string, IMetric> = {};
+    database.services.forEach((service, i) => {
+      for (const [prefix, definition] of [
+        ['q', METRICS.upstashRequestBytes],
+        ['r', METRICS.upstashResponseBytes],
+      ] as const) {
+        usingMetrics[mathId(prefix, i)] = publishedMetric(
+          this.namespace,
+          definition,
+          { [DIMENSIONS.service]: service, [DIMENSIONS.database]: database.name },
+          { statistic: 'Sum', period },
+        );
+      }
+    });
+    return new MathExpression({
+      expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
+      usingMetrics,
+      label,
+      period,
+    });
+  }
+
+  /**
+   * The estimated monthly cost in dollars at the rate of the last day: per database, fee +
+   * billed commands per day × 30 × price per 100,000 (lib/plans.ts `monthlyCostUsd`), summed.
+   */
+  monthlyCost(label = 'estimated monthly cost ($)'): IMetric {
+    const usingMetrics: Record<string, IMetric> = {};
+    const terms: string[] = [];
+    let fees = 0;
+    this.databases.forEach((database, i) => {
+      const id = mathId('b', i);
+      usingMetrics[id] = this.billed(database.name, DAY);
+      // Spelled out rather than pre-multiplied: 30 × 0.2 is 6.000000000000001 in floating point.
+      terms.push(`FILL(${id}, 0) * ${DAYS_PER_MONTH} * ${database.plan.pricePer100kCommands} / 100000`);
+      fees += database.plan.monthlyFeeUsd;
+    });
+    const expression = [...terms, String(fees)].join(' + ');
+    return new MathExpression({ expression, usingMetrics, label, period: DAY });
+  }
 }

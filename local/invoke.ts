@@ -1,5 +1,5 @@
 /**
- * `npm run invoke -- <api|authorizer|queue-worker|maintenance> [event.json]`
+ * `npm run invoke -- <api|authorizer|queue-worker|maintenance|usage-probe> [event.json]`
  *
  * Runs one handler once, in this process, against the stack `npm start` runs (same databases,
  * secrets and environment), and prints its result as JSON. Without an event file: the scheduled
@@ -16,12 +16,14 @@ const FUNCTIONS = {
   authorizer: { module: '../lambda/handlers/authorizer', timeoutMs: 5_000 },
   'queue-worker': { module: '../lambda/handlers/queue-worker', timeoutMs: 60_000 },
   maintenance: { module: '../lambda/handlers/maintenance', timeoutMs: 60_000 },
+  'usage-probe': { module: '../lambda/handlers/usage-probe', timeoutMs: 60_000 },
 } as const;
 
 type FunctionName = keyof typeof FUNCTIONS;
 
 function defaultEvent(name: FunctionName): unknown {
-  if (name === 'queue-worker' || name === 'maintenance') return scheduledEvent(name);
+  if (name === 'queue-worker' || name === 'maintenance' || name === 'usage-probe')
+    return scheduledEvent(name);
   if (name === 'api') {
     const now = Date.now();
     return {

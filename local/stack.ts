@@ -77,7 +77,9 @@ export interface LocalStack {
   readonly tokens: Readonly<Record<string, string>>;
   readonly scheduler?: LocalScheduler;
   /** The handlers, as the gateway and scheduler call them. */
-  readonly handlers: Readonly<Record<'api' | 'authorizer' | 'queueWorker' | 'maintenance', LocalHandler>>;
+  readonly handlers: Readonly<
+    Record<'api' | 'authorizer' | 'queueWorker' | 'maintenance' | 'usageProbe', LocalHandler>
+  >;
   /** Mints another key into the API-key secret (printed nowhere). */
   mintKey(tenant: string, scopes?: readonly Scope[]): Promise<{ key: string; id: string }>;
   /** Stops everything the stack started; leaves nothing running. */
@@ -190,11 +192,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     };
     const dev = await mintKey(tenant);
 
-    const [api, authorizer, queueWorker, maintenance] = await Promise.all([
+    const [api, authorizer, queueWorker, maintenance, usageProbe] = await Promise.all([
       import('../lambda/handlers/api'),
       import('../lambda/handlers/authorizer'),
       import('../lambda/handlers/queue-worker'),
       import('../lambda/handlers/maintenance'),
+      import('../lambda/handlers/usage-probe'),
     ]);
     // Every function starts cold: clients, credentials and key sets of an earlier stack in this
     // process (its endpoints are gone) are forgotten, as new Lambda containers would have none.
@@ -210,6 +213,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       authorizer: authorizer.handler as LocalHandler,
       queueWorker: queueWorker.handler as LocalHandler,
       maintenance: maintenance.handler as LocalHandler,
+      usageProbe: usageProbe.handler as LocalHandler,
     };
 
     const gateway = await HttpGateway.start({
@@ -242,6 +246,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
             job: 'maintenance',
             expression: config.schedules.maintenance,
             handler: maintenance.handler as LocalHandler<Record<string, unknown>, unknown>,
+            timeoutMs: 60_000,
+          },
+          {
+            job: 'usage-probe',
+            expression: config.schedules.usageProbe,
+            handler: usageProbe.handler as LocalHandler<Record<string, unknown>, unknown>,
             timeoutMs: 60_000,
           },
         ],

@@ -123,10 +123,13 @@ export class UpstashFunction extends Construct {
   readonly logGroup: LogGroup;
   /** The databases this function may read. */
   readonly databases: readonly UpstashDatabaseSecret[];
+  /** Its `POWERTOOLS_SERVICE_NAME`: the `service` dimension of every metric it publishes. */
+  readonly serviceName: string;
 
   constructor(scope: Construct, id: string, props: UpstashFunctionProps) {
     super(scope, id);
     this.databases = props.databases ?? [];
+    this.serviceName = props.serviceName ?? id.toLowerCase();
     const names = this.databases.map((db) => db.databaseName);
     const duplicate = names.find((name, i) => names.indexOf(name) !== i);
     if (duplicate) throw new Error(`databases lists "${duplicate}" twice, got [${names.join(', ')}]`);
@@ -178,7 +181,7 @@ export class UpstashFunction extends Construct {
           ? { UPSTASH_DATABASES: Stack.of(this).toJsonString(upstashDatabases) }
           : {}),
         KEY_PREFIX: props.keyPrefix ?? 'app',
-        POWERTOOLS_SERVICE_NAME: props.serviceName ?? id.toLowerCase(),
+        POWERTOOLS_SERVICE_NAME: this.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'UpstashState',
         NODE_OPTIONS: '--enable-source-maps',
       },

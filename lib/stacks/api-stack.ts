@@ -18,6 +18,7 @@ import {
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { SERVICES } from '../../lambda/shared/metric-definitions';
 import { ROUTES } from '../../lambda/shared/routes';
 import { type AppConfig, FEATURES, featureEnvironment, runtimeConfig } from '../config';
 import type { ApiKeysSecret } from '../constructs/api-keys-secret';
@@ -82,7 +83,7 @@ export class ApiStack extends Stack {
     this.apiFunction = new UpstashFunction(this, 'ApiFunction', {
       ...common,
       entry: handlerEntry('api'),
-      serviceName: 'api',
+      serviceName: SERVICES.api,
       description: 'Serves the HTTP API: cache, sessions, rate limits, jobs',
       memorySize: 512,
       timeout: Duration.seconds(10),
@@ -97,7 +98,7 @@ export class ApiStack extends Stack {
       const fn = new UpstashFunction(this, 'AuthorizerFunction', {
         ...common,
         entry: handlerEntry('authorizer'),
-        serviceName: 'authorizer',
+        serviceName: SERVICES.authorizer,
         description: 'Maps an x-api-key header to its tenant and scopes',
         memorySize: 256,
         timeout: Duration.seconds(5),

@@ -1,7 +1,8 @@
 import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import { type AppConfig, type Feature, featureEnvironment } from '../config';
+import { SERVICES } from '../../lambda/shared/metric-definitions';
+import { type AppConfig, FEATURES, type Feature, featureEnvironment } from '../config';
 import { ScheduledJob } from '../constructs/scheduled-job';
 import type { UpstashDatabaseSecret } from '../constructs/upstash-database-secret';
 import { UpstashFunction } from '../constructs/upstash-function';
@@ -17,8 +18,12 @@ export interface JobsStackProps extends StackProps {
 
 /** The queue worker drains jobs; its built-in jobs invalidate cache keys and revoke sessions. */
 const QUEUE_WORKER_FEATURES: readonly Feature[] = ['queue', 'cache', 'sessions', 'locks'];
-/** Maintenance requeues stalled jobs, prunes session indexes and reports cache and queue metrics. */
-const MAINTENANCE_FEATURES: readonly Feature[] = ['queue', 'sessions', 'locks', 'cache'];
+/**
+ * Maintenance requeues stalled jobs, promotes due ones, prunes finished ones and reports queue
+ * metrics under its lock: it has a client of the queue's and the locks' databases only (the usage
+ * metrics showed it never sent the cache or the sessions a command).
+ */
+const MAINTENANCE_FEATURES: readonly Feature[] = ['queue', 'locks'];
 
 /**
  * The background jobs: the queue worker and the maintenance function, each run by an
@@ -30,6 +35,8 @@ export class JobsStack extends Stack {
   readonly queueWorker: UpstashFunction;
   /** The function that requeues stalled jobs, prunes indexes and publishes metrics. */
   readonly maintenance: UpstashFunction;
+  /** The function that reads every database's size for the memory alarm. */
+  readonly usageProbe: UpstashFunction;
   /** Receives schedule invocations that failed every retry. */
   readonly deadLetterQueue: Queue;
 
@@ -48,6 +55,7 @@ export class JobsStack extends Stack {
       entry: string,
       features: readonly Feature[],
       description: string,
+      databases = secretsFor(config, props.databases, features),
     ): UpstashFunction =>
       new UpstashFunction(this, id, {
         entry: handlerEntry(entry),
@@ -58,7 +66,7 @@ export class JobsStack extends Stack {
         logRetention: config.logRetentionDays,
         memorySize: 256,
         timeout: Duration.seconds(60),
-        databases: secretsFor(config, props.databases, features),
+        databases,
         environment: featureEnvironment(config, features),
         // The next tick runs the job again: no Lambda retries piling up behind it, and a failed
         // run lands in the dead-letter queue where the alarm sees it.
@@ -69,27 +77,42 @@ export class JobsStack extends Stack {
 
     this.queueWorker = job(
       'QueueWorkerFunction',
-      'queue-worker',
+      SERVICES.queueWorker,
       QUEUE_WORKER_FEATURES,
       'Drains the job queue',
     );
     this.maintenance = job(
       'MaintenanceFunction',
-      'maintenance',
+      SERVICES.maintenance,
       MAINTENANCE_FEATURES,
       'Requeues stalled jobs, prunes indexes, publishes metrics',
     );
 
+    // Every database of the config, whether a feature uses it or not: each has a plan to watch.
+    this.usageProbe = job(
+      'UsageProbeFunction',
+      SERVICES.usageProbe,
+      FEATURES,
+      'Reads every database size (DBSIZE, INFO memory) for the memory alarm',
+      Object.values(props.databases),
+    );
+
     new ScheduledJob(this, 'QueueWorkerSchedule', {
-      jobName: 'queue-worker',
+      jobName: SERVICES.queueWorker,
       function: this.queueWorker.function,
       schedule: config.schedules.queueWorker,
       deadLetterQueue: this.deadLetterQueue,
     });
     new ScheduledJob(this, 'MaintenanceSchedule', {
-      jobName: 'maintenance',
+      jobName: SERVICES.maintenance,
       function: this.maintenance.function,
       schedule: config.schedules.maintenance,
+      deadLetterQueue: this.deadLetterQueue,
+    });
+    new ScheduledJob(this, 'UsageProbeSchedule', {
+      jobName: SERVICES.usageProbe,
+      function: this.usageProbe.function,
+      schedule: config.schedules.usageProbe,
       deadLetterQueue: this.deadLetterQueue,
     });
   }

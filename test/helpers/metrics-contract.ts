@@ -166,3 +166,24 @@ export function widgetTitles(template: Template): string[] {
     (w) => ((w.properties ?? {}) as { title?: string }).title ?? String(w.type),
   );
 }
+
+/**
+ * The sum of every value `text`'s EMF documents publish for `name` under exactly `dimensions`
+ * (0 when none): what CloudWatch's Sum statistic would show for them.
+ */
+export function emittedSum(text: string, name: string, dimensions: Readonly<Record<string, string>>): number {
+  const wanted = metricKey({ namespace: '', name, dimensions });
+  let sum = 0;
+  for (const doc of emfDocuments(text)) {
+    for (const directive of doc._aws.CloudWatchMetrics) {
+      if (!directive.Metrics.some((m) => m.Name === name)) continue;
+      for (const set of directive.Dimensions) {
+        const dims = Object.fromEntries(set.map((d) => [d, doc[d]]));
+        if (metricKey({ namespace: '', name, dimensions: dims }) !== wanted) continue;
+        const value = doc[name] as number | number[];
+        sum += Array.isArray(value) ? value.reduce((a, b) => a + b, 0) : value;
+      }
+    }
+  }
+  return sum;
+}

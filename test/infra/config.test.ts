@@ -8,6 +8,7 @@ import {
   parseConfig,
   parseDuration,
 } from '../../lib/config';
+import { PLAN_PRESETS } from '../../lib/plans';
 import { SINGLE_DATABASE, THREE_DATABASES, TWO_DATABASES } from './helpers';
 
 /** The default configuration with one path replaced (or removed with `undefined`). */
@@ -24,6 +25,60 @@ function withValue(path: string, value: unknown): Record<string, unknown> {
   else node[last] = value;
   return copy;
 }
+
+describe('plans and budget', () => {
+  it('takes a preset by name, or a preset with figures of its own', () => {
+    const config = parseConfig({
+      ...SINGLE_DATABASE,
+      databases: {
+        main: {
+          plan: {
+            preset: 'free',
+            dailyCommands: 5000,
+            maxDataSize: '1.5 GB',
+            monthlyBandwidth: '20 GB',
+            pricePer100kCommands: 0.1,
+            monthlyFeeUsd: 2,
+          },
+        },
+      },
+      budget: { monthlyUsd: 12.5 },
+    });
+    expect(config.databases.main?.plan).toEqual({
+      preset: 'free',
+      dailyCommands: 5000,
+      maxDataBytes: Math.round(1.5 * 1024 ** 3),
+      monthlyBandwidthBytes: 20 * 1024 ** 3,
+      pricePer100kCommands: 0.1,
+      monthlyFeeUsd: 2,
+    });
+    expect(config.budget).toEqual({ monthlyUsd: 12.5 });
+    expect(parseConfig({ databases: { main: { plan: 'free' } } }).databases.main?.plan).toEqual(
+      PLAN_PRESETS.free,
+    );
+  });
+
+  it("carries Upstash's published plans as defaults", () => {
+    // Upstash pricing page, read 2026-11-09: free 500K commands a month, 256 MB, 10 GB bandwidth;
+    // pay as you go $0.20 per 100K commands, up to 100 GB, 200 GB bandwidth free.
+    expect(PLAN_PRESETS.free).toMatchObject({ dailyCommands: 16_666, maxDataBytes: 256 * 1024 ** 2 });
+    expect(PLAN_PRESETS['pay-as-you-go']).toMatchObject({
+      pricePer100kCommands: 0.2,
+      maxDataBytes: 100 * 1024 ** 3,
+      monthlyBandwidthBytes: 200 * 1024 ** 3,
+    });
+    expect(PLAN_PRESETS['pay-as-you-go'].dailyCommands).toBeUndefined();
+  });
+
+  it('refuses a budget with more databases than an alarm can read', () => {
+    const databases = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [`db${i}`, {}]));
+    const features = { cache: 'db0', sessions: 'db0', rateLimit: 'db0', locks: 'db0', queue: 'db0' };
+    expect(() => parseConfig({ databases, features, budget: { monthlyUsd: 10 } })).toThrow(
+      /budget works with at most 10 databases .*got 11/,
+    );
+    expect(parseConfig({ databases, features }).budget).toBeUndefined();
+  });
+});
 
 describe('parseDuration', () => {
   it.each([
@@ -70,7 +125,13 @@ describe('parseConfig', () => {
     });
     expect(config.sessions).toEqual({ idleTtlMs: 3_600_000, absoluteTtlMs: 86_400_000, maxPerUser: 20 });
     expect(config.cache).toEqual({ defaultTtlMs: 300_000, maxValueBytes: 102_400, fallback: true });
-    expect(config.schedules).toEqual({ queueWorker: 'rate(1 minute)', maintenance: 'rate(15 minutes)' });
+    expect(config.schedules).toEqual({
+      queueWorker: 'rate(1 minute)',
+      maintenance: 'rate(15 minutes)',
+      usageProbe: 'rate(15 minutes)',
+    });
+    expect(config.databases.cache?.plan).toEqual(PLAN_PRESETS['pay-as-you-go']);
+    expect(config.budget).toEqual({ monthlyUsd: 50 });
     expect(config.auth).toEqual({ type: 'api-key', secretName: 'upstash/api-keys', cacheTtlMs: 300_000 });
     expect(config.keyPrefix).toBe('app');
   });
@@ -85,7 +146,12 @@ describe('parseConfig', () => {
       locks: 'main',
       queue: 'main',
     });
-    expect(config.databases.main).toEqual({ secretName: 'upstash/main', mode: 'rest' });
+    expect(config.databases.main).toEqual({
+      secretName: 'upstash/main',
+      mode: 'rest',
+      plan: PLAN_PRESETS['pay-as-you-go'],
+    });
+    expect(config.budget).toBeUndefined();
     expect(config.keyPrefix).toBe('app');
     expect(config.metricsNamespace).toBe('UpstashState');
     expect(config.logRetentionDays).toBe(30);
@@ -208,6 +274,43 @@ describe('parseConfig', () => {
       'auth.cacheTtl',
       '2 h',
       /auth\.cacheTtl must be at most "1 h", got "2 h"/,
+    ],
+    [
+      'an unknown plan',
+      'databases.cache.plan',
+      'pro',
+      /databases\.cache\.plan must be one of free, pay-as-you-go, fixed-250mb, got "pro"/,
+    ],
+    [
+      'a data size without a unit',
+      'databases.cache.plan',
+      { maxDataSize: '256' },
+      /databases\.cache\.plan\.maxDataSize must be a size like "256 MB" .*got "256"/,
+    ],
+    [
+      'a price that is not a number',
+      'databases.state.plan',
+      { pricePer100kCommands: '0.2' },
+      /databases\.state\.plan\.pricePer100kCommands must be an amount of dollars .*got "0\.2"/,
+    ],
+    [
+      'a fractional daily limit',
+      'databases.state.plan',
+      { dailyCommands: 1.5 },
+      /databases\.state\.plan\.dailyCommands must be a positive whole number, got 1\.5/,
+    ],
+    [
+      'an unknown plan setting',
+      'databases.state.plan',
+      { commandsPerDay: 10 },
+      /databases\.state\.plan\.commandsPerDay is not a known setting/,
+    ],
+    ['a budget of nothing', 'budget', { monthlyUsd: 0 }, /budget\.monthlyUsd must be more than 0, got 0/],
+    [
+      'a budget in words',
+      'budget',
+      { monthlyUsd: 'fifty' },
+      /budget\.monthlyUsd must be an amount of dollars/,
     ],
     [
       'a key prefix with a colon',

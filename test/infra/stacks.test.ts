@@ -2,6 +2,7 @@ import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ROUTE_KEY, ROUTES, routeKey } from '../../lambda/shared/routes';
 import type { UpstashFunction } from '../../lib/constructs/upstash-function';
+import { widgetMetrics, widgetTitles } from '../helpers/metrics-contract';
 import {
   actionsOf,
   allStatements,
@@ -98,12 +99,13 @@ describe('the two-database app (cdk.json)', () => {
       s.api.authorizerFunction as UpstashFunction,
       s.jobs.queueWorker,
       s.jobs.maintenance,
+      s.jobs.usageProbe,
     ];
 
     it('run Node 24 on ARM64 with explicit memory, timeout and JSON logs', () => {
       for (const [template, count] of [
         [s.templates.api, 2],
-        [s.templates.jobs, 2],
+        [s.templates.jobs, 3],
       ] as const) {
         template.resourcePropertiesCountIs(
           'AWS::Lambda::Function',
@@ -122,7 +124,7 @@ describe('the two-database app (cdk.json)', () => {
 
     it('log into their own log groups with the configured retention', () => {
       s.templates.api.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 3);
-      s.templates.jobs.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 2);
+      s.templates.jobs.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 3);
     });
 
     it('grant the api function the secrets of every database', () => {
@@ -133,13 +135,16 @@ describe('the two-database app (cdk.json)', () => {
       expect(grantedSecrets(s, s.api.authorizerFunction as UpstashFunction)).toEqual(['api-keys']);
     });
 
-    it('grant the jobs the secrets of queue, cache, sessions and locks', () => {
+    it('grant the jobs the secrets of the databases they have a client of', () => {
+      // The worker's built-in jobs reach the cache and the sessions; maintenance the queue and locks.
       expect(grantedSecrets(s, s.jobs.queueWorker)).toEqual(['cache', 'state']);
-      expect(grantedSecrets(s, s.jobs.maintenance)).toEqual(['cache', 'state']);
+      expect(grantedSecrets(s, s.jobs.maintenance)).toEqual(['state']);
+      // The usage probe reads every database's size.
+      expect(grantedSecrets(s, s.jobs.usageProbe)).toEqual(['cache', 'state']);
     });
 
     it('tell each function its databases, features, key prefix and config', () => {
-      for (const fn of [s.api.apiFunction, s.jobs.queueWorker, s.jobs.maintenance]) {
+      for (const fn of [s.api.apiFunction, s.jobs.queueWorker, s.jobs.usageProbe]) {
         const env = environmentOf(s, fn);
         const databases = JSON.stringify(env.UPSTASH_DATABASES);
         expect(databases).toContain('{\\"cache\\":{\\"secretArn\\":\\"');
@@ -302,6 +307,7 @@ describe('the two-database app (cdk.json)', () => {
       for (const [fn, expression] of [
         [s.jobs.queueWorker, 'rate(1 minute)'],
         [s.jobs.maintenance, 'rate(15 minutes)'],
+        [s.jobs.usageProbe, 'rate(15 minutes)'],
       ] as const) {
         s.templates.jobs.hasResourceProperties('AWS::Scheduler::Schedule', {
           ScheduleExpression: expression,
@@ -327,7 +333,7 @@ describe('the two-database app (cdk.json)', () => {
           },
         },
       });
-      expect(Object.keys(roles)).toHaveLength(2);
+      expect(Object.keys(roles)).toHaveLength(3);
       for (const roleId of Object.keys(roles)) {
         const statements = statementsOfRole(s.templates.jobs, roleId);
         expect(statements.map((st) => actionsOf(st).join())).toEqual([
@@ -353,7 +359,7 @@ describe('the two-database app (cdk.json)', () => {
       s.templates.jobs.resourcePropertiesCountIs(
         'AWS::Lambda::EventInvokeConfig',
         { MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: 300 },
-        2,
+        3,
       );
       s.templates.jobs.resourcePropertiesCountIs(
         'AWS::Lambda::Function',
@@ -362,25 +368,36 @@ describe('the two-database app (cdk.json)', () => {
             TargetArn: { 'Fn::GetAtt': [logicalId(s.jobs, s.jobs.deadLetterQueue), 'Arn'] },
           },
         },
-        2,
+        3,
       );
     });
   });
 
   describe('monitoring stack', () => {
-    it('alarms on errors and throttles of every function, API 5xx and dead letters', () => {
-      const alarms = Object.values(s.templates.monitoring.findResources('AWS::CloudWatch::Alarm')).map(
-        (a) => a.Properties,
+    const alarmsById = () =>
+      Object.fromEntries(
+        Object.entries(s.templates.monitoring.findResources('AWS::CloudWatch::Alarm')).map(([id, a]) => [
+          id,
+          a.Properties as Record<string, unknown>,
+        ]),
       );
+    const alarmWith = (prefix: string) =>
+      Object.entries(alarmsById()).find(([id]) => id.startsWith(prefix))?.[1] as Record<string, any>;
+
+    it('alarms on errors and throttles of every function, API 5xx and its rate, and both kinds of dead letter', () => {
+      const alarms = Object.values(alarmsById());
       const byMetric = (metric: string) => alarms.filter((a) => a.MetricName === metric);
 
-      expect(alarms).toHaveLength(11);
-      expect(byMetric('Errors')).toHaveLength(4);
-      expect(byMetric('Throttles')).toHaveLength(4);
+      // 5 functions × (errors, throttles), 5xx, 5xx rate, the scheduler's DLQ, dead-letter jobs of
+      // the default queue, data size of the 2 databases, and the budget of cdk.json.
+      expect(alarms).toHaveLength(17);
+      expect(byMetric('Errors')).toHaveLength(5);
+      expect(byMetric('Throttles')).toHaveLength(5);
       expect(byMetric('5xx')[0]).toMatchObject({ Namespace: 'AWS/ApiGateway', Threshold: 1 });
       expect(byMetric('ApproximateNumberOfMessagesVisible')[0]).toMatchObject({ Namespace: 'AWS/SQS' });
-      expect(byMetric('DeadLetters')[0]).toMatchObject({
+      expect(alarmWith('DeadLetterJobsdefault')).toMatchObject({
         Namespace: 'UpstashState',
+        MetricName: 'DeadLetters',
         // Exactly the dimensions the maintenance function publishes it under (the contract test
         // in test/integration/contract checks every alarm and widget against the handlers' EMF).
         Dimensions: [
@@ -388,31 +405,112 @@ describe('the two-database app (cdk.json)', () => {
           { Name: 'service', Value: 'maintenance' },
         ],
         Statistic: 'Maximum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
       });
-      for (const alarm of alarms)
-        expect(alarm).toMatchObject({
-          TreatMissingData: 'notBreaching',
-          ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        });
+      const rate = alarmWith('ApiErrorRate');
+      expect(rate).toMatchObject({ Threshold: 5, ComparisonOperator: 'GreaterThanThreshold' });
+      expect(JSON.stringify(rate.Metrics)).toContain('IF(requests >= 20, 100 * errors / requests, 0)');
     });
 
-    it('has a dashboard with hit rate, latency, 429s, queue depth and dead letters', () => {
-      s.templates.monitoring.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-      const body = JSON.stringify(
-        Object.values(s.templates.monitoring.findResources('AWS::CloudWatch::Dashboard'))[0]?.Properties
-          .DashboardBody,
-      );
-      for (const text of [
-        'Cache hit rate',
-        'CacheHit',
-        'CacheMiss',
-        'Latency',
-        'RateLimited',
-        'QueueDepth',
-        'DeadLetters',
-      ]) {
-        expect(body).toContain(text);
+    it("alarms on each database's data size above 85 % of its plan, as the usage probe reads it", () => {
+      for (const database of ['cache', 'state']) {
+        const memory = alarmWith(`Memory${database}`);
+        expect(memory).toMatchObject({
+          Threshold: Math.floor(100 * 1024 ** 3 * 0.85),
+          ComparisonOperator: 'GreaterThanThreshold',
+          TreatMissingData: 'missing',
+        });
+        expect(memory.Metrics[0].MetricStat).toMatchObject({
+          Metric: {
+            MetricName: 'UpstashDataBytes',
+            Dimensions: [
+              { Name: 'database', Value: database },
+              { Name: 'service', Value: 'usage-probe' },
+            ],
+          },
+          Stat: 'Maximum',
+        });
       }
+    });
+
+    it("alarms when the estimated monthly cost passes the budget, at each database's price", () => {
+      const budget = alarmWith('Budget');
+      expect(budget).toMatchObject({ Threshold: 50, ComparisonOperator: 'GreaterThanThreshold' });
+      const queries = budget.Metrics as Array<Record<string, any>>;
+      expect(queries.find((q) => q.ReturnData !== false)?.Expression).toBe(
+        'FILL(b0, 0) * 30 * 0.2 / 100000 + FILL(b1, 0) * 30 * 0.2 / 100000 + 0',
+      );
+      for (const [id, database] of [
+        ['b0', 'cache'],
+        ['b1', 'state'],
+      ]) {
+        expect(queries.find((q) => q.Id === id)?.MetricStat).toMatchObject({
+          Metric: {
+            MetricName: 'UpstashBilledCommands',
+            Dimensions: [{ Name: 'database', Value: database }],
+          },
+          Period: 86_400,
+          Stat: 'Sum',
+        });
+      }
+    });
+
+    it('tells in every alarm description what happened and what to do', () => {
+      for (const [id, alarm] of Object.entries(alarmsById())) {
+        const text = String(alarm.AlarmDescription);
+        expect(text.length, id).toBeGreaterThan(80);
+        expect(text, id).toMatch(/\b(read|check|raise|fix|find|shorten|move)\b/i);
+      }
+    });
+
+    it('has a dashboard with usage against the plan, cost, hit rate, latency, errors, 429s and the queues', () => {
+      const titles = widgetTitles(s.templates.monitoring);
+      for (const title of [
+        'Billed commands per day: cache (plan "pay-as-you-go", no daily limit)',
+        'Billed commands per day: state (plan "pay-as-you-go", no daily limit)',
+        'Upstash traffic: cache (per second)',
+        'Bandwidth per day: cache (plan 200 GB/month)',
+        'Data size: state (plan 100 GB)',
+        "Estimated monthly cost ($, at the last day's rate; prices of 2026-11-09)",
+        'Cache hit rate (%)',
+        'Upstash latency, api function (ms)',
+        'Errors and rate limits',
+        'Job queue "default"',
+        'Dead letters, queue "default"',
+      ]) {
+        expect(titles).toContain(title);
+      }
+      const metrics = widgetMetrics(s.templates.monitoring);
+      const read = (title: string) =>
+        metrics.filter((m) => m.reader === `widget "${title}"`).map((m) => m.name);
+      expect(read('Upstash latency, api function (ms)')).toEqual(Array(6).fill('UpstashLatency'));
+      expect(read('Errors and rate limits')).toEqual(['5xx', 'Count', '4xx', 'RateLimited']);
+      expect(read('Cache hit rate (%)')).toEqual(['CacheHit', 'CacheMiss', 'FallbackServed']);
+    });
+
+    it("draws a plan's daily limit and alarms at 80 % of it, where the plan has one", () => {
+      const free = synthesize({
+        ...TWO_DATABASES,
+        databases: {
+          cache: { plan: 'free' },
+          state: { plan: { preset: 'pay-as-you-go', dailyCommands: 1000 } },
+        },
+      });
+      const alarms = free.templates.monitoring.findResources('AWS::CloudWatch::Alarm');
+      const daily = (db: string) =>
+        Object.entries(alarms).find(([id]) => id.startsWith(`DailyCommands${db}`))?.[1]?.Properties;
+      expect(daily('cache')).toMatchObject({
+        Threshold: 13_332, // 80 % of the free plan's 500,000 / 30 = 16,666 per day
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+      expect(daily('state')).toMatchObject({ Threshold: 800 });
+      expect(daily('cache')?.Metrics[0].MetricStat).toMatchObject({
+        Metric: { MetricName: 'UpstashBilledCommands', Dimensions: [{ Name: 'database', Value: 'cache' }] },
+        Period: 86_400,
+        Stat: 'Sum',
+      });
     });
 
     it('sends alarms nowhere without alarmEmail', () => {
@@ -446,7 +544,7 @@ describe('rate limits on a database of their own', () => {
 
     expect(grantedSecrets(s, s.api.apiFunction)).toEqual(['cache', 'limits', 'state']);
     expect(grantedSecrets(s, s.jobs.queueWorker)).toEqual(['cache', 'state']);
-    expect(grantedSecrets(s, s.jobs.maintenance)).toEqual(['cache', 'state']);
+    expect(grantedSecrets(s, s.jobs.maintenance)).toEqual(['state']);
   });
 });
 
@@ -481,7 +579,9 @@ describe('JWT authorization with alarm e-mail', () => {
     });
     s.templates.monitoring.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     const alarms = Object.values(s.templates.monitoring.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(9);
+    // 4 functions (no authorizer with JWT) × 2, 5xx, 5xx rate, DLQ, dead-letter jobs, data size × 2,
+    // budget.
+    expect(alarms).toHaveLength(15);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toHaveLength(1);
   });
 
