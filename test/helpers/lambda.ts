@@ -29,7 +29,7 @@ export function lambdaContext(options: LambdaContextOptions = {}): Context {
  * Extra fields (overrides a schedule's input may carry) are merged in.
  */
 export function schedulerEvent(
-  job: 'queue-worker' | 'maintenance',
+  job: 'queue-worker' | 'maintenance' | 'usage-probe',
   overrides: Record<string, unknown> = {},
 ): Record<string, unknown> {
   const fixture = new URL(`../fixtures/events/scheduler-${job}.json`, import.meta.url);

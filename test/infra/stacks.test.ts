@@ -43,6 +43,10 @@ function grantedSecrets(s: Synthesized, fn: UpstashFunction): string[] {
     .sort();
 }
 
+/** A resource's properties as the template holds them; tests assert on them with toMatchObject. */
+// biome-ignore lint/suspicious/noExplicitAny: CloudFormation JSON, read field by field in assertions
+type TemplateJson = Record<string, any>;
+
 /** Every string leaf of a JSON value, at any depth. */
 function stringsOf(value: unknown): string[] {
   if (typeof value === 'string') return [value];
@@ -382,7 +386,7 @@ describe('the two-database app (cdk.json)', () => {
         ]),
       );
     const alarmWith = (prefix: string) =>
-      Object.entries(alarmsById()).find(([id]) => id.startsWith(prefix))?.[1] as Record<string, any>;
+      Object.entries(alarmsById()).find(([id]) => id.startsWith(prefix))?.[1] as TemplateJson;
 
     it('alarms on errors and throttles of every function, API 5xx and its rate, and both kinds of dead letter', () => {
       const alarms = Object.values(alarmsById());
@@ -438,7 +442,7 @@ describe('the two-database app (cdk.json)', () => {
     it("alarms when the estimated monthly cost passes the budget, at each database's price", () => {
       const budget = alarmWith('Budget');
       expect(budget).toMatchObject({ Threshold: 50, ComparisonOperator: 'GreaterThanThreshold' });
-      const queries = budget.Metrics as Array<Record<string, any>>;
+      const queries = budget.Metrics as TemplateJson[];
       expect(queries.find((q) => q.ReturnData !== false)?.Expression).toBe(
         'FILL(b0, 0) * 30 * 0.2 / 100000 + FILL(b1, 0) * 30 * 0.2 / 100000 + 0',
       );
