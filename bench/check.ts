@@ -57,6 +57,10 @@ export function compareResults(
         counts(row.reference.cost),
       );
   }
+  for (const row of fresh.routeCosts) {
+    const old = committed.routeCosts?.find((c) => c.route === row.route);
+    exact(`API route ${row.route} (cmd, rt, billed)`, counts(old?.ours), counts(row.ours));
+  }
   for (const row of fresh.rateLimits) {
     const old = committed.rateLimits.find((r) => r.algorithm === row.algorithm && r.case === row.case);
     exact(`rate limit ${row.algorithm} ${row.case}, ours`, counts(old?.ours), counts(row.ours));

@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { type Cost, type LatencyRow, type PairedLatency, round } from './lib';
-import type { ColdStartRow, CostRow, Overhead, RateLimitRow } from './run';
+import type { BenchPrice, ColdStartRow, CostRow, Overhead, RateLimitRow, RouteCostRow } from './run';
 
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
@@ -10,6 +10,9 @@ export interface BenchResults {
   readonly runs: number;
   readonly durationMs: number;
   readonly costs: readonly CostRow[];
+  /** One row per API route (bench/api-scenario.ts), priced at `price`. */
+  readonly routeCosts: readonly RouteCostRow[];
+  readonly price: BenchPrice;
   readonly rateLimits: readonly RateLimitRow[];
   readonly secretFetches: Readonly<Record<string, number>>;
   readonly coldStart: readonly ColdStartRow[];
@@ -127,6 +130,19 @@ function markdown(r: BenchResults): string {
     );
   }
   lines.push('', '![per-operation cost, ours against the reference](costs.svg)', '');
+  lines.push('## Every API route: cost per 1,000 requests', '');
+  lines.push(
+    `One representative request per route (\`bench/api-scenario.ts\`) through the local gateway, warm, with the data it needs put in place first (not counted); one database, so each request's commands share its round trips. Dollars at the configured price: plan "${r.price.plan}", $${r.price.pricePer100kCommands} per 100,000 billed commands (Upstash's pricing page, read ${r.price.readOn}); per 1,000 requests = billed × 1,000 × price / 100,000. \`test/integration/shared/usage-counts.test.ts\` replays the same requests and checks that the commands and billed counts the api function publishes equal these.`,
+    '',
+    '| route | commands | round trips | billed | sent as | $ per 1,000 requests |',
+    '|---|---|---|---|---|---|',
+  );
+  for (const row of r.routeCosts) {
+    lines.push(
+      `| ${row.route} | ${row.ours.commands} | ${row.ours.roundTrips} | ${row.ours.billed} | ${sent(row.ours)} | $${row.usdPer1000.toFixed(4)} |`,
+    );
+  }
+  lines.push('');
   lines.push('## Rate-limit checks: billed commands, ours vs @upstash/ratelimit', '');
   lines.push(
     'Limit 3 per 60 s, ephemeral/blocked caches off on both sides (the cache path costs 0 commands). "anchor" is the figure DESIGN.md §9 cites for the library.',

@@ -21,11 +21,13 @@ import { createUpstashRedis } from '../lambda/shared/client';
 import { KeyBuilder } from '../lambda/shared/keys';
 import { UpstashRedisClient } from '../lambda/shared/redis';
 import { ESM_REQUIRE_BANNER } from '../lib/constructs/upstash-function';
+import { commandsCostUsd, PRICES_READ_ON } from '../lib/plans';
 import { handlerEntry } from '../lib/runtime';
 import { localContext } from '../local/lambda-runtime';
 import { startRedisServer } from '../local/redis-server';
 import { startLocalStack } from '../local/stack';
 import { UpstashEndpoint } from '../local/upstash/server';
+import { API_SCENARIO, runStep, type ScenarioClient, stepName } from './api-scenario';
 import { compareResults } from './check';
 import { apiEventFor, authorizerEventFor, schedulerEventFor } from './events';
 import {
@@ -533,6 +535,46 @@ const secretFetches: Record<string, number> = {};
   });
 }
 
+// ---------------------------------------------------------------- every API route: cost per 1,000 requests
+log('costs: every API route, priced per 1,000 requests');
+/** One route's cost per request, and per 1,000 requests in dollars at the configured price. */
+export interface RouteCostRow {
+  readonly route: string;
+  readonly ours: Cost;
+  readonly usdPer1000: number;
+}
+/** The price the dollar figures use: the bench database's plan in the configuration. */
+export interface BenchPrice {
+  readonly plan: string;
+  readonly pricePer100kCommands: number;
+  readonly readOn: string;
+}
+const routeCosts: RouteCostRow[] = [];
+const plan = stack.config.databases.main?.plan;
+if (!plan) throw new Error('the bench stack has no database "main"');
+const price: BenchPrice = {
+  plan: plan.preset,
+  pricePer100kCommands: plan.pricePer100kCommands,
+  readOn: PRICES_READ_ON,
+};
+{
+  const scenario: ScenarioClient = async (call) => {
+    const response = await fetch(`${stack.url}${call.path}`, {
+      method: call.method,
+      headers: auth,
+      ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
+    });
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : undefined };
+  };
+  let n = 0;
+  for (const step of API_SCENARIO) {
+    // The warm-up call loads the route's scripts: the rows are a warm container's cost.
+    const ours = await medianCost(RUNS, () => runStep(scenario, step, n++, (request) => apiCost(request)));
+    routeCosts.push({ route: stepName(step), ours, usdPer1000: commandsCostUsd(plan, ours.billed * 1000) });
+  }
+}
+
 // ---------------------------------------------------------------- overhead: gateway vs handler
 log('overhead: local gateway vs the handler called directly');
 /** Warm latency and throughput of a path next to the path it wraps. */
@@ -816,6 +858,8 @@ const results: BenchResults = {
   runs: RUNS,
   durationMs,
   costs,
+  routeCosts,
+  price,
   rateLimits,
   secretFetches,
   coldStart,

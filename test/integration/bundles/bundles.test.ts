@@ -37,6 +37,7 @@ const BUDGET: Record<string, number> = {
   authorizer: 60_000,
   'queue-worker': 400_000,
   maintenance: 400_000,
+  'usage-probe': 400_000,
 };
 
 // Runs the events one after another in one process (a cold then warm container) and prints the
@@ -91,6 +92,7 @@ describe('Lambda bundles', () => {
       authorizer: stacks.api.authorizerFunction,
       'queue-worker': stacks.jobs.queueWorker,
       maintenance: stacks.jobs.maintenance,
+      'usage-probe': stacks.jobs.usageProbe,
     };
     for (const [name, fn] of Object.entries(functions)) {
       if (!fn) throw new Error(`the app has no ${name} function`);
@@ -163,5 +165,12 @@ describe('Lambda bundles', () => {
     expect(drained).toMatchObject({ queue: 'default', skipped: false });
     const [maintained] = await run('maintenance', [schedulerEvent('maintenance')]);
     expect(maintained).toMatchObject({ queue: 'default', skipped: false });
+  });
+
+  it('usage-probe: reads the size of its database (INFO through the bundled client)', async () => {
+    const [probed] = await run('usage-probe', [schedulerEvent('usage-probe')]);
+    expect(probed).toEqual([
+      { database: 'default', ok: true, keys: expect.any(Number), usedMemoryBytes: expect.any(Number) },
+    ]);
   });
 });
