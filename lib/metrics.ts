@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import type { IHttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { type IMetric, MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
 import {
   DIMENSIONS,
@@ -6,6 +7,7 @@ import {
   dimensionSetOf,
   METRICS,
   type MetricDefinition,
+  SERVICES,
 } from '../lambda/shared/metric-definitions';
 import { DAYS_PER_MONTH, type UpstashPlan } from './plans';
 
@@ -53,18 +55,79 @@ export interface MeteredDatabase {
 /** A day, the period of every plan and cost figure (plans count per day and month). */
 export const DAY = Duration.days(1);
 
+/** The period of the operational alarms and widgets. */
+export const PERIOD = Duration.minutes(5);
+
+/** Below this many requests in 5 minutes the error rate is not judged (1 failure in 3 is noise). */
+export const ERROR_RATE_MIN_REQUESTS = 20;
+
+/** The share of API requests answered 5xx, in %, per 5 minutes (0 below 20 requests). */
+export function apiErrorRate(api: IHttpApi): IMetric {
+  return new MathExpression({
+    expression: `IF(requests >= ${ERROR_RATE_MIN_REQUESTS}, 100 * errors / requests, 0)`,
+    usingMetrics: {
+      errors: api.metricServerError({ period: PERIOD, statistic: 'Sum' }),
+      requests: api.metricCount({ period: PERIOD, statistic: 'Sum' }),
+    },
+    label: 'API 5xx (%)',
+    period: PERIOD,
+  });
+}
+
 /** Metric-math ids must start with a lower-case letter and hold letters, digits and `_`. */
 const mathId = (prefix: string, index: number): string => `${prefix}${index}`;
 
+const labelled = (label: string | undefined) => (label !== undefined ? { label } : {});
+
 /**
- * The usage and cost figures of the databases, built from the metric definitions: what the plan
- * and budget alarms watch and the dashboard draws.
+ * The app's custom metrics as the monitoring stack reads them, each with exactly the dimensions
+ * its functions publish it under: what the alarms watch and the dashboard draws.
  */
-export class UsageMetrics {
+export class AppMetrics {
   constructor(
     private readonly namespace: string,
     readonly databases: readonly MeteredDatabase[],
   ) {}
+
+  /** A metric of the api function (`{service}`), per 5 minutes. */
+  api(definition: MetricDefinition, statistic: string, label?: string): Metric {
+    return publishedMetric(
+      this.namespace,
+      definition,
+      { [DIMENSIONS.service]: SERVICES.api },
+      { statistic, period: PERIOD, ...labelled(label) },
+    );
+  }
+
+  /** A figure maintenance publishes per queue (`{service, queue}`), its Maximum per 5 minutes. */
+  queue(definition: MetricDefinition, queue: string, label?: string): Metric {
+    return publishedMetric(
+      this.namespace,
+      definition,
+      { [DIMENSIONS.service]: SERVICES.maintenance, [DIMENSIONS.queue]: queue },
+      { statistic: 'Maximum', period: PERIOD, ...labelled(label) },
+    );
+  }
+
+  /** What the usage probe read of one database, its Maximum per hour (the probe runs every 15 min). */
+  probe(definition: MetricDefinition, database: string, label?: string): Metric {
+    return publishedMetric(
+      this.namespace,
+      definition,
+      { [DIMENSIONS.service]: SERVICES.usageProbe, [DIMENSIONS.database]: database },
+      { statistic: 'Maximum', period: Duration.hours(1), ...labelled(label) },
+    );
+  }
+
+  /** The api function's Upstash latency to one database (one value per round trip). */
+  apiLatency(database: string, statistic: string): Metric {
+    return publishedMetric(
+      this.namespace,
+      METRICS.upstashLatency,
+      { [DIMENSIONS.service]: SERVICES.api, [DIMENSIONS.database]: database },
+      { statistic, period: PERIOD, label: `${database} ${statistic}` },
+    );
+  }
 
   /** Billed commands of one database, every function together (the `{database}` set). */
   billed(database: string, period: Duration, label?: string): Metric {
@@ -72,48 +135,24 @@ export class UsageMetrics {
       this.namespace,
       METRICS.upstashBilledCommands,
       { [DIMENSIONS.database]: database },
-      { statistic: 'Sum', period, ...(label !== undefined ? { label } : {}) },
+      { statistic: 'Sum', period, ...labelled(label) },
     );
   }
 
   /**
-   * A definition published per `{service, database}`, summed over the database's services. `idPrefix`
-   * keeps the ids of two such sums on one widget apart.
+   * Metrics published per `{service, database}`, summed over the database's services (and over the
+   * definitions, when several). Each definition comes with the letter its metric-math ids start
+   * with, which keeps the ids of two such sums on one widget apart.
    */
   sumOverServices(
-    definition: MetricDefinition,
+    definitions: ReadonlyArray<readonly [idPrefix: string, definition: MetricDefinition]>,
     database: MeteredDatabase,
     period: Duration,
     label: string,
-    idPrefix = 's',
   ): IMetric {
-    const usingMetrics = Object.fromEntries(
-      database.services.map((service, i) => [
-        mathId(idPrefix, i),
-        publishedMetric(
-          this.namespace,
-          definition,
-          { [DIMENSIONS.service]: service, [DIMENSIONS.database]: database.name },
-          { statistic: 'Sum', period },
-        ),
-      ]),
-    );
-    return new MathExpression({
-      expression: `SUM([${Object.keys(usingMetrics).join(', ')}])`,
-      usingMetrics,
-      label,
-      period,
-    });
-  }
-
-  /** Bytes to and from one database per `period`, every function together. */
-  bandwidth(database: MeteredDatabase, period: Duration, label: string): IMetric {
     const usingMetrics: Record<string, IMetric> = {};
     database.services.forEach((service, i) => {
-      for (const [prefix, definition] of [
-        ['q', METRICS.upstashRequestBytes],
-        ['r', METRICS.upstashResponseBytes],
-      ] as const) {
+      for (const [prefix, definition] of definitions) {
         usingMetrics[mathId(prefix, i)] = publishedMetric(
           this.namespace,
           definition,
@@ -128,6 +167,19 @@ export class UsageMetrics {
       label,
       period,
     });
+  }
+
+  /** Bytes to and from one database per `period`, every function together. */
+  bandwidth(database: MeteredDatabase, period: Duration, label: string): IMetric {
+    return this.sumOverServices(
+      [
+        ['q', METRICS.upstashRequestBytes],
+        ['r', METRICS.upstashResponseBytes],
+      ],
+      database,
+      period,
+      label,
+    );
   }
 
   /**

@@ -99,3 +99,7 @@ export const commandsCostUsd = (plan: UpstashPlan, billed: number): number =>
  */
 export const monthlyCostUsd = (plan: UpstashPlan, billedPerDay: number): number =>
   plan.monthlyFeeUsd + commandsCostUsd(plan, billedPerDay * DAYS_PER_MONTH);
+
+/** A size for people: `256 MB`, `1.5 GB`. */
+export const formatSize = (bytes: number): string =>
+  bytes >= GB ? `${Math.round((bytes / GB) * 10) / 10} GB` : `${Math.round(bytes / MB)} MB`;

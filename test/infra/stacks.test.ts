@@ -426,15 +426,14 @@ describe('the two-database app (cdk.json)', () => {
           ComparisonOperator: 'GreaterThanThreshold',
           TreatMissingData: 'missing',
         });
-        expect(memory.Metrics[0].MetricStat).toMatchObject({
-          Metric: {
-            MetricName: 'UpstashDataBytes',
-            Dimensions: [
-              { Name: 'database', Value: database },
-              { Name: 'service', Value: 'usage-probe' },
-            ],
-          },
-          Stat: 'Maximum',
+        expect(memory).toMatchObject({
+          MetricName: 'UpstashDataBytes',
+          Dimensions: [
+            { Name: 'database', Value: database },
+            { Name: 'service', Value: 'usage-probe' },
+          ],
+          Statistic: 'Maximum',
+          Period: 3600,
         });
       }
     });
@@ -510,10 +509,11 @@ describe('the two-database app (cdk.json)', () => {
         ComparisonOperator: 'GreaterThanThreshold',
       });
       expect(daily('state')).toMatchObject({ Threshold: 800 });
-      expect(daily('cache')?.Metrics[0].MetricStat).toMatchObject({
-        Metric: { MetricName: 'UpstashBilledCommands', Dimensions: [{ Name: 'database', Value: 'cache' }] },
+      expect(daily('cache')).toMatchObject({
+        MetricName: 'UpstashBilledCommands',
+        Dimensions: [{ Name: 'database', Value: 'cache' }],
         Period: 86_400,
-        Stat: 'Sum',
+        Statistic: 'Sum',
       });
     });
 

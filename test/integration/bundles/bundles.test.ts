@@ -103,7 +103,8 @@ describe('Lambda bundles', () => {
       expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
       copyFileSync(join(asset, 'index.mjs'), join(dir, `${name}.mjs`));
     }
-  });
+    // Five esbuild bundles and a full synth: on a busy 2-core machine that outlasts the default 30 s.
+  }, 120_000);
   afterAll(async () => {
     await sm.close();
     rmSync(dir, { recursive: true, force: true });
