@@ -132,7 +132,7 @@ function markdown(r: BenchResults): string {
   lines.push('', '![per-operation cost, ours against the reference](costs.svg)', '');
   lines.push('## Every API route: cost per 1,000 requests', '');
   lines.push(
-    `One representative request per route (\`bench/api-scenario.ts\`) through the local gateway, warm, with the data it needs put in place first (not counted); one database, so each request's commands share its round trips. Dollars at the configured price: plan "${r.price.plan}", $${r.price.pricePer100kCommands} per 100,000 billed commands (Upstash's pricing page, read ${r.price.readOn}); per 1,000 requests = billed × 1,000 × price / 100,000. \`test/integration/shared/usage-counts.test.ts\` replays the same requests and checks that the commands and billed counts the api function publishes equal these.`,
+    `One representative request per route (\`bench/api-scenario.ts\`) through the local gateway, warm, with the data it needs put in place first (not counted); one database, so each request's commands share its round trips. Dollars at the configured price: plan "${r.price.plan}", $${Number.isInteger(r.price.pricePer100kCommands * 100) ? r.price.pricePer100kCommands.toFixed(2) : r.price.pricePer100kCommands} per 100,000 billed commands (Upstash's pricing page, read ${r.price.readOn}); per 1,000 requests = billed × 1,000 × price / 100,000. \`test/integration/shared/usage-counts.test.ts\` replays the same requests and checks that the commands and billed counts the api function publishes equal these.`,
     '',
     '| route | commands | round trips | billed | sent as | $ per 1,000 requests |',
     '|---|---|---|---|---|---|',

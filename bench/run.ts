@@ -711,6 +711,7 @@ process.exit(0);
     authorizer: handlerEntry('authorizer'),
     'queue-worker': handlerEntry('queue-worker'),
     maintenance: handlerEntry('maintenance'),
+    'usage-probe': handlerEntry('usage-probe'),
   };
   const eventFor = (name: string): unknown =>
     name === 'api'
@@ -731,6 +732,7 @@ process.exit(0);
       if (r.isAuthorized !== true) throw new Error(`authorizer answered ${JSON.stringify(result)}`);
       return 'isAuthorized true';
     }
+    if (Array.isArray(result)) return `returned ${result.length} database(s)`;
     return `returned ${result && typeof result === 'object' ? `{ ${Object.keys(result).slice(0, 3).join(', ')}, … }` : String(result)}`;
   };
   const bytes: Record<string, { js: number; map: number }> = {};
