@@ -52,9 +52,11 @@ export function toCommand(value: unknown): string[] {
   if (!Array.isArray(value) || value.length === 0) {
     throw new BadRequestError('ERR invalid command: expected a non-empty JSON array such as ["GET","key"]');
   }
-  const args = new Array<string>(value.length);
-  for (let i = 0; i < value.length; i++) args[i] = toArgument(value[i]);
-  return args;
+  // All strings (the usual case): the parsed array is the command, no copy made.
+  for (let i = 0; i < value.length; i++) {
+    if (typeof value[i] !== 'string') return value.map(toArgument);
+  }
+  return value as string[];
 }
 
 function parseJson(text: string): unknown {

@@ -361,14 +361,29 @@ HANDLERS.set('SCAN', (_scope, args) => {
   );
 });
 
+const NAMES = new Map<string, string>();
+
 /**
- * How the endpoint answers `args` (the command name first) for a database. Most commands go to
- * Redis as they are; the table above refuses or narrows the rest.
+ * A command name in upper case. Names repeat (a pipeline of 500,000 INCRs has one), so they are
+ * kept rather than upper-cased again each time.
  */
-export function planCommand(scope: CommandScope, args: readonly string[]): Plan {
-  const name = upper(args[0]);
+export function commandName(name: string): string {
+  let upperName = NAMES.get(name);
+  if (upperName === undefined) {
+    upperName = name.toUpperCase();
+    if (NAMES.size < 10_000) NAMES.set(name, upperName);
+  }
+  return upperName;
+}
+
+/**
+ * How the endpoint answers `args` (the command name first) for a database, or undefined when the
+ * command goes to Redis as it is, which most do; the table above refuses or narrows the rest.
+ */
+export function planCommand(scope: CommandScope, args: readonly string[]): Plan | undefined {
+  const name = commandName(args[0] as string);
   const handler = HANDLERS.get(name);
-  return handler ? handler(scope, args, name) : { kind: 'send', args };
+  return handler ? handler(scope, args, name) : undefined;
 }
 
 // ---------------------------------------------------------------- FUNCTION LIST rewriting

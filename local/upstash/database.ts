@@ -1,5 +1,5 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { type CommandScope, type Plan, planCommand, type Send } from './commands';
+import { type CommandScope, commandName, type Plan, planCommand, type Send } from './commands';
 import type { PubSubHub } from './pubsub';
 import {
   encodeCommand,
@@ -26,6 +26,9 @@ export interface EndpointStats {
  */
 export const SLICE_COMMANDS = 1000;
 export const SLICE_CHARS = 512 * 1024;
+
+/** Commands counted between two yields to the event loop. */
+const COUNT_SLICE = 20_000;
 
 /** A transaction this long runs on a connection of its own, written in slices (see below). */
 const LARGE_TRANSACTION = SLICE_COMMANDS;
@@ -59,12 +62,15 @@ export class Database {
     return String(this.#sync);
   }
 
-  count(commands: readonly (readonly string[])[]): void {
-    this.stats.requests += 1;
-    this.stats.commands += commands.length;
-    for (const [name] of commands) {
-      const upper = (name ?? '').toUpperCase();
-      this.stats.byCommand[upper] = (this.stats.byCommand[upper] ?? 0) + 1;
+  /** Counts a request and its commands (in slices for a long pipeline). */
+  async count(commands: readonly (readonly string[])[]): Promise<void> {
+    const { stats } = this;
+    stats.requests += 1;
+    stats.commands += commands.length;
+    for (let i = 0; i < commands.length; i++) {
+      const name = commandName((commands[i] as readonly string[])[0] as string);
+      stats.byCommand[name] = (stats.byCommand[name] ?? 0) + 1;
+      if (i % COUNT_SLICE === COUNT_SLICE - 1) await yieldToLoop();
     }
   }
 
@@ -78,27 +84,36 @@ export class Database {
    */
   async pipeline(commands: readonly (readonly string[])[]): Promise<Reply[]> {
     const replies: Reply[] = new Array(commands.length);
+    // Per slice: where each reply goes, and the reply's rewrite when it has one.
+    const index: number[] = [];
+    const posts: Array<((reply: Reply) => Reply) | undefined> = [];
     let i = 0;
     while (i < commands.length) {
       let payload = '';
-      const sent: Array<{ index: number; post?: (reply: Reply) => Reply }> = [];
-      while (i < commands.length && sent.length < SLICE_COMMANDS && payload.length < SLICE_CHARS) {
-        const plan = planCommand(this.scope, commands[i] as readonly string[]);
-        if (plan.kind === 'steps') {
-          if (sent.length > 0) break;
-          replies[i] = await plan.run(this.send);
+      index.length = 0;
+      posts.length = 0;
+      while (i < commands.length && index.length < SLICE_COMMANDS && payload.length < SLICE_CHARS) {
+        const args = commands[i] as readonly string[];
+        const plan = planCommand(this.scope, args);
+        if (plan === undefined) {
+          payload += encodeCommand(args);
+          index.push(i);
+          posts.push(undefined);
         } else if (plan.kind === 'send') {
           payload += encodeCommand(plan.args);
-          sent.push({ index: i, post: plan.post });
+          index.push(i);
+          posts.push(plan.post);
+        } else if (plan.kind === 'steps') {
+          if (index.length > 0) break;
+          replies[i] = await plan.run(this.send);
         } else replies[i] = resolvedReply(plan);
         i += 1;
       }
-      if (sent.length > 0) {
-        const got = await this.connection.send(payload, sent.length);
-        for (let j = 0; j < sent.length; j++) {
-          const { index, post } = sent[j] as { index: number; post?: (reply: Reply) => Reply };
-          const reply = got[j] as Reply;
-          replies[index] = post ? post(reply) : reply;
+      if (index.length > 0) {
+        const got = await this.connection.send(payload, index.length);
+        for (let j = 0; j < index.length; j++) {
+          const post = posts[j];
+          replies[index[j] as number] = post ? post(got[j] as Reply) : (got[j] as Reply);
         }
       }
       // Let other requests in before the next slice.
@@ -113,28 +128,32 @@ export class Database {
    * transaction holding an unsupported command.
    */
   async transaction(commands: readonly (readonly string[])[]): Promise<Reply[]> {
-    const plans: Exclude<Plan, { kind: 'steps' }>[] = [];
+    const plans: Array<Exclude<Plan, { kind: 'steps' }> | undefined> = new Array(commands.length);
+    const sent: Array<readonly string[]> = [];
     for (let i = 0; i < commands.length; i++) {
-      const plan = planCommand(this.scope, commands[i] as readonly string[]);
-      if (plan.kind === 'refuse') throw new TransactionDiscarded(plan.message);
-      if (plan.kind === 'steps') {
+      const args = commands[i] as readonly string[];
+      const plan = planCommand(this.scope, args);
+      if (plan?.kind === 'refuse') throw new TransactionDiscarded(plan.message);
+      if (plan?.kind === 'steps') {
         throw new TransactionDiscarded(
-          `ERR ${(commands[i] as string[]).slice(0, 2).join(' ').toUpperCase()} is not supported in a transaction by the local endpoint`,
+          `ERR ${args.slice(0, 2).join(' ').toUpperCase()} is not supported in a transaction by the local endpoint`,
         );
       }
-      plans.push(plan);
+      plans[i] = plan;
+      if (plan === undefined) sent.push(args);
+      else if (plan.kind === 'send') sent.push(plan.args);
       if (i % SLICE_COMMANDS === SLICE_COMMANDS - 1) await yieldToLoop();
     }
-    const toSend = plans.filter((p): p is Extract<Plan, { kind: 'send' }> => p.kind === 'send');
     const exec =
-      toSend.length >= LARGE_TRANSACTION
-        ? await this.#largeTransaction(toSend)
-        : await this.#smallTransaction(toSend);
+      sent.length >= LARGE_TRANSACTION
+        ? await this.#largeTransaction(sent)
+        : await this.#smallTransaction(sent);
     if (exec instanceof RespError) throw new TransactionDiscarded(exec.message);
     if (!Array.isArray(exec))
       throw new TransactionDiscarded('EXECABORT Transaction discarded because of previous errors.');
     let next = 0;
     return plans.map((plan) => {
+      if (plan === undefined) return exec[next++] as Reply;
       if (plan.kind !== 'send') return resolvedReply(plan);
       const reply = exec[next++] as Reply;
       return plan.post ? plan.post(reply) : reply;
@@ -142,11 +161,11 @@ export class Database {
   }
 
   /** MULTI, the commands and EXEC in one write on the shared connection: nothing can come between. */
-  async #smallTransaction(plans: readonly Extract<Plan, { kind: 'send' }>[]): Promise<Reply> {
+  async #smallTransaction(commands: readonly (readonly string[])[]): Promise<Reply> {
     let payload = encodeCommand(['MULTI']);
-    for (const plan of plans) payload += encodeCommand(plan.args);
+    for (const args of commands) payload += encodeCommand(args);
     payload += encodeCommand(['EXEC']);
-    const replies = await this.connection.send(payload, plans.length + 2);
+    const replies = await this.connection.send(payload, commands.length + 2);
     return replies[replies.length - 1] ?? null;
   }
 
@@ -155,16 +174,16 @@ export class Database {
    * go in between (so encoding it holds no other request), while no other request's command can
    * land inside it. Redis runs it atomically at EXEC, as it must.
    */
-  async #largeTransaction(plans: readonly Extract<Plan, { kind: 'send' }>[]): Promise<Reply> {
+  async #largeTransaction(commands: readonly (readonly string[])[]): Promise<Reply> {
     const connection = new RespConnection(this.target);
     await connection.connect().catch((error: Error) => {
       throw new RedisUnavailableError(`ERR Redis is unavailable: ${error.message}`);
     });
     try {
       const pending: Promise<Reply[]>[] = [connection.send(encodeCommand(['MULTI']), 1)];
-      for (let i = 0; i < plans.length; i += SLICE_COMMANDS) {
-        const slice = plans.slice(i, i + SLICE_COMMANDS);
-        pending.push(connection.send(slice.map((p) => encodeCommand(p.args)).join(''), slice.length));
+      for (let i = 0; i < commands.length; i += SLICE_COMMANDS) {
+        const slice = commands.slice(i, i + SLICE_COMMANDS);
+        pending.push(connection.send(slice.map(encodeCommand).join(''), slice.length));
         await yieldToLoop();
       }
       pending.push(connection.send(encodeCommand(['EXEC']), 1));

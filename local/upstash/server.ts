@@ -6,7 +6,7 @@ import { BadRequestError, MAX_REQUEST_BYTES, parseCommand, parseCommandList, rea
 import { Database, type EndpointStats, TransactionDiscarded } from './database';
 import { PubSubHub, type Stream } from './pubsub';
 import { errorBody, itemBody, resultBody } from './reply';
-import { parseRedisUrl, RedisUnavailableError, RespError, type RespTarget } from './resp';
+import { parseRedisUrl, RedisUnavailableError, type Reply, RespError, type RespTarget } from './resp';
 
 export type { EndpointStats } from './database';
 
@@ -240,22 +240,16 @@ export class UpstashEndpoint {
         await this.#subscribe(db, route.kind === 'psubscribe', route.name, res);
       } else if (route.kind === 'command') {
         const command = parseCommand(body);
-        db.count([command]);
+        await db.count([command]);
         const [reply] = await db.pipeline([command]);
         if (reply instanceof RespError) send(res, 400, errorBody(reply.message));
         else send(res, 200, resultBody(reply ?? null, base64), db.nextSyncToken());
       } else {
         const commands = await parseCommandList(body);
-        db.count(commands);
+        await db.count(commands);
         const replies =
           route.kind === 'pipeline' ? await db.pipeline(commands) : await db.transaction(commands);
-        let out = '[';
-        for (let i = 0; i < replies.length; i++) {
-          if (i > 0) out += ',';
-          out += itemBody(replies[i] ?? null, base64);
-          if (i % SERIALIZE_SLICE === SERIALIZE_SLICE - 1) await yieldToLoop();
-        }
-        send(res, 200, `${out}]`, db.nextSyncToken());
+        sendParts(res, await serialize(replies, base64), db.nextSyncToken());
       }
     } catch (error) {
       if (error instanceof BadRequestError) send(res, error.status, errorBody(error.message));
@@ -268,7 +262,7 @@ export class UpstashEndpoint {
   }
 
   async #subscribe(db: Database, pattern: boolean, name: string, res: ServerResponse): Promise<void> {
-    db.count([[pattern ? 'PSUBSCRIBE' : 'SUBSCRIBE']]);
+    await db.count([[pattern ? 'PSUBSCRIBE' : 'SUBSCRIBE']]);
     const stream: Stream = {
       db: db.index,
       pattern,
@@ -348,6 +342,36 @@ const safePath = (raw: string | undefined): string => (raw ?? '').split('?')[0] 
 
 const serverKey = (t: RespTarget): string =>
   JSON.stringify([t.host, t.port, t.tls, t.username ?? '', t.password ?? '']);
+
+/**
+ * A pipeline or transaction answer as JSON, in flat pieces of {@link SERIALIZE_SLICE} items with
+ * the event loop let go between pieces: one string of 500,000 items would be flattened (and the
+ * process held) at once.
+ */
+async function serialize(replies: readonly Reply[], base64: boolean): Promise<string[]> {
+  const parts: string[] = [];
+  for (let start = 0; start < replies.length; start += SERIALIZE_SLICE) {
+    const end = Math.min(start + SERIALIZE_SLICE, replies.length);
+    const items = new Array<string>(end - start);
+    for (let i = start; i < end; i++) items[i - start] = itemBody(replies[i] ?? null, base64);
+    parts.push(items.join(','));
+    if (end < replies.length) await yieldToLoop();
+  }
+  return parts;
+}
+
+function sendParts(res: ServerResponse, parts: readonly string[], syncToken: string): void {
+  if (parts.length === 1) {
+    send(res, 200, `[${parts[0]}]`, syncToken);
+    return;
+  }
+  let length = 2 + parts.length - 1;
+  for (const part of parts) length += Buffer.byteLength(part);
+  res.writeHead(200, { ...JSON_HEADERS, 'content-length': length, 'upstash-sync-token': syncToken });
+  res.write('[');
+  for (let i = 0; i < parts.length; i++) res.write(i === 0 ? (parts[i] as string) : `,${parts[i]}`);
+  res.end(']');
+}
 
 function send(res: ServerResponse, status: number, body: string, syncToken?: string): void {
   if (res.headersSent) {

@@ -16,7 +16,8 @@ const channels: ChannelScope = {
   subscribers: (_c, n) => n,
   patterns: () => 0,
 };
-const plan = (...args: string[]): Plan => planCommand({ db: 3, scripts: new ScriptCache(3), channels }, args);
+const plan = (...args: string[]): Plan =>
+  planCommand({ db: 3, scripts: new ScriptCache(3), channels }, args) ?? { kind: 'send', args };
 const sent = (p: Plan) => (p.kind === 'send' ? p.args : p);
 
 describe('planCommand', () => {
