@@ -495,44 +495,70 @@ describe('UpstashEndpoint', () => {
   });
 
   describe('CLI', () => {
-    it('prints one line with its URL once ready, then serves the standard client', async () => {
+    /** Runs the CLI in one process (node with tsx's loader), so a SIGTERM reaches it. */
+    const cli = (args: string[]) =>
+      spawn(process.execPath, ['--import', 'tsx', 'local/upstash-cli.ts', ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+
+    it('prints its URL once ready, then serves each token its own database', async () => {
       const port = 20000 + Math.floor(Math.random() * 20000);
-      // One process (node with tsx's loader), so killing it leaves nothing behind; npx and the
-      // tsx CLI would each add a parent that a SIGTERM does not pass through.
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'local/upstash-cli.ts',
-          '--port',
-          String(port),
-          '--redis-url',
-          inject('redisUrl'),
-          '--token',
-          'cli',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const base = inject('redisUrl').replace(/\/\d*$/, '');
+      const child = cli([
+        '--port',
+        String(port),
+        '--database',
+        `cli-a=${base}/0`,
+        '--database',
+        `cli-b=${base}/1`,
+      ]);
       try {
-        const line = await new Promise<string>((resolve, reject) => {
+        const lines = await new Promise<string[]>((resolve, reject) => {
           let out = '';
           child.stdout.on('data', (d: Buffer) => {
             out += d.toString();
-            const first = out.split('\n').find((l) => l.includes('http://'));
-            if (first) resolve(first);
+            const all = out.split('\n');
+            if (all.length > 2) resolve(all);
           });
           child.once('exit', (code) => reject(new Error(`CLI exited with ${code}: ${out}`)));
         });
-        expect(line).toContain(`http://127.0.0.1:${port}`);
-        const client = new Redis({ url: `http://127.0.0.1:${port}`, token: 'cli', enableTelemetry: false });
-        expect(await client.ping()).toBe('PONG');
+        expect(lines[0]).toContain(`http://127.0.0.1:${port}`);
+        expect(lines[1]).toBe(
+          '2 databases (Redis database 0, 1); pub/sub on /subscribe/<channel> and /psubscribe/<pattern>',
+        );
+        const a = new Redis({ url: `http://127.0.0.1:${port}`, token: 'cli-a', enableTelemetry: false });
+        const b = new Redis({ url: `http://127.0.0.1:${port}`, token: 'cli-b', enableTelemetry: false });
+        const key = `${randomPrefix()}:cli`;
+        await a.set(key, 'a');
+        expect(await b.get(key)).toBeNull();
+        expect(await a.get(key)).toBe('a');
       } finally {
         child.kill('SIGTERM');
         await new Promise((resolve) =>
           child.exitCode !== null ? resolve(null) : child.once('exit', resolve),
         );
       }
+    });
+
+    it('exits 1 with the reason when Redis cannot be reached, and 2 on bad arguments', async () => {
+      const run = async (args: string[]) => {
+        const child = cli(args);
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+        });
+        const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+        return { code, err };
+      };
+      const unreachable = await run(['--port', '0', '--token', 't', '--redis-url', 'redis://127.0.0.1:1']);
+      expect(unreachable).toEqual({
+        code: 1,
+        err: expect.stringMatching(/^error: cannot reach Redis for the Upstash endpoint/),
+      });
+      expect(await run(['--database', 'no-equals-sign'])).toEqual({
+        code: 2,
+        err: expect.stringMatching(/^error: --database wants/),
+      });
     });
   });
 });
