@@ -200,11 +200,35 @@ function markdown(r: BenchResults): string {
     r.overhead.upstashPipeline,
     'SETs per second',
   );
+  pair(
+    'The HTTP floor: @upstash/redis against a server that answers at once vs ioredis, single GET',
+    r.overhead.upstashFloorSingle,
+  );
+  pair(
+    'The HTTP floor: @upstash/redis against a server that answers at once vs ioredis, pipeline of 100 SETs',
+    r.overhead.upstashFloorPipeline,
+    'SETs per second',
+  );
   const single = r.overhead.upstashSingle;
   const piped = r.overhead.upstashPipeline;
   if (single && piped)
     lines.push(
       `The endpoint pays HTTP + JSON per request; pipelining amortises it: a SET inside a pipeline of 100 takes ${round((piped.subject.p50Ms / 100) * 1000, 1)} µs against ${round(single.subject.p50Ms * 1000, 0)} µs for a lone GET through the endpoint (${round(single.subject.p50Ms / (piped.subject.p50Ms / 100), 0)}× less per command). ioredis is the floor here (a local TCP socket to the same Redis), not something a Lambda could use against Upstash over the internet. The bench's HTTP client, the gateway and the handler share one Node process on this 2-core machine, so the concurrent gateway figure includes the client's own work.`,
+      '',
+    );
+  const floorSingle = r.overhead.upstashFloorSingle;
+  const floorPiped = r.overhead.upstashFloorPipeline;
+  if (single && piped && floorSingle && floorPiped)
+    lines.push(
+      `Most of that is the client's: \`@upstash/redis\` over Node's fetch costs ${floorSingle.p50Ratio}× ioredis for a GET and ${floorPiped.p50Ratio}× for a pipeline of 100 against a server that does nothing at all. Through the endpoint (which also makes the Redis round trip ioredis makes) it is ${single.p50Ratio}× and ${piped.p50Ratio}×: the endpoint's own share is ${round((single.subject.p50Ms - floorSingle.subject.p50Ms) * 1000, 0)} µs per GET and ${round((piped.subject.p50Ms - floorPiped.subject.p50Ms) * 1000, 0)} µs per pipeline of 100 (p50 against p50, same run).`,
+      '',
+    );
+  const fair = r.overhead.upstashFairness;
+  if (fair)
+    lines.push(
+      '### Fairness: PINGs while one 10 MB pipeline runs',
+      '',
+      `A pipeline of ${fair.commands} INCRs (${round(fair.bodyBytes / 1024 / 1024, 1)} MB, the size Upstash accepts) took ${fair.pipelineMs} ms; ${fair.pings} PINGs from another client, sent one after the other meanwhile, were answered in p50 **${fair.pingP50Ms} ms**, p99 ${fair.pingP99Ms} ms, max ${fair.pingMaxMs} ms. The endpoint runs a pipeline in slices of 1,000 commands and lets other requests in between (docs/local.md); the pipeline, its client and the PINGs share this process.`,
       '',
     );
   const named = gaps(r);
