@@ -249,7 +249,7 @@ export class UpstashEndpoint {
         await db.count(commands);
         const replies =
           route.kind === 'pipeline' ? await db.pipeline(commands) : await db.transaction(commands);
-        sendParts(res, await serialize(replies, base64), db.nextSyncToken());
+        await sendParts(res, await serialize(replies, base64), db.nextSyncToken());
       }
     } catch (error) {
       if (error instanceof BadRequestError) send(res, error.status, errorBody(error.message));
@@ -360,7 +360,7 @@ async function serialize(replies: readonly Reply[], base64: boolean): Promise<st
   return parts;
 }
 
-function sendParts(res: ServerResponse, parts: readonly string[], syncToken: string): void {
+async function sendParts(res: ServerResponse, parts: readonly string[], syncToken: string): Promise<void> {
   if (parts.length === 1) {
     send(res, 200, `[${parts[0]}]`, syncToken);
     return;
@@ -369,7 +369,11 @@ function sendParts(res: ServerResponse, parts: readonly string[], syncToken: str
   for (const part of parts) length += Buffer.byteLength(part);
   res.writeHead(200, { ...JSON_HEADERS, 'content-length': length, 'upstash-sync-token': syncToken });
   res.write('[');
-  for (let i = 0; i < parts.length; i++) res.write(i === 0 ? (parts[i] as string) : `,${parts[i]}`);
+  for (let i = 0; i < parts.length; i++) {
+    res.write(i === 0 ? (parts[i] as string) : `,${parts[i]}`);
+    // Several MB go out a few hundred KB at a time, letting other requests in between.
+    if (i % 8 === 7) await yieldToLoop();
+  }
   res.end(']');
 }
 
