@@ -105,13 +105,13 @@ export function compareResults(
     n.upstashPipeline?.p50Ratio,
   );
   ratio(
-    'HTTP floor / ioredis, single GET p50',
+    'Upstash endpoint / HTTP floor, single GET p50',
     o.upstashFloorSingle?.p50Ratio,
     n.upstashFloorSingle?.p50Ratio,
     SINGLE_COMMAND_TOLERANCE,
   );
   ratio(
-    'HTTP floor / ioredis, pipeline of 100 p50',
+    'Upstash endpoint / HTTP floor, pipeline of 100 p50',
     o.upstashFloorPipeline?.p50Ratio,
     n.upstashFloorPipeline?.p50Ratio,
   );
