@@ -10,6 +10,9 @@ const REDIS_FLAGS = new Set(['no-writes', 'allow-oom', 'allow-stale', 'no-cluste
 
 const SHEBANG = /^#!lua(?:[ \t]+flags=([^\r\n]*))?[ \t]*(\r?\n|$)/;
 
+/** Longest script whose rewrite is kept for the next call (1,000 of them at most). */
+const MAX_KEPT_SCRIPT_CHARS = 64 * 1024;
+
 export const sha1 = (text: string): string => createHash('sha1').update(text, 'utf8').digest('hex');
 
 /** A script as Redis runs it, and the SHA the client knows it by. */
@@ -55,8 +58,11 @@ export class ScriptCache {
     if (!prepared) {
       const text = this.rewrite(script);
       prepared = { sha: sha1(script), redisSha: sha1(text), text };
-      if (this.#prepared.size >= 1000) this.#prepared.delete(this.#prepared.keys().next().value as string);
-      this.#prepared.set(script, prepared);
+      // Scripts repeat (a client's few scripts, called again and again); a large one-off is not kept.
+      if (script.length <= MAX_KEPT_SCRIPT_CHARS) {
+        if (this.#prepared.size >= 1000) this.#prepared.delete(this.#prepared.keys().next().value as string);
+        this.#prepared.set(script, prepared);
+      }
     }
     this.remember(prepared.sha, prepared.redisSha);
     return prepared;
