@@ -110,6 +110,8 @@ export class PubSubHub {
     let subscribed = this.#subscribed.get(key);
     if (!subscribed) {
       subscribed = this.#connection().then(async (redis) => {
+        // While it reconnects, a new stream fails at once (503), as a command does.
+        if (redis.status !== 'ready') throw new Error('the subscriber connection to Redis is down');
         if (stream.pattern) await redis.psubscribe(stream.redisName);
         else await redis.subscribe(stream.redisName);
       });
@@ -184,11 +186,13 @@ export class PubSubHub {
             local += live;
           }
         }
-        return Math.max(0, redisCount - ours) + local;
+        // Fewer than ours: Redis does not hold this connection's subscriptions right now (it is
+        // re-subscribing after a reconnect), so none of the streams heard it.
+        return redisCount < ours ? redisCount : redisCount - ours + local;
       },
       subscribers: (channel, redisCount) => {
         const live = this.#live(this.#channels.get(channel));
-        return live > 0 ? Math.max(0, redisCount - 1) + live : redisCount;
+        return live > 0 && redisCount >= 1 ? redisCount - 1 + live : redisCount;
       },
       patterns: () => {
         let n = 0;

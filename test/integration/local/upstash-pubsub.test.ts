@@ -225,4 +225,27 @@ describe('pub/sub over SSE', () => {
     });
     expect(put.status).toBe(405);
   });
+
+  // Last: it stops the file's Redis.
+  it('answers 503 for a new stream while Redis is away, and an open stream hears messages again once it is back', async () => {
+    const subscriber = a.subscribe<string>('survivor');
+    await ready(subscriber);
+    const got = collect<{ message: string }>(subscriber);
+    await a.publish('survivor', 'before');
+    await expect.poll(() => got.length).toBe(1);
+    await server.stop();
+    const down = await fetch(`${endpoint.url}/subscribe/latecomer`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${A}` },
+    });
+    expect(down.status).toBe(503);
+    expect(await down.json()).toEqual({ error: expect.stringMatching(/^ERR Redis is unavailable/) });
+    server = await startRedisServer({ port: server.port });
+    // Re-subscribed by itself: PUBLISH counts the stream again once Redis holds the subscription.
+    await expect
+      .poll(() => a.publish('survivor', 'after').catch(() => -1), { timeout: 10_000, interval: 100 })
+      .toBe(1);
+    await expect.poll(() => got.map((m) => m.message)).toContain('after');
+    await subscriber.unsubscribe();
+  });
 });
