@@ -45,6 +45,12 @@ function gaps(r: BenchResults): string[] {
       );
     }
   }
+  const { upstashSingle: single, upstashPipeline: piped } = r.overhead;
+  const { upstashFloorSingle: floorSingle, upstashFloorPipeline: floorPiped } = r.overhead;
+  if (single && piped && floorSingle && floorPiped && (single.p50Ratio > 3 || piped.p50Ratio > 2.5))
+    out.push(
+      `local Upstash endpoint against ioredis: ${single.p50Ratio}× for a GET and ${piped.p50Ratio}× for a pipeline of 100, against goals of 3× and 2.5×. The goals sit below what the client alone costs: \`@upstash/redis\` over Node 20's fetch, against a server that answers at once without Redis, is ${round(single.p50Ratio / floorSingle.p50Ratio, 1)}× and ${round(piped.p50Ratio / floorPiped.p50Ratio, 1)}× ioredis here; the endpoint adds ${floorSingle.p50Ratio}× and ${floorPiped.p50Ratio}× to that floor, about one Redis round trip (profile in docs/local.md).`,
+    );
   if ((r.secretFetches.warm100 ?? 0) > 0)
     out.push(`secret fetches while warm: ${r.secretFetches.warm100} in 100 requests (target 0).`);
   for (const row of r.coldStart) {
