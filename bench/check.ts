@@ -108,5 +108,16 @@ export function compareResults(
     o.upstashPipeline?.p50Ratio,
     n.upstashPipeline?.p50Ratio,
   );
+  ratio(
+    'Upstash endpoint / HTTP floor, single GET p50',
+    o.upstashFloorSingle?.p50Ratio,
+    n.upstashFloorSingle?.p50Ratio,
+    SINGLE_COMMAND_TOLERANCE,
+  );
+  ratio(
+    'Upstash endpoint / HTTP floor, pipeline of 100 p50',
+    o.upstashFloorPipeline?.p50Ratio,
+    n.upstashFloorPipeline?.p50Ratio,
+  );
   return { lines, failed };
 }

@@ -1,4 +1,5 @@
-import { Agent, request as httpRequest } from 'node:http';
+import { Agent, createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Redis as IORedis } from 'ioredis';
 import type { UpstashEndpoint } from '../local/upstash/server';
 
@@ -222,4 +223,42 @@ export function http(
 
 export function closeHttp(): void {
   agent.destroy();
+}
+
+/**
+ * The HTTP floor of the endpoint rows: a server that answers the Upstash REST client at once,
+ * without Redis, with the endpoint's headers and answers of the same shape (one base64 result,
+ * or 100 for `/pipeline`). What `@upstash/redis` and Node's fetch cost here, whatever the server
+ * does; the endpoint's own work is what it takes beyond this.
+ */
+export async function startHttpFloor(): Promise<{ url: string; close: () => Promise<void> }> {
+  const single = '{"result":"dg=="}';
+  const pipeline = `[${Array.from({ length: 100 }, () => '{"result":"T0s="}').join(',')}]`;
+  let sync = 0;
+  const server = createServer({ keepAlive: true }, (req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const body = req.url === '/pipeline' ? pipeline : single;
+      sync += 1;
+      res
+        .writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'access-control-allow-origin': '*',
+          'access-control-expose-headers': 'upstash-sync-token',
+          'upstash-sync-token': String(sync),
+        })
+        .end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }

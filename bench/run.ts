@@ -40,8 +40,10 @@ import {
   type PairedLatency,
   pairedLatency,
   pairedThroughput,
+  percentile,
   pickMedian,
   round,
+  startHttpFloor,
 } from './lib';
 import { type BenchResults, writeReport } from './report';
 
@@ -589,6 +591,19 @@ export interface Overhead {
   };
   upstashSingle?: PairedLatency;
   upstashPipeline?: PairedLatency;
+  /** The endpoint against the same client's floor: a server that answers at once (lib.ts startHttpFloor). */
+  upstashFloorSingle?: PairedLatency;
+  upstashFloorPipeline?: PairedLatency;
+  /** PINGs from another client answered while one 10 MB pipeline of INCRs runs. */
+  upstashFairness?: {
+    commands: number;
+    bodyBytes: number;
+    pipelineMs: number;
+    pings: number;
+    pingP50Ms: number;
+    pingP99Ms: number;
+    pingMaxMs: number;
+  };
 }
 const overhead: Overhead = {};
 {
@@ -643,6 +658,72 @@ log('overhead: local Upstash endpoint vs a direct Redis client');
     },
     { runs: RUNS, n: 60, per: 100, warmUp: 10 },
   );
+
+  // The same client against a server that answers at once: the HTTP + JSON floor of any endpoint.
+  // Timed against the endpoint itself, so the difference is what the endpoint adds (its Redis
+  // round trip and its own work), measured interleaved in one run.
+  const floor = await startHttpFloor();
+  const atFloor = new Redis({
+    url: floor.url,
+    token: TOKEN,
+    enableTelemetry: false,
+    enableAutoPipelining: false,
+  });
+  overhead.upstashFloorSingle = await pairedLatency(
+    { name: 'GET via the local Upstash endpoint (@upstash/redis)', op: () => single.get('bench:one') },
+    {
+      name: 'GET via @upstash/redis against a server that answers at once',
+      op: () => atFloor.get('bench:one'),
+    },
+    { runs: RUNS, n: 300 },
+  );
+  const pipelineOf = (client: Redis) => () => {
+    const p = client.pipeline();
+    for (const [k, v] of values) p.set(k, v);
+    return p.exec();
+  };
+  overhead.upstashFloorPipeline = await pairedLatency(
+    { name: 'pipeline of 100 SETs via the local Upstash endpoint', op: pipelineOf(single) },
+    {
+      name: 'pipeline of 100 SETs via @upstash/redis against a server that answers at once',
+      op: pipelineOf(atFloor),
+    },
+    { runs: RUNS, n: 60, per: 100, warmUp: 10 },
+  );
+  await floor.close();
+
+  // Fairness: PINGs from another client while a pipeline as large as Upstash accepts (10 MB) runs.
+  const one = JSON.stringify(['INCR', 'bench:fair']);
+  const count = Math.floor((10 * 1024 * 1024 - 2) / (one.length + 1));
+  const body = `[${new Array(count).fill(one).join(',')}]`;
+  let done = false;
+  const startedAt = performance.now();
+  const big = fetch(`${endpoint.url}/pipeline`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body,
+  }).then(async (res) => {
+    await res.arrayBuffer();
+    done = true;
+    return { status: res.status, ms: performance.now() - startedAt };
+  });
+  const pings: number[] = [];
+  while (!done) {
+    const t = performance.now();
+    await single.ping();
+    if (!done) pings.push(performance.now() - t);
+  }
+  const result = await big;
+  if (result.status !== 200) throw new Error(`the 10 MB pipeline answered ${result.status}`);
+  overhead.upstashFairness = {
+    commands: count,
+    bodyBytes: body.length,
+    pipelineMs: round(result.ms, 0),
+    pings: pings.length,
+    pingP50Ms: round(percentile(pings, 50), 1),
+    pingP99Ms: round(percentile(pings, 99), 1),
+    pingMaxMs: round(Math.max(...pings), 1),
+  };
 }
 
 // ---------------------------------------------------------------- cold start of the bundles

@@ -2,48 +2,75 @@
  * `npm run upstash -- --port 8079 --redis-url redis://127.0.0.1:6379 --token <t>`
  *
  * Runs the local Upstash REST endpoint in the foreground. Several databases:
- * `--database <token>=<redis-url>` (repeatable), e.g. one per Redis database index.
+ * `--database <token>=<redis-url>` (repeatable), one Redis database index each.
  */
 import { parseArgs } from 'node:util';
 import { type UpstashDatabase, UpstashEndpoint } from './upstash/server';
 
-const { values } = parseArgs({
-  options: {
-    port: { type: 'string', default: '8079' },
-    host: { type: 'string', default: '127.0.0.1' },
-    'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
-    token: { type: 'string', default: process.env.UPSTASH_REDIS_REST_TOKEN },
-    database: { type: 'string', multiple: true },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+const USAGE = `Usage: npm run upstash -- [--port 8079] [--host 127.0.0.1] [--redis-url redis://127.0.0.1:6379/0] --token <token>
+       npm run upstash -- --database <token>=<redis-url> [--database <token>=<redis-url> ...]
+
+Serves the Upstash Redis REST API (POST /, /pipeline, /multi-exec, SSE on /subscribe/<channel> and
+/psubscribe/<pattern>) over a Redis of yours, for @upstash/redis and any other REST client.
+Each token is one logical database, as on Upstash: give each its own database index
+(redis://127.0.0.1:6379/1). Commands that reach another database or the server's configuration
+are refused, in scripts too. docs/local.md lists what is emulated and every known difference.`;
+
+function fail(message: string): never {
+  console.error(`error: ${message}`);
+  process.exit(2);
+}
+
+let values: ReturnType<typeof parse>;
+function parse() {
+  return parseArgs({
+    options: {
+      port: { type: 'string', default: '8079' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'redis-url': { type: 'string', default: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' },
+      token: { type: 'string', default: process.env.UPSTASH_REDIS_REST_TOKEN },
+      database: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }).values;
+}
+try {
+  values = parse();
+} catch (error) {
+  fail(`${(error as Error).message}\n${USAGE}`);
+}
 
 if (values.help) {
-  console.log(`Usage: npm run upstash -- [--port 8079] [--host 127.0.0.1] [--redis-url redis://127.0.0.1:6379] --token <token>
-       npm run upstash -- --database <token>=<redis-url> [--database <token>=<redis-url> ...]`);
+  console.log(USAGE);
   process.exit(0);
 }
 
 const databases: UpstashDatabase[] = (values.database ?? []).map((spec) => {
   const at = spec.indexOf('=');
-  if (at < 1) throw new Error(`--database wants <token>=<redis-url>, got "${spec}"`);
+  if (at < 1) fail('--database wants <token>=<redis-url>, got one without "="');
   return { token: spec.slice(0, at), redisUrl: spec.slice(at + 1) };
 });
 if (databases.length === 0) {
-  if (!values.token) {
-    console.error('error: --token (or UPSTASH_REDIS_REST_TOKEN) is required');
-    process.exit(2);
-  }
+  if (!values.token) fail('--token (or UPSTASH_REDIS_REST_TOKEN) is required');
   databases.push({ token: values.token, redisUrl: values['redis-url'] });
 }
 const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`error: --port must be a port number, got "${values.port}"`);
-  process.exit(2);
-}
+if (!Number.isInteger(port) || port < 0 || port > 65535)
+  fail(`--port must be a port number, got "${values.port}"`);
 
-const endpoint = await UpstashEndpoint.start({ databases, port, host: values.host });
+let endpoint: UpstashEndpoint;
+try {
+  endpoint = await UpstashEndpoint.start({ databases, port, host: values.host });
+} catch (error) {
+  console.error(`error: ${(error as Error).message}`);
+  process.exit(1);
+}
 console.log(`Upstash REST endpoint ready at ${endpoint.url} (UPSTASH_REDIS_REST_URL=${endpoint.url})`);
+const indexes = databases.map((db) => new URL(db.redisUrl).pathname.replace(/^\//, '') || '0');
+console.log(
+  `${databases.length} database${databases.length === 1 ? '' : 's'} (Redis database ${indexes.join(', ')}); ` +
+    'pub/sub on /subscribe/<channel> and /psubscribe/<pattern>',
+);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     void endpoint.close().then(() => process.exit(0));

@@ -1,36 +1,36 @@
-/**
- * Turns raw Redis replies into the JSON an Upstash REST client expects.
- *
- * Replies come from ioredis' `callBuffer` with `stringNumbers` on, so the three RESP2 shapes
- * stay distinguishable: bulk and status strings arrive as `Buffer`, integers as decimal
- * strings (exact over the full signed 64-bit range), nil as `null`, arrays as arrays.
- */
-export type RawReply = Buffer | string | number | null | RawReply[];
+import { type Reply, RespBigInt, RespError } from './resp';
 
 /**
- * Serializes a reply as a JSON value. Integers are written as number literals digit for digit
- * (never through `Number`), strings as UTF-8 text or, with `base64`, as the base64 of their exact
- * bytes at every depth, as `Upstash-Encoding: base64` requires.
+ * Serializes a Redis reply as the JSON value an Upstash REST client expects. Integers are
+ * written digit for digit (never rounded through a double past 2^53); strings as UTF-8 text or,
+ * with `base64`, as the base64 of their exact bytes at every depth, as `Upstash-Encoding: base64`
+ * requires. An error nested in an array (a script may return one) becomes its text.
  */
-export function replyToJson(reply: RawReply, base64: boolean): string {
-  if (reply === null || reply === undefined) return 'null';
+export function replyToJson(reply: Reply, base64: boolean): string {
+  if (reply === null) return 'null';
   if (Buffer.isBuffer(reply)) {
-    return JSON.stringify(base64 ? reply.toString('base64') : reply.toString('utf8'));
+    return base64 ? `"${reply.toString('base64')}"` : JSON.stringify(reply.toString('utf8'));
   }
-  if (typeof reply === 'string') {
-    // An integer reply under stringNumbers; anything else here would be a bug upstream.
-    return /^-?\d+$/.test(reply)
-      ? reply
-      : JSON.stringify(base64 ? Buffer.from(reply).toString('base64') : reply);
+  if (typeof reply === 'number') return String(reply);
+  if (reply instanceof RespBigInt) return reply.digits;
+  if (reply instanceof RespError) {
+    return base64 ? `"${Buffer.from(reply.message).toString('base64')}"` : JSON.stringify(reply.message);
   }
-  if (typeof reply === 'number')
-    return Number.isInteger(reply) ? String(reply) : JSON.stringify(String(reply));
-  return `[${reply.map((item) => replyToJson(item, base64)).join(',')}]`;
+  let out = '[';
+  for (let i = 0; i < reply.length; i++) {
+    if (i > 0) out += ',';
+    out += replyToJson(reply[i] as Reply, base64);
+  }
+  return `${out}]`;
 }
 
 /** `{"result": X}`: the key is always present, also for null. */
-export const resultBody = (reply: RawReply, base64: boolean): string =>
+export const resultBody = (reply: Reply, base64: boolean): string =>
   `{"result":${replyToJson(reply, base64)}}`;
 
 /** `{"error": "<Redis text>"}`. Errors are never base64-encoded. */
-export const errorBody = (message: string): string => JSON.stringify({ error: message });
+export const errorBody = (message: string): string => `{"error":${JSON.stringify(message)}}`;
+
+/** One item of a pipeline or transaction answer: a result, or an error in its place. */
+export const itemBody = (reply: Reply, base64: boolean): string =>
+  reply instanceof RespError ? errorBody(reply.message) : resultBody(reply, base64);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { scriptPreamble } from './sandbox';
 
 /**
  * Shebang flags Redis 7.0 understands. Upstash adds its own (`allow-key-locking` above all,
@@ -9,69 +10,97 @@ const REDIS_FLAGS = new Set(['no-writes', 'allow-oom', 'allow-stale', 'no-cluste
 
 const SHEBANG = /^#!lua(?:[ \t]+flags=([^\r\n]*))?[ \t]*(\r?\n|$)/;
 
+/** Longest script whose rewrite is kept for the next call (1,000 of them at most). */
+const MAX_KEPT_SCRIPT_CHARS = 64 * 1024;
+
 export const sha1 = (text: string): string => createHash('sha1').update(text, 'utf8').digest('hex');
 
-/**
- * Keeps EVAL, EVALSHA and SCRIPT working when scripts carry Upstash-only shebang flags.
- *
- * Clients compute a script's SHA over the text they send. When the endpoint rewrites that text,
- * Redis caches it under another SHA, so the endpoint remembers client SHA -> Redis SHA and
- * translates EVALSHA, SCRIPT EXISTS and SCRIPT LOAD replies. A forgotten mapping only costs a
- * NOSCRIPT, which every client answers with EVAL.
- */
-export class ScriptTranslator {
-  readonly #redisSha = new Map<string, string>();
+/** A script as Redis runs it, and the SHA the client knows it by. */
+export interface PreparedScript {
+  /** SHA-1 of the text the client sent: what EVALSHA and SCRIPT LOAD answer with. */
+  readonly sha: string;
+  /** SHA-1 of {@link text}: what Redis caches it under. */
+  readonly redisSha: string;
+  /** The client's script with its shebang cleaned and the database's sandbox in front. */
+  readonly text: string;
+}
 
-  /** The text Redis should run: the shebang without flags Redis does not know. */
+/**
+ * One database's scripts: what it may EVALSHA, and under which SHA Redis holds each one.
+ *
+ * Every script is rewritten on its way to Redis (Upstash-only shebang flags dropped, the Lua
+ * sandbox put in front), so Redis caches it under another SHA than the one the client computed.
+ * The cache maps client SHA -> Redis SHA, and it is the database's script cache as far as its
+ * token can tell: EVALSHA of a script this database never loaded answers NOSCRIPT (Redis may hold
+ * it for another database), SCRIPT EXISTS answers from it, and SCRIPT FLUSH empties it without
+ * flushing Redis's cache, which every database shares. A forgotten mapping (endpoint restarted,
+ * cache full) only costs a NOSCRIPT, which every client answers with EVAL.
+ */
+export class ScriptCache {
+  readonly #redisSha = new Map<string, string>();
+  readonly #prepared = new Map<string, PreparedScript>();
+  readonly #preamble: string;
+
+  /**
+   * @param db the Redis database index the sandbox keeps scripts to
+   * @param limit most scripts remembered; the oldest are forgotten first
+   */
+  constructor(
+    db: number,
+    private readonly limit = 10_000,
+  ) {
+    this.#preamble = scriptPreamble(db);
+  }
+
+  /** The script Redis should run for `script`, and both SHAs; remembers the mapping. */
+  prepare(script: string): PreparedScript {
+    let prepared = this.#prepared.get(script);
+    if (!prepared) {
+      const text = this.rewrite(script);
+      prepared = { sha: sha1(script), redisSha: sha1(text), text };
+      // Scripts repeat (a client's few scripts, called again and again); a large one-off is not kept.
+      if (script.length <= MAX_KEPT_SCRIPT_CHARS) {
+        if (this.#prepared.size >= 1000) this.#prepared.delete(this.#prepared.keys().next().value as string);
+        this.#prepared.set(script, prepared);
+      }
+    }
+    this.remember(prepared.sha, prepared.redisSha);
+    return prepared;
+  }
+
+  /** The text Redis runs: the shebang without flags Redis does not know, then the sandbox. */
   rewrite(script: string): string {
     const match = SHEBANG.exec(script);
-    if (!match?.[1]) return script;
-    const flags = match[1]
+    if (!match) return this.#preamble + script;
+    const flags = (match[1] ?? '')
       .split(',')
       .map((f) => f.trim())
       .filter((f) => REDIS_FLAGS.has(f));
     const shebang = flags.length > 0 ? `#!lua flags=${flags.join(',')}` : '#!lua';
-    const rewritten = shebang + match[2] + script.slice(match[0].length);
-    if (rewritten !== script) this.#redisSha.set(sha1(script), sha1(rewritten));
-    return rewritten;
+    return `${shebang}${match[2] || '\n'}${this.#preamble}${script.slice(match[0].length)}`;
   }
 
-  /** The SHA under which Redis knows the script a client calls `sha`. */
-  redisSha(sha: string): string {
-    return this.#redisSha.get(sha.toLowerCase()) ?? sha;
+  /** The SHA under which Redis holds the script this database knows as `sha`, if it loaded it. */
+  redisSha(sha: string): string | undefined {
+    return this.#redisSha.get(sha.toLowerCase());
   }
 
-  /** After SCRIPT FLUSH nothing Redis cached survives, and neither do the mappings. */
+  remember(sha: string, redisSha: string): void {
+    if (this.#redisSha.has(sha)) return;
+    if (this.#redisSha.size >= this.limit)
+      this.#redisSha.delete(this.#redisSha.keys().next().value as string);
+    this.#redisSha.set(sha, redisSha);
+  }
+
+  /** SCRIPT FLUSH: this database forgets every script. */
   clear(): void {
     this.#redisSha.clear();
   }
 
-  /**
-   * Rewrites one command on its way to Redis. Returns the arguments to send and, for
-   * SCRIPT LOAD, the SHA to answer with (the client's, not Redis').
-   */
-  translate(args: string[]): { args: string[]; loadedSha?: string } {
-    const name = args[0]?.toUpperCase();
-    if ((name === 'EVAL' || name === 'EVAL_RO') && args.length > 1) {
-      return { args: [args[0] as string, this.rewrite(args[1] as string), ...args.slice(2)] };
-    }
-    if ((name === 'EVALSHA' || name === 'EVALSHA_RO') && args.length > 1) {
-      return { args: [args[0] as string, this.redisSha(args[1] as string), ...args.slice(2)] };
-    }
-    if (name === 'SCRIPT') {
-      const sub = args[1]?.toUpperCase();
-      if (sub === 'LOAD' && args.length === 3) {
-        const script = args[2] as string;
-        return {
-          args: [args[0] as string, args[1] as string, this.rewrite(script)],
-          loadedSha: sha1(script),
-        };
-      }
-      if (sub === 'EXISTS') {
-        return { args: [...args.slice(0, 2), ...args.slice(2).map((sha) => this.redisSha(sha))] };
-      }
-      if (sub === 'FLUSH') this.clear();
-    }
-    return { args };
+  /** Puts the client's SHA back where a Redis error names the script by Redis's SHA. */
+  errorText(message: string, prepared: { sha: string; redisSha: string }): string {
+    return message.includes(prepared.redisSha)
+      ? message.split(prepared.redisSha).join(prepared.sha)
+      : message;
   }
 }

@@ -1,9 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis, ReplyError } from 'ioredis';
-import { errorBody, type RawReply, replyToJson, resultBody } from './reply';
-import { ScriptTranslator } from './scripts';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { BadRequestError, MAX_REQUEST_BYTES, parseCommand, parseCommandList, readBody } from './body';
+import { Database, type EndpointStats, TransactionDiscarded } from './database';
+import { PubSubHub, type Stream } from './pubsub';
+import { errorBody, itemBody, resultBody } from './reply';
+import { parseRedisUrl, RedisUnavailableError, type Reply, RespError, type RespTarget } from './resp';
+
+export type { EndpointStats } from './database';
 
 /** One emulated Upstash database: the token that reaches it and the Redis behind it. */
 export interface UpstashDatabase {
@@ -32,204 +37,46 @@ export interface UpstashEndpointOptions {
    * @default 10 MiB
    */
   readonly maxBodyBytes?: number;
+  /**
+   * Where 5xx answers are reported (one line each, never a token or password; a run of 503s
+   * while Redis is away is reported once a second at most).
+   * @default console.error
+   */
+  readonly log?: (line: string) => void;
 }
 
-/** What one database has served: HTTP round trips and top-level commands. */
-export interface EndpointStats {
-  requests: number;
-  commands: number;
-  byCommand: Record<string, number>;
-}
+const JSON_HEADERS = {
+  'content-type': 'application/json',
+  'access-control-allow-origin': '*',
+  'access-control-expose-headers': 'upstash-sync-token',
+};
 
-const DEFAULT_MAX_BODY = 10 * 1024 * 1024;
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream',
+  'cache-control': 'no-cache',
+  connection: 'keep-alive',
+  'access-control-allow-origin': '*',
+};
 
-/**
- * Commands that would change the state of the shared connection, block it, or reach beyond one
- * database. Upstash's REST API refuses the same families (no blocking commands, no
- * SELECT/MULTI/WATCH over REST, pub/sub only through its SSE paths).
- */
-const UNAVAILABLE = new Set([
-  'AUTH',
-  'BLMOVE',
-  'BLMPOP',
-  'BLPOP',
-  'BRPOP',
-  'BRPOPLPUSH',
-  'BZMPOP',
-  'BZPOPMAX',
-  'BZPOPMIN',
-  'CLIENT',
-  'DEBUG',
-  'DISCARD',
-  'EXEC',
-  'FAILOVER',
-  'HELLO',
-  'MIGRATE',
-  'MONITOR',
-  'MOVE',
-  'MULTI',
-  'PSUBSCRIBE',
-  'PSYNC',
-  'PUNSUBSCRIBE',
-  'QUIT',
-  'REPLICAOF',
-  'RESET',
-  'SELECT',
-  'SHUTDOWN',
-  'SLAVEOF',
-  'SSUBSCRIBE',
-  'SUBSCRIBE',
-  'SUNSUBSCRIBE',
-  'SWAPDB',
-  'SYNC',
-  'UNSUBSCRIBE',
-  'UNWATCH',
-  'WAIT',
-  'WAITAOF',
-  'WATCH',
-]);
+const CORS_HEADERS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, POST, OPTIONS',
+  'access-control-allow-headers':
+    'authorization, content-type, upstash-encoding, upstash-sync-token, upstash-telemetry-runtime, upstash-telemetry-platform, upstash-telemetry-sdk',
+  'access-control-expose-headers': 'upstash-sync-token',
+};
 
-/** A request that cannot reach Redis: mapped to 503, never to a Redis error. */
-class RedisUnavailableError extends Error {}
-
-/** A request the endpoint refuses before Redis sees it. */
-class BadRequestError extends Error {
-  constructor(
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
-}
-
-type Command = string[];
-
-class Database {
-  readonly redis: Redis;
-  readonly scripts = new ScriptTranslator();
-  stats: EndpointStats = { requests: 0, commands: 0, byCommand: {} };
-  #sync = 0;
-
-  constructor(
-    public token: string,
-    redisUrl: string,
-  ) {
-    this.redis = new Redis(redisUrl, {
-      lazyConnect: true,
-      // Fail fast while Redis is away instead of queueing: the client gets a clear 503.
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      stringNumbers: true,
-      connectTimeout: 2000,
-      commandTimeout: 15_000,
-      retryStrategy: (attempt) => Math.min(attempt * 50, 500),
-    });
-    // Connection errors surface per request; the listener keeps them from crashing the process.
-    this.redis.on('error', () => {});
-  }
-
-  nextSyncToken(): string {
-    this.#sync += 1;
-    return String(this.#sync);
-  }
-
-  count(commands: readonly Command[]): void {
-    this.stats.requests += 1;
-    for (const [name] of commands) {
-      const upper = (name ?? '').toUpperCase();
-      this.stats.commands += 1;
-      this.stats.byCommand[upper] = (this.stats.byCommand[upper] ?? 0) + 1;
-    }
-  }
-
-  /** Checks and rewrites one command; throws BadRequestError for what Redis must not see. */
-  prepare(command: Command): { name: string; args: string[]; loadedSha?: string } {
-    const name = (command[0] ?? '').toUpperCase();
-    if (UNAVAILABLE.has(name)) throw new CommandError(`ERR Command is not available: '${command[0]}'`);
-    if ((name === 'XREAD' || name === 'XREADGROUP') && command.some((a) => a.toUpperCase() === 'BLOCK')) {
-      throw new CommandError(`ERR Command is not available: '${command[0]} BLOCK'`);
-    }
-    // Each Upstash database is its own keyspace: FLUSHALL empties this one, not its neighbours.
-    const effective = name === 'FLUSHALL' ? ['FLUSHDB', ...command.slice(1)] : command;
-    const { args, loadedSha } = this.scripts.translate(effective);
-    // Upper case keeps ioredis from applying its own reply transformers (HGETALL -> object).
-    return { name: (args[0] ?? '').toUpperCase(), args: args.slice(1), loadedSha };
-  }
-
-  async run(command: Command): Promise<RawReply> {
-    const { name, args, loadedSha } = this.prepare(command);
-    try {
-      const reply = (await this.redis.callBuffer(name, ...args)) as RawReply;
-      return loadedSha ? Buffer.from(loadedSha) : reply;
-    } catch (error) {
-      throw asRedisError(error);
-    }
-  }
-
-  /** MULTI ... EXEC written in one go on the shared connection, so no other request interleaves. */
-  async transaction(commands: Command[]): Promise<Array<{ reply?: RawReply; error?: string }>> {
-    const multi = this.redis.multi();
-    const loaded: Array<string | undefined> = [];
-    for (const command of commands) {
-      const { name, args, loadedSha } = this.prepare(command);
-      loaded.push(loadedSha);
-      multi.callBuffer(name, ...args);
-    }
-    let results: Array<[Error | null, unknown]> | null;
-    try {
-      results = await multi.exec();
-    } catch (error) {
-      throw asRedisError(error);
-    }
-    if (!results) throw new CommandError('EXECABORT Transaction discarded because of previous errors.');
-    return results.map(([error, reply], i) =>
-      error
-        ? { error: error.message }
-        : { reply: loaded[i] ? Buffer.from(loaded[i] as string) : (reply as RawReply) },
-    );
-  }
-}
-
-/** An error Redis itself would give: answered as 400 with its text verbatim. */
-class CommandError extends Error {}
-
-const isReplyError = (error: unknown): error is Error =>
-  error instanceof CommandError || (error as object) instanceof (ReplyError as unknown as typeof Error);
-
-function asRedisError(error: unknown): Error {
-  if (isReplyError(error)) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new RedisUnavailableError(`ERR Redis is unavailable: ${message}`);
-}
-
-/** Converts a JSON value into a Redis argument the way JavaScript's `String(x)` does. */
-function toArgument(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' && Number.isFinite(value)) return String(value);
-  if (typeof value === 'boolean') return String(value);
-  throw new BadRequestError(
-    `ERR invalid argument: expected a string, number or boolean, got ${JSON.stringify(value)}`,
-  );
-}
-
-function toCommand(value: unknown): Command {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw new BadRequestError('ERR invalid command: expected a non-empty JSON array such as ["GET","key"]');
-  }
-  return value.map(toArgument);
-}
-
-function tokenMatches(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
+/** Items of a long answer serialized between two yields to the event loop. */
+const SERIALIZE_SLICE = 5000;
 
 /**
  * A local stand-in for the Upstash Redis REST API over a real Redis, complete enough that the
  * unchanged `@upstash/redis` and `@upstash/ratelimit` clients run against it: `POST /`,
- * `/pipeline` and `/multi-exec`, Bearer tokens mapped to databases, `Upstash-Encoding: base64`,
- * Redis errors as 400 JSON, Upstash script flags, and an `upstash-sync-token` header.
+ * `/pipeline` and `/multi-exec`, SSE pub/sub on `/subscribe/*` and `/psubscribe/*`, Bearer
+ * tokens each mapped to one logical database (what reaches another database or the server is
+ * refused, in scripts too), `Upstash-Encoding: base64`, Redis errors as 400 JSON, Upstash's
+ * script flags and `SCAN ... WITHTYPE`, and an `upstash-sync-token` header. docs/local.md lists
+ * what it emulates, what it refuses and every known difference from Upstash.
  *
  * @example
  * const endpoint = await UpstashEndpoint.start({ databases: [{ token: 't', redisUrl: 'redis://127.0.0.1:6379' }] });
@@ -238,28 +85,52 @@ function tokenMatches(given: string, expected: string): boolean {
 export class UpstashEndpoint {
   readonly #server: Server;
   readonly #databases: Database[];
+  readonly #hubs: PubSubHub[];
   readonly #maxBody: number;
+  readonly #log: (line: string) => void;
+  readonly #lastOutageLog = new Map<Database, number>();
 
-  private constructor(server: Server, databases: Database[], maxBody: number) {
+  private constructor(
+    server: Server,
+    databases: Database[],
+    hubs: PubSubHub[],
+    options: UpstashEndpointOptions,
+  ) {
     this.#server = server;
     this.#databases = databases;
-    this.#maxBody = maxBody;
+    this.#hubs = hubs;
+    this.#maxBody = options.maxBodyBytes ?? MAX_REQUEST_BYTES;
+    this.#log = options.log ?? ((line) => console.error(line));
   }
 
   /** Connects to every Redis, then listens. Rejects when a Redis cannot be reached. */
   static async start(options: UpstashEndpointOptions): Promise<UpstashEndpoint> {
     if (options.databases.length === 0) throw new Error('UpstashEndpoint needs at least one database');
-    const databases = options.databases.map((db) => new Database(db.token, db.redisUrl));
+    // One pub/sub hub (one subscriber connection at most) per Redis server.
+    const hubs = new Map<string, PubSubHub>();
+    const databases = options.databases.map((db) => {
+      const target = parseRedisUrl(db.redisUrl);
+      const key = serverKey(target);
+      let hub = hubs.get(key);
+      if (!hub) {
+        hub = new PubSubHub(target);
+        hubs.set(key, hub);
+      }
+      return new Database(db.token, target, hub);
+    });
     try {
-      await Promise.all(databases.map((db) => db.redis.connect()));
+      await Promise.all(databases.map((db) => db.connection.connect()));
     } catch (error) {
-      for (const db of databases) db.redis.disconnect();
+      for (const db of databases) db.connection.close();
       throw new Error(`cannot reach Redis for the Upstash endpoint: ${(error as Error).message}`);
     }
     const server = createServer({ keepAlive: true });
-    const endpoint = new UpstashEndpoint(server, databases, options.maxBodyBytes ?? DEFAULT_MAX_BODY);
-    server.on('request', (req, res) => {
+    const endpoint = new UpstashEndpoint(server, databases, [...hubs.values()], options);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
       endpoint.#handle(req, res).catch((error: unknown) => {
+        endpoint.#log(
+          `[upstash endpoint] 500 ${req.method} ${safePath(req.url)}: ${(error as Error).message}`,
+        );
         send(res, 500, errorBody(`ERR internal error: ${(error as Error).message}`));
       });
     });
@@ -297,41 +168,66 @@ export class UpstashEndpoint {
     db.token = newToken;
   }
 
-  /** Stops listening, drops keep-alive connections and disconnects from Redis. */
+  /** SSE streams open now, across databases. */
+  get streams(): number {
+    return this.#hubs.reduce((n, hub) => n + hub.streams, 0);
+  }
+
+  /** Ends the SSE streams, stops listening, drops keep-alive connections and leaves Redis. */
   async close(): Promise<void> {
+    await Promise.all(this.#hubs.map((hub) => hub.close()));
     await new Promise<void>((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();
     });
-    await Promise.all(this.#databases.map((db) => db.redis.quit().catch(() => db.redis.disconnect())));
+    for (const db of this.#databases) db.connection.close();
   }
 
-  #authenticate(req: IncomingMessage, url: URL): Database | undefined {
-    const header = req.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : url.searchParams.get('_token');
+  #authenticate(req: IncomingMessage, query: string): Database | undefined {
+    const header = req.headers.authorization;
+    const token = header?.startsWith('Bearer ')
+      ? header.slice(7).trim()
+      : query
+        ? new URLSearchParams(query).get('_token')
+        : null;
     if (!token) return undefined;
-    return this.#databases.find((db) => tokenMatches(token, db.token));
+    const given = Buffer.from(token);
+    return this.#databases.find((db) => {
+      const expected = Buffer.from(db.token);
+      return given.length === expected.length && timingSafeEqual(given, expected);
+    });
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = parseTarget(req.url);
     if (req.method === 'OPTIONS') {
       res.writeHead(204, CORS_HEADERS).end();
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://local');
     const body = await readBody(req, this.#maxBody);
-    const db = this.#authenticate(req, url);
+    if (!target) {
+      send(res, 400, errorBody('ERR malformed request target'));
+      return;
+    }
+    const db = this.#authenticate(req, target.query);
     if (!db) {
       send(res, 401, errorBody('WRONGPASS invalid or missing auth token'));
       return;
     }
-    const path = url.pathname.replace(/\/+$/, '') || '/';
-    if (path !== '/' && path !== '/pipeline' && path !== '/multi-exec') {
-      send(res, 404, errorBody(`ERR unknown endpoint: ${req.method} ${url.pathname}`));
+    let route: Route | undefined;
+    try {
+      route = routeOf(target.path);
+    } catch (error) {
+      send(res, 400, errorBody((error as Error).message));
       return;
     }
-    if (req.method !== 'POST') {
-      send(res, 405, errorBody(`ERR method not allowed: ${req.method} ${path} (use POST)`));
+    if (!route) {
+      send(res, 404, errorBody(`ERR unknown endpoint: ${req.method} ${target.path}`));
+      return;
+    }
+    const streaming = route.kind === 'subscribe' || route.kind === 'psubscribe';
+    if (req.method !== 'POST' && !(streaming && req.method === 'GET')) {
+      send(res, 405, errorBody(`ERR method not allowed: ${req.method} ${target.path} (use POST)`));
       return;
     }
     if (body === 'too-large') {
@@ -340,96 +236,156 @@ export class UpstashEndpoint {
     }
     const base64 = req.headers['upstash-encoding'] === 'base64';
     try {
-      const parsed = parseJson(body);
-      if (path === '/') {
-        const command = toCommand(parsed);
-        db.count([command]);
-        const reply = await db.run(command);
-        send(res, 200, resultBody(reply, base64), db.nextSyncToken());
-        return;
+      if (route.kind === 'subscribe' || route.kind === 'psubscribe') {
+        await this.#subscribe(db, route.kind === 'psubscribe', route.name, res);
+      } else if (route.kind === 'command') {
+        const command = parseCommand(body);
+        await db.count([command]);
+        const [reply] = await db.pipeline([command]);
+        if (reply instanceof RespError) send(res, 400, errorBody(reply.message));
+        else send(res, 200, resultBody(reply ?? null, base64), db.nextSyncToken());
+      } else {
+        const commands = await parseCommandList(body);
+        await db.count(commands);
+        const replies =
+          route.kind === 'pipeline' ? await db.pipeline(commands) : await db.transaction(commands);
+        await sendParts(res, await serialize(replies, base64), db.nextSyncToken());
       }
-      if (!Array.isArray(parsed) || parsed.length === 0) {
-        throw new BadRequestError('ERR invalid pipeline: expected a non-empty JSON array of commands');
-      }
-      const commands = parsed.map(toCommand);
-      db.count(commands);
-      const items =
-        path === '/pipeline'
-          ? await runPipeline(db, commands)
-          : (await db.transaction(commands)).map(({ reply, error }) =>
-              error === undefined ? resultBody(reply ?? null, base64) : errorBody(error),
-            );
-      send(
-        res,
-        200,
-        `[${items.map((item) => (typeof item === 'string' ? item : itemBody(item, base64))).join(',')}]`,
-        db.nextSyncToken(),
-      );
     } catch (error) {
       if (error instanceof BadRequestError) send(res, error.status, errorBody(error.message));
-      else if (isReplyError(error)) send(res, 400, errorBody(error.message));
-      else if (error instanceof RedisUnavailableError) send(res, 503, errorBody(error.message));
-      else throw error;
+      else if (error instanceof TransactionDiscarded) send(res, 400, errorBody(error.message));
+      else if (error instanceof RedisUnavailableError) {
+        this.#logOutage(db, error.message);
+        send(res, 503, errorBody(error.message));
+      } else throw error;
     }
   }
-}
 
-type PipelineItem = { reply: RawReply } | { error: string };
-
-const itemBody = (item: PipelineItem, base64: boolean): string =>
-  'error' in item ? errorBody(item.error) : `{"result":${replyToJson(item.reply, base64)}}`;
-
-/** Every command is written at once on the shared connection; Redis answers in order. */
-async function runPipeline(db: Database, commands: Command[]): Promise<PipelineItem[]> {
-  const settled = await Promise.allSettled(commands.map((command) => db.run(command)));
-  return settled.map((outcome) => {
-    if (outcome.status === 'fulfilled') return { reply: outcome.value };
-    if (outcome.reason instanceof RedisUnavailableError) throw outcome.reason;
-    return { error: (outcome.reason as Error).message };
-  });
-}
-
-const CORS_HEADERS = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-methods': 'POST, OPTIONS',
-  'access-control-allow-headers':
-    'authorization, content-type, upstash-encoding, upstash-sync-token, upstash-telemetry-runtime, upstash-telemetry-platform, upstash-telemetry-sdk',
-  'access-control-expose-headers': 'upstash-sync-token',
-};
-
-function send(res: ServerResponse, status: number, body: string, syncToken?: string): void {
-  if (res.headersSent) return;
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'access-control-allow-origin': '*',
-    'access-control-expose-headers': 'upstash-sync-token',
-  };
-  if (syncToken) headers['upstash-sync-token'] = syncToken;
-  res.writeHead(status, headers).end(body);
-}
-
-function parseJson(body: string): unknown {
-  try {
-    return JSON.parse(body);
-  } catch {
-    throw new BadRequestError('ERR malformed JSON request body');
+  async #subscribe(db: Database, pattern: boolean, name: string, res: ServerResponse): Promise<void> {
+    await db.count([[pattern ? 'PSUBSCRIBE' : 'SUBSCRIBE']]);
+    const stream: Stream = {
+      db: db.index,
+      pattern,
+      name,
+      redisName: db.scope.channels.redisName(name),
+      res,
+      live: false,
+    };
+    let gone = false;
+    res.on('close', () => {
+      gone = true;
+      db.hub.remove(stream);
+    });
+    try {
+      await db.hub.add(stream);
+    } catch (error) {
+      throw new RedisUnavailableError(`ERR Redis is unavailable: ${(error as Error).message}`);
+    }
+    if (gone) {
+      db.hub.remove(stream);
+      return;
+    }
+    res.writeHead(200, SSE_HEADERS);
+    res.write(`data: ${pattern ? 'psubscribe' : 'subscribe'},${name},1\n\n`);
+    stream.live = true;
   }
+
+  #logOutage(db: Database, message: string): void {
+    const now = Date.now();
+    if (now - (this.#lastOutageLog.get(db) ?? 0) < 1000) return;
+    this.#lastOutageLog.set(db, now);
+    this.#log(`[upstash endpoint] 503 for database ${db.index}: ${message}`);
+  }
+}
+
+type Route =
+  | { kind: 'command' | 'pipeline' | 'transaction' }
+  | { kind: 'subscribe' | 'psubscribe'; name: string };
+
+function routeOf(path: string): Route | undefined {
+  for (const kind of ['subscribe', 'psubscribe'] as const) {
+    const prefix = `/${kind}/`;
+    if (path.startsWith(prefix) && path.length > prefix.length) {
+      let name: string;
+      try {
+        name = decodeURIComponent(path.slice(prefix.length));
+      } catch {
+        throw new BadRequestError(`ERR malformed ${kind} path: bad percent-encoding`);
+      }
+      return { kind, name };
+    }
+  }
+  const trimmed = path.replace(/\/+$/, '') || '/';
+  if (trimmed === '/') return { kind: 'command' };
+  if (trimmed === '/pipeline') return { kind: 'pipeline' };
+  if (trimmed === '/multi-exec') return { kind: 'transaction' };
+  return undefined;
 }
 
 /**
- * Reads the whole body even past the limit, so an oversize request still gets its 413 JSON
- * answer instead of a reset socket (which clients retry and blame on the network).
+ * The path and query of a request target, or undefined for one that is not a plain path: not
+ * starting with `/`, or starting with `//` (which URL parsing reads as a host, so `//[` is not a
+ * path at all), or holding a space or a control character.
  */
-function readBody(req: IncomingMessage, limit: number): Promise<string | 'too-large'> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > limit ? 'too-large' : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
+export function parseTarget(raw: string | undefined): { path: string; query: string } | undefined {
+  if (raw?.[0] !== '/' || raw[1] === '/') return undefined;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return undefined;
+  }
+  const q = raw.indexOf('?');
+  return q === -1 ? { path: raw, query: '' } : { path: raw.slice(0, q), query: raw.slice(q + 1) };
+}
+
+/** The path alone, for logs: a query may carry `_token`. */
+const safePath = (raw: string | undefined): string => (raw ?? '').split('?')[0] ?? '';
+
+const serverKey = (t: RespTarget): string =>
+  JSON.stringify([t.host, t.port, t.tls, t.username ?? '', t.password ?? '']);
+
+/**
+ * A pipeline or transaction answer as JSON, in flat pieces of {@link SERIALIZE_SLICE} items with
+ * the event loop let go between pieces: one string of 500,000 items would be flattened (and the
+ * process held) at once.
+ */
+async function serialize(replies: readonly Reply[], base64: boolean): Promise<string[]> {
+  const parts: string[] = [];
+  for (let start = 0; start < replies.length; start += SERIALIZE_SLICE) {
+    const end = Math.min(start + SERIALIZE_SLICE, replies.length);
+    const items = new Array<string>(end - start);
+    for (let i = start; i < end; i++) items[i - start] = itemBody(replies[i] ?? null, base64);
+    parts.push(items.join(','));
+    if (end < replies.length) await yieldToLoop();
+  }
+  return parts;
+}
+
+async function sendParts(res: ServerResponse, parts: readonly string[], syncToken: string): Promise<void> {
+  if (parts.length === 1) {
+    send(res, 200, `[${parts[0]}]`, syncToken);
+    return;
+  }
+  let length = 2 + parts.length - 1;
+  for (const part of parts) length += Buffer.byteLength(part);
+  res.writeHead(200, { ...JSON_HEADERS, 'content-length': length, 'upstash-sync-token': syncToken });
+  res.write('[');
+  for (let i = 0; i < parts.length; i++) {
+    res.write(i === 0 ? (parts[i] as string) : `,${parts[i]}`);
+    // Several MB go out a few hundred KB at a time, letting other requests in between.
+    if (i % 8 === 7) await yieldToLoop();
+  }
+  res.end(']');
+}
+
+function send(res: ServerResponse, status: number, body: string, syncToken?: string): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  const headers: Record<string, string | number> = {
+    ...JSON_HEADERS,
+    'content-length': Buffer.byteLength(body),
+  };
+  if (syncToken) headers['upstash-sync-token'] = syncToken;
+  res.writeHead(status, headers).end(body);
 }

@@ -318,6 +318,117 @@ describe('UpstashEndpoint', () => {
       }
       expect((await post('/', ['PING'])).json).toEqual({ result: 'PONG' });
     });
+
+    it('answers a malformed request target with 400 JSON', async () => {
+      const { request } = await import('node:http');
+      const { hostname, port } = new URL(url);
+      for (const target of ['//[', '//evil.example/pipeline', '*']) {
+        const res = await new Promise<{ status?: number; body: string }>((resolve, reject) => {
+          const req = request(
+            { hostname, port, path: target, method: 'POST', headers: { authorization: `Bearer ${token}` } },
+            (r) => {
+              let body = '';
+              r.on('data', (d: Buffer) => {
+                body += d.toString();
+              });
+              r.on('end', () => resolve({ status: r.statusCode, body }));
+            },
+          );
+          req.on('error', reject);
+          req.end('["PING"]');
+        });
+        expect(res.status, target).toBe(400);
+        expect(JSON.parse(res.body)).toEqual({ error: 'ERR malformed request target' });
+      }
+    });
+  });
+
+  describe("Upstash's extensions and deviations, as the client reads them", () => {
+    it('lists keys with their types for SCAN ... WITHTYPE', async () => {
+      const p = randomPrefix();
+      await redis.set(`${p}:s`, 'v');
+      await redis.hset(`${p}:h`, { f: 1 });
+      await redis.rpush(`${p}:l`, 'a');
+      await redis.sadd(`${p}:set`, 'a');
+      await redis.zadd(`${p}:z`, { score: 1, member: 'a' });
+      await redis.xadd(`${p}:x`, '*', { f: 'v' });
+      const found: Array<{ key: string; type: string }> = [];
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, { match: `${p}:*`, count: 1000, withType: true });
+        found.push(...keys);
+        cursor = String(next);
+      } while (cursor !== '0');
+      expect(found.sort((x, y) => x.key.localeCompare(y.key))).toEqual([
+        { key: `${p}:h`, type: 'hash' },
+        { key: `${p}:l`, type: 'list' },
+        { key: `${p}:s`, type: 'string' },
+        { key: `${p}:set`, type: 'set' },
+        { key: `${p}:x`, type: 'stream' },
+        { key: `${p}:z`, type: 'zset' },
+      ]);
+      // With TYPE as well, and in the raw reply shape: [cursor, [key, type, ...]].
+      const raw = await post('/', [
+        'SCAN',
+        '0',
+        'MATCH',
+        `${p}:*`,
+        'COUNT',
+        1000,
+        'TYPE',
+        'hash',
+        'WITHTYPE',
+      ]);
+      expect(raw.json).toEqual({ result: [expect.any(String), expect.any(Array)] });
+      const pairs = (raw.json as { result: [string, string[]] }).result[1];
+      expect(pairs.filter((_, i) => i % 2 === 1).every((t) => t === 'hash')).toBe(true);
+    });
+
+    it('answers COPY of a key onto itself with 0, as Upstash does', async () => {
+      const p = randomPrefix();
+      await redis.set(`${p}:k`, 'v');
+      expect(await redis.copy(`${p}:k`, `${p}:k`)).toBe('NOT_COPIED');
+      expect(await redis.copy(`${p}:k`, `${p}:copy`)).toBe('COPIED');
+      expect(await redis.get(`${p}:copy`)).toBe('v');
+    });
+
+    it('runs FCALL_RO on a function that only reads, without the no-writes flag, and refuses a write there', async () => {
+      const p = randomPrefix();
+      const lib = `lib_${p}`;
+      await redis.functions.load({
+        code: [
+          `#!lua name=${lib}`,
+          "redis.register_function('plain_get', function(keys) return redis.call('GET', keys[1]) end)",
+          "redis.register_function('set_value', function(keys, args) return redis.call('SET', keys[1], args[1]) end)",
+          "redis.register_function{function_name='ro_get', callback=function(keys) return redis.call('GET', keys[1]) end, flags={'no-writes'}}",
+          '',
+        ].join('\n'),
+        replace: true,
+      });
+      try {
+        expect(await redis.functions.call('set_value', [`${p}:k`], ['v'])).toBe('OK');
+        expect(await redis.functions.callRo('plain_get', [`${p}:k`])).toBe('v');
+        expect(await redis.functions.callRo('ro_get', [`${p}:k`])).toBe('v');
+        await expect(redis.functions.callRo('set_value', [`${p}:k`], ['w'])).rejects.toThrow(
+          /commands are not allowed from read-only/,
+        );
+        expect(await redis.get(`${p}:k`)).toBe('v');
+        const [listed] = await redis.functions.list({ libraryName: lib, withCode: true });
+        expect(listed?.libraryName).toBe(lib);
+        expect(
+          listed?.libraryCode?.startsWith(`#!lua name=${lib}\nredis.register_function('plain_get'`),
+        ).toBe(true);
+        expect(listed?.functions.sort((x, y) => x.name.localeCompare(y.name))).toEqual([
+          { name: 'plain_get', flags: [] },
+          { name: 'ro_get', flags: ['no-writes'] },
+          { name: 'set_value', flags: [] },
+        ]);
+        const stats = await redis.functions.stats();
+        expect(stats.engines.LUA?.librariesCount).toBeGreaterThanOrEqual(1);
+      } finally {
+        await redis.functions.delete(lib);
+      }
+    });
   });
 
   describe('headers and concurrency', () => {
@@ -384,44 +495,70 @@ describe('UpstashEndpoint', () => {
   });
 
   describe('CLI', () => {
-    it('prints one line with its URL once ready, then serves the standard client', async () => {
+    /** Runs the CLI in one process (node with tsx's loader), so a SIGTERM reaches it. */
+    const cli = (args: string[]) =>
+      spawn(process.execPath, ['--import', 'tsx', 'local/upstash-cli.ts', ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+
+    it('prints its URL once ready, then serves each token its own database', async () => {
       const port = 20000 + Math.floor(Math.random() * 20000);
-      // One process (node with tsx's loader), so killing it leaves nothing behind; npx and the
-      // tsx CLI would each add a parent that a SIGTERM does not pass through.
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'local/upstash-cli.ts',
-          '--port',
-          String(port),
-          '--redis-url',
-          inject('redisUrl'),
-          '--token',
-          'cli',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
-      );
+      const base = inject('redisUrl').replace(/\/\d*$/, '');
+      const child = cli([
+        '--port',
+        String(port),
+        '--database',
+        `cli-a=${base}/0`,
+        '--database',
+        `cli-b=${base}/1`,
+      ]);
       try {
-        const line = await new Promise<string>((resolve, reject) => {
+        const lines = await new Promise<string[]>((resolve, reject) => {
           let out = '';
           child.stdout.on('data', (d: Buffer) => {
             out += d.toString();
-            const first = out.split('\n').find((l) => l.includes('http://'));
-            if (first) resolve(first);
+            const all = out.split('\n');
+            if (all.length > 2) resolve(all);
           });
           child.once('exit', (code) => reject(new Error(`CLI exited with ${code}: ${out}`)));
         });
-        expect(line).toContain(`http://127.0.0.1:${port}`);
-        const client = new Redis({ url: `http://127.0.0.1:${port}`, token: 'cli', enableTelemetry: false });
-        expect(await client.ping()).toBe('PONG');
+        expect(lines[0]).toContain(`http://127.0.0.1:${port}`);
+        expect(lines[1]).toBe(
+          '2 databases (Redis database 0, 1); pub/sub on /subscribe/<channel> and /psubscribe/<pattern>',
+        );
+        const a = new Redis({ url: `http://127.0.0.1:${port}`, token: 'cli-a', enableTelemetry: false });
+        const b = new Redis({ url: `http://127.0.0.1:${port}`, token: 'cli-b', enableTelemetry: false });
+        const key = `${randomPrefix()}:cli`;
+        await a.set(key, 'a');
+        expect(await b.get(key)).toBeNull();
+        expect(await a.get(key)).toBe('a');
       } finally {
         child.kill('SIGTERM');
         await new Promise((resolve) =>
           child.exitCode !== null ? resolve(null) : child.once('exit', resolve),
         );
       }
+    });
+
+    it('exits 1 with the reason when Redis cannot be reached, and 2 on bad arguments', async () => {
+      const run = async (args: string[]) => {
+        const child = cli(args);
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => {
+          err += d.toString();
+        });
+        const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+        return { code, err };
+      };
+      const unreachable = await run(['--port', '0', '--token', 't', '--redis-url', 'redis://127.0.0.1:1']);
+      expect(unreachable).toEqual({
+        code: 1,
+        err: expect.stringMatching(/^error: cannot reach Redis for the Upstash endpoint/),
+      });
+      expect(await run(['--database', 'no-equals-sign'])).toEqual({
+        code: 2,
+        err: expect.stringMatching(/^error: --database wants/),
+      });
     });
   });
 });
