@@ -60,6 +60,8 @@ export async function costOf(
       continue;
     billed += Number(match[2]);
   }
+  // Commands the endpoint answered without Redis (a NOSCRIPT) never reach commandstats; Upstash bills them.
+  billed += stats.answeredLocally;
   return { commands: stats.commands, roundTrips: stats.requests, billed, sent: stats.byCommand };
 }
 

@@ -16,7 +16,21 @@ export interface EndpointStats {
   requests: number;
   commands: number;
   byCommand: Record<string, number>;
+  /**
+   * Commands the endpoint answered itself, without Redis (a NOSCRIPT for a script this database
+   * never loaded, a refusal, `COPY k k`). Upstash bills every command it receives, so a count of
+   * billed commands taken from Redis's `INFO commandstats` must add these.
+   */
+  answeredLocally: number;
 }
+
+/** Zeroed counters. */
+export const emptyStats = (): EndpointStats => ({
+  requests: 0,
+  commands: 0,
+  byCommand: {},
+  answeredLocally: 0,
+});
 
 /**
  * The most commands, and the most encoded characters, written to Redis in one go for one
@@ -40,7 +54,7 @@ export class TransactionDiscarded extends Error {}
 export class Database {
   readonly connection: RespConnection;
   readonly scope: CommandScope;
-  stats: EndpointStats = { requests: 0, commands: 0, byCommand: {} };
+  stats: EndpointStats = emptyStats();
   #sync = 0;
 
   constructor(
@@ -106,7 +120,10 @@ export class Database {
         } else if (plan.kind === 'steps') {
           if (index.length > 0) break;
           replies[i] = await plan.run(this.send);
-        } else replies[i] = resolvedReply(plan);
+        } else {
+          replies[i] = resolvedReply(plan);
+          this.stats.answeredLocally += 1;
+        }
         i += 1;
       }
       if (index.length > 0) {

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { BadRequestError, MAX_REQUEST_BYTES, parseCommand, parseCommandList, readBody } from './body';
-import { Database, type EndpointStats, TransactionDiscarded } from './database';
+import { Database, type EndpointStats, emptyStats, TransactionDiscarded } from './database';
 import { PubSubHub, type Stream } from './pubsub';
 import { errorBody, itemBody, resultBody } from './reply';
 import { parseRedisUrl, RedisUnavailableError, type Reply, RespError, type RespTarget } from './resp';
@@ -158,7 +158,7 @@ export class UpstashEndpoint {
 
   /** Zeroes every database's counters. */
   resetStats(): void {
-    for (const db of this.#databases) db.stats = { requests: 0, commands: 0, byCommand: {} };
+    for (const db of this.#databases) db.stats = emptyStats();
   }
 
   /** Replaces a database's token, as rotating an Upstash token does: the old one stops working. */
