@@ -1,5 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
+import { CacheService } from '../services/cache/cache-service';
 import { GLOBAL, LockService } from '../services/lock';
 import { registerCopyJob } from '../services/migration/copy-job';
 import {
@@ -77,8 +78,8 @@ export async function queueWorkerServices(): Promise<QueueWorkerServices> {
     ...(sessionConfig.absoluteTtlMs !== undefined ? { absoluteTtlMs: sessionConfig.absoluteTtlMs } : {}),
   });
   const registry = registerBuiltinJobs(new JobRegistry(), {
-    cacheRedis,
-    keys,
+    // No fallback: an invalidation that cannot reach the cache database fails and is retried.
+    cache: new CacheService({ redis: cacheRedis, keys }),
     revokeUserSessions: (tenant, userId) => sessions.revokeAll(tenant, userId),
   });
   const queues = new Map<string, JobQueue>();

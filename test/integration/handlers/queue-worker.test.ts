@@ -1,5 +1,6 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type * as QueueWorkerModule from '../../../lambda/handlers/queue-worker';
+import { CacheService } from '../../../lambda/services/cache/cache-service';
 import { GLOBAL, LockService } from '../../../lambda/services/lock';
 import { INVALIDATE_PREFIX, JobQueue, JobRegistry } from '../../../lambda/services/queue';
 import { KeyBuilder } from '../../../lambda/shared/keys';
@@ -14,6 +15,7 @@ describe('queue-worker handler', () => {
   const { url, token } = sharedEndpoint();
   let keys: KeyBuilder;
   let queue: JobQueue;
+  let cache: CacheService;
   let output: CapturedOutput;
   let handler: typeof QueueWorkerModule.handler;
   let createQueueWorkerHandler: typeof QueueWorkerModule.createQueueWorkerHandler;
@@ -35,6 +37,7 @@ describe('queue-worker handler', () => {
     ({ handler, createQueueWorkerHandler } = await import('../../../lambda/handlers/queue-worker'));
     keys = new KeyBuilder(prefix);
     queue = new JobQueue({ redis, keys });
+    cache = new CacheService({ redis, keys });
     output = captureOutput();
   });
   afterEach(() => {
@@ -50,10 +53,12 @@ describe('queue-worker handler', () => {
     }));
 
   it('drains built-in jobs as Lambda invokes it, dead-letters unknown types, and logs the counts without secrets', async () => {
-    // Prepare
-    await redis.set(keys.key('cache', 'acme', 'user:1'), 'v');
-    await redis.set(keys.key('cache', 'acme', 'user:2'), 'v');
-    await redis.set(keys.key('cache', 'acme', 'page:1'), 'v');
+    // Prepare: values written through the cache, as the api function writes them.
+    await cache.mset('acme', [
+      { key: 'user:1', value: 'v' },
+      { key: 'user:2', value: 'v' },
+      { key: 'page:1', value: 'v' },
+    ]);
     await queue.enqueue({
       tenant: 'acme',
       type: INVALIDATE_PREFIX,
@@ -82,10 +87,7 @@ describe('queue-worker handler', () => {
       leaseLost: 0,
       stoppedBecause: 'empty',
     });
-    expect(
-      await redis.exists([keys.key('cache', 'acme', 'user:1'), keys.key('cache', 'acme', 'user:2')]),
-    ).toBe(0);
-    expect(await redis.get(keys.key('cache', 'acme', 'page:1'))).toBe('v');
+    expect(await cache.mget('acme', ['user:1', 'user:2', 'page:1'])).toEqual([null, null, { value: 'v' }]);
     expect(await queue.status('acme', unknown.id)).toMatchObject({
       state: 'dead',
       lastError: expect.stringContaining('no handler registered'),
