@@ -3,6 +3,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
 import { ApiKeyAuthorizer } from '../services/auth/api-key-authorizer';
 import { ConfigurationError } from '../shared/errors';
+import { logFailure } from '../shared/log';
 
 /**
  * The API-key authorizer of the HTTP API (payload 2.0, simple responses). API Gateway calls it
@@ -61,7 +62,15 @@ export const handler = async (
 ): Promise<AuthorizerResult> => {
   if (context) logger.addContext(context);
   const key = event.identitySource?.[0] ?? event.headers?.['x-api-key'];
-  const record = await authorizer.authorize(key);
+  let record: Awaited<ReturnType<ApiKeyAuthorizer['authorize']>>;
+  try {
+    record = await authorizer.authorize(key);
+  } catch (error) {
+    // Thrown, not denied: API Gateway answers 500 and caches nothing, where a denial would be
+    // cached for the whole authorizer TTL. Logged here, never with the key.
+    logFailure(logger, 'authorizer failed', error, { routeKey: event.routeKey });
+    throw error;
+  }
   if (!record) {
     // Never the key, not even a prefix of it.
     logger.info('denied', { routeKey: event.routeKey, reason: key ? 'unknown key' : 'no key' });

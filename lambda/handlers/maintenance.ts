@@ -4,6 +4,7 @@ import type { Context } from 'aws-lambda';
 import { GLOBAL, LockService } from '../services/lock';
 import { JobQueue, type MaintenanceResult, maintainQueue } from '../services/queue';
 import { ValidationError } from '../shared/errors';
+import { logFailure } from '../shared/log';
 import { keyBuilder, redisFor } from '../shared/runtime';
 
 /** The event EventBridge Scheduler sends (see `lib/constructs/scheduled-job.ts`). */
@@ -54,7 +55,8 @@ export async function maintenanceServices(): Promise<MaintenanceServices> {
 /**
  * The maintenance handler over given services: one run at a time (a lock; skip when held),
  * then requeue expired leases, promote due jobs, prune, and publish QueueDepth (per priority),
- * InFlight, Delayed and DeadLetters as EMF metrics.
+ * InFlight, Delayed and DeadLetters as EMF metrics. A failed run is logged (`maintenance failed`)
+ * before it is thrown to Lambda.
  */
 export function createMaintenanceHandler(
   services: () => Promise<MaintenanceServices>,
@@ -65,6 +67,15 @@ export function createMaintenanceHandler(
   }),
 ): (event: unknown, context: Context) => Promise<MaintenanceHandlerResult> {
   return async (event, context) => {
+    try {
+      return await maintainOnce(event, context);
+    } catch (error) {
+      logFailure(logger, 'maintenance failed', error, { requestId: context.awsRequestId });
+      throw error;
+    }
+  };
+
+  async function maintainOnce(event: unknown, context: Context): Promise<MaintenanceHandlerResult> {
     const input = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
     const name = input.queue ?? 'default';
     if (typeof name !== 'string')
@@ -101,7 +112,7 @@ export function createMaintenanceHandler(
 
     logger.info('maintenance done', { queue: queue.name, ...result, requestId: context.awsRequestId });
     return { queue: queue.name, skipped: false, ...result };
-  };
+  }
 }
 
 let built: Promise<MaintenanceServices> | undefined;

@@ -6,6 +6,7 @@ import { registerCopyJob } from '../services/migration/copy-job';
 import {
   type DrainResult,
   drainQueue,
+  type Job,
   JobQueue,
   JobRegistry,
   registerBuiltinJobs,
@@ -13,6 +14,7 @@ import {
 } from '../services/queue';
 import { SessionService } from '../services/sessions/session-service';
 import { ValidationError } from '../shared/errors';
+import { logFailure } from '../shared/log';
 import {
   appConfig,
   keyBuilder,
@@ -127,13 +129,35 @@ function parseEvent(
 /**
  * The queue-worker handler over given services: parse the schedule's input, take the queue's
  * drain lock (one drain per queue at a time; skip when held), drain until the queue is empty or
- * the deadline less the safety margin, log and return the counts.
+ * the deadline less the safety margin, log and return the counts. Every failed job is logged
+ * (`job failed`: WARN when it will be retried, ERROR when dead-lettered), and a failed invocation
+ * is logged (`queue drain failed`) before it is thrown to Lambda, so Scheduler retries it.
  */
 export function createQueueWorkerHandler(
   services: () => Promise<QueueWorkerServices>,
   logger: Logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'queue-worker' }),
 ): (event: unknown, context: Context) => Promise<QueueWorkerResult> {
+  const onJobFailed = (job: Job, error: unknown, outcome: 'retry' | 'dead' | 'lease-lost') =>
+    // Ids and counts only: a payload may hold a tenant's data.
+    logFailure(logger, 'job failed', error, {
+      level: outcome === 'dead' ? 'error' : 'warn',
+      jobId: job.id,
+      type: job.type,
+      tenant: job.tenant,
+      attempts: job.attempts,
+      maxAttempts: job.maxAttempts,
+      outcome,
+    });
   return async (event, context) => {
+    try {
+      return await drainOnce(event, context);
+    } catch (error) {
+      logFailure(logger, 'queue drain failed', error, { requestId: context.awsRequestId });
+      throw error;
+    }
+  };
+
+  async function drainOnce(event: unknown, context: Context): Promise<QueueWorkerResult> {
     const deadline = Date.now() + context.getRemainingTimeInMillis();
     const { queue: name, safetyMarginMs, concurrency } = parseEvent(event);
     const { queueFor, locks, registry } = await services();
@@ -142,7 +166,8 @@ export function createQueueWorkerHandler(
     const outcome = await locks.withLock(
       GLOBAL,
       `queue-drain:${queue.name}`,
-      ({ signal }) => drainQueue(queue, registry, { deadline, safetyMarginMs, concurrency, signal }),
+      ({ signal }) =>
+        drainQueue(queue, registry, { deadline, safetyMarginMs, concurrency, signal, onJobFailed }),
       { leaseMs: DRAIN_LOCK_LEASE_MS, retry: { attempts: 1 } },
     );
     const result: QueueWorkerResult = outcome.acquired
@@ -161,7 +186,7 @@ export function createQueueWorkerHandler(
     await Promise.all([...migrationRouters().values()].map((router) => router.settle()));
     logger.info('queue drained', { ...result, requestId: context.awsRequestId });
     return result;
-  };
+  }
 }
 
 let built: Promise<QueueWorkerServices> | undefined;

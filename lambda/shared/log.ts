@@ -8,6 +8,8 @@ export interface FailureFields {
   readonly status?: number;
   /** @default - the error's code (`INTERNAL_ERROR` for an untyped error) */
   readonly code?: string;
+  /** @default - `warn` for a 503, `error` otherwise */
+  readonly level?: 'warn' | 'error';
   readonly [field: string]: unknown;
 }
 
@@ -23,9 +25,10 @@ export function logFailure(
   error: unknown,
   fields: FailureFields = {},
 ): void {
+  const { level: chosen, ...rest } = fields;
   const code = fields.code ?? errorCode(error);
-  const status = fields.status ?? httpStatus(code);
-  const line = { ...fields, code, ...(error !== undefined ? { error } : {}) };
-  if (status === 503) logger.warn(message, line);
+  const level = chosen ?? ((fields.status ?? httpStatus(code)) === 503 ? 'warn' : 'error');
+  const line = { ...rest, code, ...(error !== undefined ? { error } : {}) };
+  if (level === 'warn') logger.warn(message, line);
   else logger.error(message, line);
 }

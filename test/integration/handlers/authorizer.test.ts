@@ -99,6 +99,27 @@ describe('authorizer handler', () => {
     }
   });
 
+  it('logs a failure to read the key set at ERROR and throws (never a cached denial), never the key', async () => {
+    sm.put(secretName, '{"keys": not json');
+    try {
+      await expect(auth.handler(authEvent(acme.key))).rejects.toThrow(/not JSON/);
+    } finally {
+      sm.put(secretName, serializeApiKeySet({ keys: [acme.record, globex.record] }));
+    }
+    const failed = output
+      .text()
+      .split('\n')
+      .filter((l) => l.includes('"authorizer failed"'))
+      .map((l) => JSON.parse(l));
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({
+      level: 'ERROR',
+      code: 'VALIDATION_ERROR',
+      routeKey: 'GET /cache/{key}',
+    });
+    expect(leakedSecrets([acme.key, acme.record.hash], output.text())).toEqual([]);
+  });
+
   it('denies everything while the secret has no value yet (a new deployment)', async () => {
     process.env.API_KEYS_SECRET_ARN = 'upstash/never-filled';
     auth.resetAuthorizerForTests();

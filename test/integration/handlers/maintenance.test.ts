@@ -106,4 +106,24 @@ describe('maintenance handler', () => {
     expect((await queue.stats()).inFlight).toBe(1);
     expect(emfDocuments(output.text())).toEqual([]);
   });
+
+  it('logs a run that cannot reach Upstash at WARN and throws', async () => {
+    process.env.UPSTASH_REDIS_REST_URL = 'http://127.0.0.1:1';
+    try {
+      vi.resetModules();
+      const cold = await import('../../../lambda/handlers/maintenance');
+      await expect(cold.handler(schedulerEvent('maintenance'), lambdaContext())).rejects.toMatchObject({
+        code: 'UPSTASH_UNAVAILABLE',
+      });
+    } finally {
+      process.env.UPSTASH_REDIS_REST_URL = url;
+    }
+    const failed = output
+      .text()
+      .split('\n')
+      .filter((l) => l.includes('"maintenance failed"'))
+      .map((l) => JSON.parse(l));
+    expect(failed).toEqual([expect.objectContaining({ level: 'WARN', code: 'UPSTASH_UNAVAILABLE' })]);
+    expect(leakedSecrets([token], output.text())).toEqual([]);
+  });
 });

@@ -44,6 +44,15 @@ describe('queue-worker handler', () => {
     output.restore();
   });
 
+  /** The JSON log lines with message `message`. */
+  const linesOf = (message: string) =>
+    output
+      .text()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.message === message);
+
   /** Services over the shared Redis with a registry of the test's own. */
   const injected = (registry: JobRegistry) =>
     createQueueWorkerHandler(async () => ({
@@ -170,9 +179,61 @@ describe('queue-worker handler', () => {
     expect((await queue.stats()).ready.normal).toBe(20 - result.processed);
   });
 
-  it('rejects a malformed schedule input', async () => {
+  it('rejects a malformed schedule input, and logs it', async () => {
     await expect(
       handler(schedulerEvent('queue-worker', { concurrency: 0 }), lambdaContext()),
     ).rejects.toThrow(/concurrency/);
+    expect(linesOf('queue drain failed')).toEqual([
+      expect.objectContaining({ level: 'ERROR', code: 'VALIDATION_ERROR' }),
+    ]);
+  });
+
+  it('logs each failed job, WARN when retried and ERROR when dead-lettered, never its payload', async () => {
+    const registry = new JobRegistry().register('flaky', async () => {
+      throw new Error('downstream timeout');
+    });
+    const flaky = await queue.enqueue({
+      tenant: 'acme',
+      type: 'flaky',
+      payload: { card: 'payload-value-1' },
+    });
+    const unknown = await queue.enqueue({ tenant: 'acme', type: 'no.such-type', payload: 'payload-value-2' });
+
+    await injected(registry)(schedulerEvent('queue-worker'), lambdaContext());
+
+    const failed = linesOf('job failed');
+    expect(failed).toHaveLength(2);
+    expect(failed.find((l) => l.jobId === flaky.id)).toMatchObject({
+      level: 'WARN',
+      type: 'flaky',
+      tenant: 'acme',
+      outcome: 'retry',
+      attempts: 1,
+      code: 'INTERNAL_ERROR',
+      error: { message: 'downstream timeout' },
+    });
+    expect(failed.find((l) => l.jobId === unknown.id)).toMatchObject({
+      level: 'ERROR',
+      outcome: 'dead',
+      code: 'VALIDATION_ERROR',
+    });
+    expect(output.text()).not.toContain('payload-value');
+  });
+
+  it('logs a drain that cannot reach Upstash at WARN and throws, so Scheduler retries it', async () => {
+    process.env.UPSTASH_REDIS_REST_URL = 'http://127.0.0.1:1';
+    try {
+      vi.resetModules();
+      const cold = await import('../../../lambda/handlers/queue-worker');
+      await expect(cold.handler(schedulerEvent('queue-worker'), lambdaContext())).rejects.toMatchObject({
+        code: 'UPSTASH_UNAVAILABLE',
+      });
+    } finally {
+      process.env.UPSTASH_REDIS_REST_URL = url;
+    }
+    expect(linesOf('queue drain failed')).toEqual([
+      expect.objectContaining({ level: 'WARN', code: 'UPSTASH_UNAVAILABLE' }),
+    ]);
+    expect(leakedSecrets([token], output.text())).toEqual([]);
   });
 });
