@@ -120,6 +120,25 @@ describe('authorizer handler', () => {
     expect(leakedSecrets([acme.key, acme.record.hash], output.text())).toEqual([]);
   });
 
+  it('stops accepting a revoked key once its key set is API_KEYS_MAX_AGE_MS old', async () => {
+    process.env.API_KEYS_MAX_AGE_MS = '60000';
+    auth.resetAuthorizerForTests();
+    try {
+      expect((await auth.handler(authEvent(acme.key))).isAuthorized).toBe(true);
+      sm.put(secretName, serializeApiKeySet({ keys: [globex.record] })); // acme revoked
+      const start = Date.now();
+      vi.useFakeTimers({ now: start + 59_000, toFake: ['Date'] });
+      expect((await auth.handler(authEvent(acme.key))).isAuthorized).toBe(true); // still the cached set
+      vi.setSystemTime(start + 60_500);
+      expect((await auth.handler(authEvent(acme.key))).isAuthorized).toBe(false);
+      expect(sm.fetches(secretName)).toBe(2);
+    } finally {
+      vi.useRealTimers();
+      delete process.env.API_KEYS_MAX_AGE_MS;
+      sm.put(secretName, serializeApiKeySet({ keys: [acme.record, globex.record] }));
+    }
+  });
+
   it('denies everything while the secret has no value yet (a new deployment)', async () => {
     process.env.API_KEYS_SECRET_ARN = 'upstash/never-filled';
     auth.resetAuthorizerForTests();
