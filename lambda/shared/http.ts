@@ -162,15 +162,17 @@ export function readQuery(
 ): Record<string, QueryValue> {
   const values: Record<string, QueryValue> = {};
   const allowed = Object.keys(declared);
+  // Unknown names first: a typo is the likelier mistake, and its message says what is allowed.
+  const unknown = Object.keys(query).find((name) => !Object.hasOwn(declared, name));
+  if (unknown !== undefined) {
+    throw new ValidationError(
+      allowed.length === 0
+        ? `unknown query parameter ${JSON.stringify(unknown)}: this route takes no query parameters`
+        : `unknown query parameter ${JSON.stringify(unknown)}; allowed: ${allowed.join(', ')}`,
+    );
+  }
   for (const [name, raw] of Object.entries(query)) {
-    const param = Object.hasOwn(declared, name) ? declared[name] : undefined;
-    if (!param) {
-      throw new ValidationError(
-        allowed.length === 0
-          ? `unknown query parameter ${JSON.stringify(name)}: this route takes no query parameters`
-          : `unknown query parameter ${JSON.stringify(name)}; allowed: ${allowed.join(', ')}`,
-      );
-    }
+    const param = declared[name] as QueryParam;
     if (param.type === 'enum') {
       if (!param.values.includes(raw)) {
         throw new ValidationError(`${name} must be ${param.values.map((v) => `"${v}"`).join(' or ')}`);

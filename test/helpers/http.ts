@@ -32,8 +32,16 @@ export function apiEvent(call: ApiCall): APIGatewayProxyEventV2 {
     : undefined;
   const query = new URLSearchParams(rawQueryString);
   const queryStringParameters: Record<string, string> = {};
-  for (const [k, v] of query)
-    queryStringParameters[k] = k in queryStringParameters ? `${queryStringParameters[k]},${v}` : v;
+  for (const [k, v] of query) {
+    // Own properties whatever the name (a parameter called __proto__ is data), joined as API Gateway does.
+    const prior = Object.hasOwn(queryStringParameters, k) ? queryStringParameters[k] : undefined;
+    Object.defineProperty(queryStringParameters, k, {
+      value: prior === undefined ? v : `${prior},${v}`,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
   const headers: Record<string, string> = { host: 'api.local', 'user-agent': 'vitest' };
   for (const [k, v] of Object.entries(call.headers ?? {})) headers[k.toLowerCase()] = v;
   let body: string | undefined;

@@ -114,6 +114,17 @@ describe('queue-worker handler', () => {
     expect(leakedSecrets([token], output.text())).toEqual([]);
   });
 
+  it('has a handler for every job type the api function lets a tenant enqueue, and for migration.copy', async () => {
+    const { queueWorkerServices } = await import('../../../lambda/handlers/queue-worker');
+    const { BUILTIN_JOB_TYPES } = await import('../../../lambda/services/queue/job-types');
+    const { registry } = await queueWorkerServices();
+    expect(registry.types().sort()).toEqual(
+      BUILTIN_JOB_TYPES.list()
+        .map((t) => t.type)
+        .sort(),
+    );
+  });
+
   it('skips when another invocation is draining the same queue', async () => {
     await queue.enqueue({ tenant: 'acme', type: INVALIDATE_PREFIX, payload: { prefix: 'x' } });
     const held = await new LockService({ redis, keys }).acquire(GLOBAL, 'queue-drain:default');

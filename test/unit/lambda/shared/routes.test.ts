@@ -19,6 +19,26 @@ describe('route table', () => {
     expect(matchRoute('GET', '/nope')).toBeNull();
   });
 
+  it('gives every authenticated route a scope and a public one none', () => {
+    for (const route of ROUTES) {
+      expect(route.scope === undefined, routeKey(route)).toBe(!route.auth);
+    }
+  });
+
+  it('declares query parameters only on routes that read them, each bounded', () => {
+    const declared = ROUTES.filter((r) => r.query).map((r) => [routeKey(r), Object.keys(r.query ?? {})]);
+    expect(declared).toEqual([
+      ['PUT /cache/{key}', ['ttlMs', 'mode']],
+      ['POST /cache/batch', ['ttlMs']],
+    ]);
+    for (const route of ROUTES) {
+      for (const param of Object.values(route.query ?? {})) {
+        if (param.type === 'integer') expect(param.min).toBeLessThanOrEqual(param.max);
+        else expect(param.values.length).toBeGreaterThan(0);
+      }
+    }
+  });
+
   it('lists the methods served on a path, for Allow', () => {
     expect(methodsFor('/cache/x')).toEqual(['GET', 'PUT', 'DELETE']);
     expect(methodsFor('/cache/batch')).toEqual(['GET', 'PUT', 'DELETE', 'POST']);
