@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { matchRoute, methodsFor, ROUTES, routeKey } from '../../../../lambda/shared/routes';
 
@@ -37,6 +38,18 @@ describe('route table', () => {
         else expect(param.values.length).toBeGreaterThan(0);
       }
     }
+  });
+
+  it('is what docs/api.md lists, route by route, with the same scopes', () => {
+    const docs = readFileSync(new URL('../../../../docs/api.md', import.meta.url), 'utf8');
+    const section = docs.slice(
+      docs.indexOf('\n## Routes'),
+      docs.indexOf('\n## ', docs.indexOf('\n## Routes') + 1),
+    );
+    const rows = [...section.matchAll(/^\| `([A-Z]+ \/[^`]*)`\s*\|\s*([^|]+?)\s*\|/gm)].map(
+      ([, key, scope]) => [key, (scope as string).split(/[ (]/)[0]],
+    );
+    expect(rows).toEqual(ROUTES.map((r) => [routeKey(r), r.scope ?? 'public']));
   });
 
   it('lists the methods served on a path, for Allow', () => {

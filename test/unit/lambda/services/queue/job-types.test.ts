@@ -86,6 +86,17 @@ describe('job types', () => {
     expect(() => defineJobType({ ...EMAIL, type: 'bad type!' })).toThrow(ValidationError);
   });
 
+  it('is what docs/jobs.md lists, type by type, with the same scopes', () => {
+    const docs = readFileSync(join(ROOT, 'docs/jobs.md'), 'utf8');
+    const rows = [...docs.matchAll(/^\| `([a-z]+\.[a-z-]+)`\s*\|\s*([^|]+?)\s*\|/gm)].map(
+      ([, type, scope]) => [
+        type,
+        (scope as string).startsWith('none') ? 'operator' : (scope as string).replace(/`/g, ''),
+      ],
+    );
+    expect(rows).toEqual(BUILTIN_JOB_TYPES.list().map((t) => [t.type, t.scope]));
+  });
+
   it('lets the api function check jobs without loading any job handler', () => {
     const api = moduleGraph('lambda/handlers/api.ts');
     expect(api).toContain('lambda/services/queue/job-types.ts');
