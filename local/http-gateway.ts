@@ -107,7 +107,7 @@ function gatewayError(res: ServerResponse, status: number, message: string): voi
  * name: a header or parameter called `__proto__` or `constructor` is data, as in the JSON event
  * API Gateway sends (never the prototype, never an inherited function).
  */
-function addJoined(target: Record<string, string>, name: string, value: string): void {
+export function addJoined(target: Record<string, string>, name: string, value: string): void {
   const prior = Object.hasOwn(target, name) ? target[name] : undefined;
   Object.defineProperty(target, name, {
     value: prior === undefined ? value : `${prior},${value}`,

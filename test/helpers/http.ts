@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { DEFAULT_ROUTE_KEY, matchRoute } from '../../lambda/shared/routes';
+import { addJoined } from '../../local/http-gateway';
 
 /** One request, as a test describes it. */
 export interface ApiCall {
@@ -32,16 +33,7 @@ export function apiEvent(call: ApiCall): APIGatewayProxyEventV2 {
     : undefined;
   const query = new URLSearchParams(rawQueryString);
   const queryStringParameters: Record<string, string> = {};
-  for (const [k, v] of query) {
-    // Own properties whatever the name (a parameter called __proto__ is data), joined as API Gateway does.
-    const prior = Object.hasOwn(queryStringParameters, k) ? queryStringParameters[k] : undefined;
-    Object.defineProperty(queryStringParameters, k, {
-      value: prior === undefined ? v : `${prior},${v}`,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
+  for (const [k, v] of query) addJoined(queryStringParameters, k, v);
   const headers: Record<string, string> = { host: 'api.local', 'user-agent': 'vitest' };
   for (const [k, v] of Object.entries(call.headers ?? {})) headers[k.toLowerCase()] = v;
   let body: string | undefined;

@@ -1,24 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ApiContainer, apiContainer } from '../../helpers/api-handler';
+import { canonical } from '../../helpers/json';
 import { type CapturedOutput, captureOutput } from '../../helpers/output';
 
 /** `depth` nested arrays around `inner`, as JSON text. */
 const nestedArrays = (depth: number, inner = '1') => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
 /** `depth` nested objects `{"a":...}` around `inner`, as JSON text. */
 const nestedObjects = (depth: number, inner = '1') => `${'{"a":'.repeat(depth)}${inner}${'}'.repeat(depth)}`;
-
-/** JSON text with keys in sorted order at every depth, own `__proto__` keys included. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /**
  * The one JSON input path and strict input, through the api function as Lambda calls it: depth

@@ -1,16 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ApiContainer, apiContainer } from '../../helpers/api-handler';
+import { logLines } from '../../helpers/logs';
 import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
-
-/** The JSON log lines of the api function with message `message`. */
-const linesOf = (output: CapturedOutput, message: string) =>
-  output
-    .text()
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => l.message === message);
 
 /**
  * Every 5xx answer of the api function is logged once, at ERROR (500) or WARN (503), as
@@ -21,6 +13,13 @@ describe('api 5xx logging', () => {
   let c: ApiContainer;
   let output: CapturedOutput;
   const tenant = () => `t${randomBytes(4).toString('hex')}`;
+
+  /** A container of its own whose Upstash is gone. */
+  const downContainer = async (config: Record<string, unknown> = { rateLimits: {} }) => {
+    const down = await apiContainer(config);
+    await down.endpoint.close();
+    return down;
+  };
 
   beforeAll(async () => {
     // No api limit: the route's own call is the one that fails (no limit check in front of it).
@@ -46,7 +45,7 @@ describe('api 5xx logging', () => {
     }
 
     expect(res).toMatchObject({ status: 500, body: { error: { code: 'CREDENTIALS_ERROR' } } });
-    const failed = linesOf(output, 'request failed');
+    const failed = logLines(output, 'request failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({
       level: 'ERROR',
@@ -60,14 +59,13 @@ describe('api 5xx logging', () => {
 
   it('logs a 503 from inside a route once at WARN, and a 4xx not at all', async () => {
     const t = tenant();
-    const down = await apiContainer({ rateLimits: {} });
-    await down.endpoint.close(); // Upstash unreachable for this container
+    const down = await downContainer();
     const res = await down.call({ method: 'POST', path: '/sessions', body: { userId: 'u' }, tenant: t });
     expect(res).toMatchObject({ status: 503, body: { error: { code: 'UPSTASH_UNAVAILABLE' } } });
     const bad = await down.call({ method: 'PUT', path: '/cache/k?ttl=1', body: 1, tenant: t });
     expect(bad.status).toBe(400);
 
-    const failed = linesOf(output, 'request failed');
+    const failed = logLines(output, 'request failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({
       level: 'WARN',
@@ -80,10 +78,9 @@ describe('api 5xx logging', () => {
   });
 
   it('logs a degraded /health (503) once at WARN with the failing databases', async () => {
-    const down = await apiContainer({ rateLimits: {} });
-    await down.endpoint.close();
+    const down = await downContainer();
     expect((await down.call({ method: 'GET', path: '/health' })).status).toBe(503);
-    const failed = linesOf(output, 'request failed');
+    const failed = logLines(output, 'request failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({
       level: 'WARN',
@@ -95,13 +92,12 @@ describe('api 5xx logging', () => {
   });
 
   it('logs a 503 from the rate limit check (fail-closed) once at WARN', async () => {
-    const down = await apiContainer({
+    const down = await downContainer({
       rateLimits: { api: { algorithm: 'fixed-window', limit: 10, window: '60 s', outage: 'closed' } },
     });
-    await down.endpoint.close();
     const res = await down.call({ method: 'GET', path: '/cache/a', tenant: tenant() });
     expect(res.status).toBe(503);
-    const failed = linesOf(output, 'request failed');
+    const failed = logLines(output, 'request failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({ level: 'WARN', status: 503, code: 'UPSTASH_UNAVAILABLE' });
   });

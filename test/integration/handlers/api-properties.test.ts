@@ -5,19 +5,8 @@ import { BUILTIN_JOB_TYPES } from '../../../lambda/services/queue/job-types';
 import { ValidationError } from '../../../lambda/shared/errors';
 import { ROUTES, routeKey } from '../../../lambda/shared/routes';
 import { type ApiContainer, apiContainer } from '../../helpers/api-handler';
+import { canonical } from '../../helpers/json';
 import { type CapturedOutput, captureOutput } from '../../helpers/output';
-
-/** JSON text with keys sorted at every depth (own `__proto__` keys included). */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`);
-    return `{${entries.join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /** Keys that have broken JavaScript servers before, and ordinary ones. */
 const key = fc.oneof(

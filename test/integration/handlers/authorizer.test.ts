@@ -4,6 +4,7 @@ import type * as AuthorizerModule from '../../../lambda/handlers/authorizer';
 import { mintApiKey, parseApiKeySet, serializeApiKeySet } from '../../../lambda/shared/api-keys';
 import type { SecretsManagerEndpoint } from '../../../local/secrets-manager/server';
 import { lambdaContext } from '../../helpers/lambda';
+import { logLines } from '../../helpers/logs';
 import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
 import { startLocalSecretsManager } from '../../helpers/secrets-manager';
 
@@ -106,11 +107,7 @@ describe('authorizer handler', () => {
     } finally {
       sm.put(secretName, serializeApiKeySet({ keys: [acme.record, globex.record] }));
     }
-    const failed = output
-      .text()
-      .split('\n')
-      .filter((l) => l.includes('"authorizer failed"'))
-      .map((l) => JSON.parse(l));
+    const failed = logLines(output, 'authorizer failed');
     expect(failed).toHaveLength(1);
     expect(failed[0]).toMatchObject({
       level: 'ERROR',

@@ -4,6 +4,7 @@ import { GLOBAL, LockService } from '../../../lambda/services/lock';
 import { JobQueue } from '../../../lambda/services/queue';
 import { KeyBuilder } from '../../../lambda/shared/keys';
 import { lambdaContext, schedulerEvent } from '../../helpers/lambda';
+import { logLines } from '../../helpers/logs';
 import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
 import { randomPrefix, sharedEndpoint, sharedRedis } from '../../helpers/redis';
 
@@ -118,12 +119,9 @@ describe('maintenance handler', () => {
     } finally {
       process.env.UPSTASH_REDIS_REST_URL = url;
     }
-    const failed = output
-      .text()
-      .split('\n')
-      .filter((l) => l.includes('"maintenance failed"'))
-      .map((l) => JSON.parse(l));
-    expect(failed).toEqual([expect.objectContaining({ level: 'WARN', code: 'UPSTASH_UNAVAILABLE' })]);
+    expect(logLines(output, 'maintenance failed')).toEqual([
+      expect.objectContaining({ level: 'WARN', code: 'UPSTASH_UNAVAILABLE' }),
+    ]);
     expect(leakedSecrets([token], output.text())).toEqual([]);
   });
 });

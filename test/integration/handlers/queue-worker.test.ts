@@ -5,6 +5,7 @@ import { GLOBAL, LockService } from '../../../lambda/services/lock';
 import { INVALIDATE_PREFIX, JobQueue, JobRegistry } from '../../../lambda/services/queue';
 import { KeyBuilder } from '../../../lambda/shared/keys';
 import { lambdaContext, schedulerEvent } from '../../helpers/lambda';
+import { logLines } from '../../helpers/logs';
 import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
 import { randomPrefix, sharedEndpoint, sharedRedis } from '../../helpers/redis';
 
@@ -44,14 +45,7 @@ describe('queue-worker handler', () => {
     output.restore();
   });
 
-  /** The JSON log lines with message `message`. */
-  const linesOf = (message: string) =>
-    output
-      .text()
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((l) => l.message === message);
+  const linesOf = (message: string) => logLines(output, message);
 
   /** Services over the shared Redis with a registry of the test's own. */
   const injected = (registry: JobRegistry) =>
