@@ -92,13 +92,24 @@ export interface CacheConfig {
   readonly fallback: boolean;
 }
 
-/** API-key authorization: a secret of hashed keys, checked by the authorizer function. */
+/**
+ * API-key authorization: a secret of hashed keys, checked by the authorizer function.
+ *
+ * Two caches stand between a revocation and its effect: API Gateway's cache of the authorizer's
+ * decision per key (`cacheTtlMs`) and the key set each authorizer container holds
+ * (`keySetMaxAgeMs`). Their sum is `revocationDelayMs`, the documented worst case for a revoked
+ * key to stop working.
+ */
 export interface ApiKeyAuthConfig {
   readonly type: 'api-key';
   /** Name of the secret that holds `{"keys": [{"hash", "tenant", "scopes"}]}`. */
   readonly secretName: string;
-  /** How long API Gateway caches an authorizer decision, in ms. */
+  /** Longest time a revoked key keeps working, in ms (`auth.revocationDelay`). */
+  readonly revocationDelayMs: number;
+  /** How long API Gateway caches an authorizer decision, in ms (whole seconds). */
   readonly cacheTtlMs: number;
+  /** Age after which an authorizer container re-reads the key set, in ms: the rest of the delay. */
+  readonly keySetMaxAgeMs: number;
 }
 
 /** JWT authorization by API Gateway itself, for teams with an identity provider. */
@@ -292,7 +303,12 @@ export function runtimeConfig(config: AppConfig): Record<string, unknown> {
           audience: config.auth.audience,
           tenantClaim: config.auth.tenantClaim,
         }
-      : { type: 'api-key', cacheTtlMs: config.auth.cacheTtlMs };
+      : {
+          type: 'api-key',
+          revocationDelayMs: config.auth.revocationDelayMs,
+          cacheTtlMs: config.auth.cacheTtlMs,
+          keySetMaxAgeMs: config.auth.keySetMaxAgeMs,
+        };
   return {
     rateLimits: config.rateLimits,
     sessions: config.sessions,
@@ -588,11 +604,29 @@ function parseAuth(value: unknown): AuthConfig {
   const auth = value === undefined ? { type: 'api-key' } : asObject(value, 'auth');
   const type = oneOf(auth.type ?? 'api-key', 'auth.type', ['api-key', 'jwt'] as const);
   if (type === 'api-key') {
-    checkKeys(auth, 'auth', ['type', 'secretName', 'cacheTtl']);
-    const cacheTtlMs = parseDuration(auth.cacheTtl ?? '5 m', 'auth.cacheTtl');
-    // API Gateway caches authorizer results for at most one hour.
-    if (cacheTtlMs > 3_600_000)
-      throw new ConfigError('auth.cacheTtl', `must be at most "1 h", got ${show(auth.cacheTtl)}`);
+    checkKeys(auth, 'auth', ['type', 'secretName', 'revocationDelay', 'cacheTtl']);
+    const revocationDelayMs = parseDuration(auth.revocationDelay ?? '5 m', 'auth.revocationDelay');
+    if (revocationDelayMs < 1_000 || revocationDelayMs > 3_600_000) {
+      throw new ConfigError(
+        'auth.revocationDelay',
+        `must be from "1 s" to "1 h", got ${show(auth.revocationDelay)}`,
+      );
+    }
+    // The gateway cache takes the delay less the key set's share: a minute, or a fifth of short
+    // delays. API Gateway counts its TTL in whole seconds (and at most one hour).
+    const cacheTtlMs =
+      auth.cacheTtl === undefined
+        ? Math.floor((revocationDelayMs - Math.min(60_000, revocationDelayMs / 5)) / 1_000) * 1_000
+        : parseDuration(auth.cacheTtl, 'auth.cacheTtl');
+    if (cacheTtlMs % 1_000 !== 0) {
+      throw new ConfigError('auth.cacheTtl', `must be whole seconds, got ${show(auth.cacheTtl)}`);
+    }
+    if (cacheTtlMs > revocationDelayMs) {
+      throw new ConfigError(
+        'auth.cacheTtl',
+        `must be at most auth.revocationDelay (${show(auth.revocationDelay ?? '5 m')}): a revoked key works until both the gateway's cache and the authorizer's key set expire, got ${show(auth.cacheTtl)}`,
+      );
+    }
     return {
       type,
       secretName: optionalString(
@@ -602,7 +636,9 @@ function parseAuth(value: unknown): AuthConfig {
         /^[A-Za-z0-9/_+=.@-]{1,512}$/,
         'a Secrets Manager name (letters, digits and /_+=.@-)',
       ),
+      revocationDelayMs,
       cacheTtlMs,
+      keySetMaxAgeMs: revocationDelayMs - cacheTtlMs,
     };
   }
   checkKeys(auth, 'auth', ['type', 'issuer', 'audience', 'tenantClaim']);

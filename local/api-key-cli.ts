@@ -115,7 +115,7 @@ export async function main(
       if (keys.length === set.keys.length) throw new Error(`no key has id ${values.id}`);
       await write(where, { keys });
       out(
-        `revoked ${values.id}; API Gateway may accept it until its authorizer cache expires (auth.cacheTtl).`,
+        `revoked ${values.id}; it stops working within auth.revocationDelay (5 minutes by default): API Gateway's authorizer cache plus the authorizer's key-set refresh.`,
       );
       return 0;
     }

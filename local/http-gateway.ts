@@ -102,15 +102,27 @@ function gatewayError(res: ServerResponse, status: number, message: string): voi
   res.end(body);
 }
 
+/**
+ * Adds `value` under `name`, joined by a comma to an earlier one, as an own property whatever the
+ * name: a header or parameter called `__proto__` or `constructor` is data, as in the JSON event
+ * API Gateway sends (never the prototype, never an inherited function).
+ */
+export function addJoined(target: Record<string, string>, name: string, value: string): void {
+  const prior = Object.hasOwn(target, name) ? target[name] : undefined;
+  Object.defineProperty(target, name, {
+    value: prior === undefined ? value : `${prior},${value}`,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
 /** Lower-cased headers with duplicates joined by commas, as in payload 2.0. */
 function eventHeaders(req: IncomingMessage): Record<string, string> {
   const headers: Record<string, string> = {};
   const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    const value = raw[i + 1] as string;
-    headers[name] = name in headers ? `${headers[name]},${value}` : value;
-  }
+  for (let i = 0; i + 1 < raw.length; i += 2)
+    addJoined(headers, (raw[i] as string).toLowerCase(), raw[i + 1] as string);
   return headers;
 }
 
@@ -134,7 +146,7 @@ function queryParameters(rawQueryString: string): Record<string, string> | undef
     const [rawName = '', rawValue = ''] = part.split(/=(.*)/s, 2);
     const name = safeDecode(rawName.replace(/\+/g, ' '));
     const value = safeDecode(rawValue.replace(/\+/g, ' '));
-    params[name] = name in params ? `${params[name]},${value}` : value;
+    addJoined(params, name, value);
   }
   return Object.keys(params).length > 0 ? params : undefined;
 }

@@ -172,6 +172,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       API_KEYS_SECRET_ARN: apiKeysArn,
       // The local Secrets Manager costs nothing: a key minted a moment ago works at once.
       API_KEYS_REFRESH_MS: '0',
+      // As deployed: with the gateway's cache, a revoked key stops within auth.revocationDelay.
+      ...(config.auth.type === 'api-key' ? { API_KEYS_MAX_AGE_MS: String(config.auth.keySetMaxAgeMs) } : {}),
       POWERTOOLS_METRICS_NAMESPACE: config.metricsNamespace,
       AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
       AWS_ACCESS_KEY_ID: 'local',

@@ -1,8 +1,8 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { CacheService } from '../services/cache/cache-service';
-import { OPERATOR_JOB_PREFIX } from '../services/migration/job-types';
-import { INVALIDATE_PREFIX, JobQueue, type Priority } from '../services/queue';
+import { BUILTIN_JOB_TYPES, INVALIDATE_PREFIX, type JobTypes } from '../services/queue/job-types';
+import { JobQueue, type Priority } from '../services/queue/queue';
 import {
   type Algorithm,
   type OutagePolicy,
@@ -11,7 +11,7 @@ import {
 } from '../services/rate-limit/rate-limiter';
 import { type JsonValue, SessionService } from '../services/sessions/session-service';
 import { StatsService } from '../services/stats/stats-service';
-import { hasScope, SCOPES, type Scope } from '../shared/api-keys';
+import { hasScope, SCOPES } from '../shared/api-keys';
 import {
   ForbiddenError,
   NotFoundError,
@@ -21,33 +21,38 @@ import {
 } from '../shared/errors';
 import {
   type ApiRequest,
+  causeOf,
   corsHeaders,
   errorBody,
   errorResponse,
   type HttpResponse,
-  intField,
   intParam,
-  isObject,
   json,
   jsonBody,
-  objectBody,
   preflight,
+  type QueryValue,
   rateLimitHeaders,
+  readQuery,
   readRequest,
-  stringField,
   unmatched,
 } from '../shared/http';
+import { intField, isObject, objectBody, stringField } from '../shared/input';
+import { setField } from '../shared/json';
 import { validateId } from '../shared/keys';
+import { logFailure } from '../shared/log';
 import { METRICS, SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
+import { MAX_TTL_MS, ROUTES, type RouteDefinition, routeKey } from '../shared/routes';
 import { appConfig, healthCheck, keyBuilder, migrationRouters, redisFor } from '../shared/runtime';
 import { InvocationUsage } from '../shared/usage';
 
 /**
- * The api function: every route of `lambda/shared/routes.ts`, thin over the services. Each route
- * parses and validates its input, calls one service, and maps the result; errors are mapped in
- * one place (`errorResponse`). Authenticated routes run under the `api` rate limit of the tenant;
- * on reads the check and the read are issued in the same tick, so auto-pipelining sends them in
+ * The api function: every route of `lambda/shared/routes.ts`, thin over the services. The route
+ * table says what each route needs (its scope) and accepts (query parameters, body); the
+ * handlers below validate the body's fields, call one service and map the result. Errors are
+ * mapped in one place (`errorResponse`) and every 5xx is logged once, by the handler, with the
+ * error that caused it. Authenticated routes run under the `api` rate limit of the tenant; on
+ * reads the check and the read are issued in the same tick, so auto-pipelining sends them in
  * one round trip (two when the cache and the limits live in different databases, in parallel).
  */
 
@@ -66,7 +71,6 @@ interface ApiAppConfig {
 /** The name of the limit every authenticated request runs under, when configured. */
 export const API_LIMIT = 'api';
 const MAX_BATCH = 100;
-const MAX_TTL_MS = 365 * 86_400_000;
 const DEFAULT_MAX_BODY = 1_048_576;
 
 /** What the routes need; built once per container. */
@@ -76,6 +80,8 @@ export interface ApiServices {
   readonly limiters: ReadonlyMap<string, RateLimiter>;
   readonly queue: JobQueue;
   readonly stats: StatsService;
+  /** The job types `POST /jobs` accepts, with the scope each needs. */
+  readonly jobTypes: JobTypes;
 }
 
 const config = (): ApiAppConfig => appConfig() as ApiAppConfig;
@@ -99,6 +105,7 @@ async function buildServices(): Promise<ApiServices> {
     limiters,
     queue: new JobQueue({ redis: queueRedis, keys }),
     stats: new StatsService({ redis: cacheRedis, keys }),
+    jobTypes: BUILTIN_JOB_TYPES,
   };
 }
 
@@ -152,22 +159,24 @@ interface RouteContext {
   readonly request: ApiRequest;
   readonly tenant: string;
   readonly services: ApiServices;
-  /** The parsed JSON body (checked for size and type once). */
+  /** The parsed JSON body (checked for size, type and depth once). */
   readonly body: unknown;
-  /** The caller's scopes (the batch route checks `cache:write` for its writes). */
+  /** The query parameters the route declares, typed (unknown ones were refused). */
+  readonly query: Readonly<Record<string, QueryValue>>;
+  /** The caller's scopes (the batch route checks `cache:write` for its writes, jobs their type's). */
   readonly scopes: readonly string[];
   readonly metrics: MetricsPublisher;
 }
 
+/** How a route runs; what it needs and accepts is in its entry of the route table. */
 interface RouteHandler {
-  /** The scope a key needs. */
-  readonly scope: Scope;
   /** Whether the route only reads: its rate-limit check and its read then share a round trip. */
   readonly read: boolean | ((body: unknown) => boolean);
-  /** Whether the route takes a body (others reject one). */
-  readonly body?: 'required' | 'optional';
   readonly run: (ctx: RouteContext) => Promise<HttpResponse>;
 }
+
+/** The route table's entries, by route key. */
+const ROUTE_TABLE: ReadonlyMap<string, RouteDefinition> = new Map(ROUTES.map((r) => [routeKey(r), r]));
 
 const param = (request: ApiRequest, name: string, what = name): string => {
   const value = request.pathParameters[name];
@@ -175,13 +184,27 @@ const param = (request: ApiRequest, name: string, what = name): string => {
   return validateId(value, what);
 };
 
-function ttlOf(request: ApiRequest, body: Record<string, unknown> | undefined): number | undefined {
+function ttlOf(ctx: RouteContext, body: Record<string, unknown> | undefined): number | undefined {
   const fromBody = body ? intField(body, 'ttlMs', 1, MAX_TTL_MS) : undefined;
   return (
     fromBody ??
-    intParam(request.query.ttlMs, 'ttlMs', 1, MAX_TTL_MS) ??
-    intParam(request.headers['x-ttl-ms'], 'x-ttl-ms', 1, MAX_TTL_MS)
+    (ctx.query.ttlMs as number | undefined) ??
+    intParam(ctx.request.headers['x-ttl-ms'], 'x-ttl-ms', 1, MAX_TTL_MS)
   );
+}
+
+/**
+ * Enqueues a job for the caller: its type must be known, allowed to the caller's scopes and its
+ * payload valid (checked by the type's definition, the one the worker runs it with).
+ */
+async function enqueueJob(
+  ctx: RouteContext,
+  type: string,
+  payload: unknown,
+  options: { priority?: Priority; delayMs?: number; maxAttempts?: number; idempotencyKey?: string } = {},
+) {
+  const checked = ctx.services.jobTypes.authorize(type, ctx.scopes, payload);
+  return ctx.services.queue.enqueue({ tenant: ctx.tenant, type, payload: checked.payload, ...options });
 }
 
 function cacheRead(ctx: RouteContext, hit: boolean): void {
@@ -206,7 +229,6 @@ const sessionJson = (session: {
 
 const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
   'GET /cache/{key}': {
-    scope: 'cache:read',
     read: true,
     async run(ctx) {
       const key = param(ctx.request, 'key');
@@ -217,16 +239,11 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'PUT /cache/{key}': {
-    scope: 'cache:write',
     read: false,
-    body: 'required',
     async run(ctx) {
       const key = param(ctx.request, 'key');
-      const mode = ctx.request.query.mode;
-      if (mode !== undefined && mode !== 'nx' && mode !== 'xx') {
-        throw new ValidationError('mode must be "nx" (only if absent) or "xx" (only if present)');
-      }
-      const ttlMs = ttlOf(ctx.request, undefined);
+      const mode = ctx.query.mode;
+      const ttlMs = ttlOf(ctx, undefined);
       const stored = await ctx.services.cache.set(ctx.tenant, key, ctx.body, {
         ...(ttlMs !== undefined ? { ttlMs } : {}),
         nx: mode === 'nx',
@@ -236,7 +253,6 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'DELETE /cache/{key}': {
-    scope: 'cache:write',
     read: false,
     async run(ctx) {
       const key = param(ctx.request, 'key');
@@ -244,9 +260,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'POST /cache/batch': {
-    scope: 'cache:read',
     read: (body) => isObject(body) && body.get !== undefined,
-    body: 'required',
     async run(ctx) {
       const body = objectBody(ctx.body, ['get', 'set', 'ttlMs']);
       if ((body.get === undefined) === (body.set === undefined)) {
@@ -280,33 +294,25 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         if (!('value' in e)) throw new ValidationError('every entry in set needs a value');
         return { key: validateId(stringField(e, 'key')), value: e.value };
       });
-      const ttlMs = ttlOf(ctx.request, body);
+      const ttlMs = ttlOf(ctx, body);
       await ctx.services.cache.mset(ctx.tenant, checked, ttlMs !== undefined ? { ttlMs } : {});
       return json(200, { stored: checked.length });
     },
   },
   'POST /cache/invalidate': {
-    scope: 'cache:write',
     read: false,
-    body: 'required',
     async run(ctx) {
       const body = objectBody(ctx.body, ['prefix']);
       const prefix = body.prefix;
       if (typeof prefix !== 'string') throw new ValidationError('prefix must be a string ("" for every key)');
-      // Validates the prefix the way the job will use it, so a bad one fails here, not later.
-      keyBuilder().pattern('cache', ctx.tenant, prefix);
-      const job = await ctx.services.queue.enqueue({
-        tenant: ctx.tenant,
-        type: INVALIDATE_PREFIX,
-        payload: { prefix },
-      });
+      // The cache builds the pattern the job will use, so a prefix it cannot take fails here.
+      ctx.services.cache.pattern(ctx.tenant, prefix);
+      const job = await enqueueJob(ctx, INVALIDATE_PREFIX, { prefix });
       return json(202, { jobId: job.id }, { location: `/jobs/${job.id}` });
     },
   },
   'POST /sessions': {
-    scope: 'sessions:write',
     read: false,
-    body: 'required',
     async run(ctx) {
       const body = objectBody(ctx.body, ['userId', 'data']);
       const userId = validateId(stringField(body, 'userId'), 'userId');
@@ -321,7 +327,6 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'GET /sessions/{id}': {
-    scope: 'sessions:read',
     read: true,
     async run(ctx) {
       const session = await ctx.services.sessions.get(ctx.tenant, param(ctx.request, 'id', 'session id'));
@@ -330,9 +335,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'PATCH /sessions/{id}': {
-    scope: 'sessions:write',
     read: false,
-    body: 'required',
     async run(ctx) {
       const id = param(ctx.request, 'id', 'session id');
       const body = objectBody(ctx.body, ['data', 'remove']);
@@ -343,7 +346,8 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         throw new ValidationError('remove must be a list of field names');
       }
       const patch: Record<string, JsonValue | undefined> = { ...(data as Record<string, JsonValue>) };
-      for (const field of remove as string[]) patch[field] = undefined;
+      // setField: a field named __proto__ is removed like any other, not assigned to the prototype.
+      for (const field of remove as string[]) setField(patch, field, undefined);
       if (Object.keys(patch).length === 0)
         throw new ValidationError('nothing to change: send data or remove');
       const session = await ctx.services.sessions.update(ctx.tenant, id, patch);
@@ -352,7 +356,6 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'DELETE /sessions/{id}': {
-    scope: 'sessions:write',
     read: false,
     async run(ctx) {
       const deleted = await ctx.services.sessions.destroy(ctx.tenant, param(ctx.request, 'id', 'session id'));
@@ -360,7 +363,6 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'GET /users/{userId}/sessions': {
-    scope: 'sessions:read',
     read: true,
     async run(ctx) {
       const userId = param(ctx.request, 'userId');
@@ -369,7 +371,6 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'DELETE /users/{userId}/sessions': {
-    scope: 'sessions:write',
     read: false,
     async run(ctx) {
       const userId = param(ctx.request, 'userId');
@@ -377,9 +378,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'POST /rate-limits/{name}/check': {
-    scope: 'rate-limits',
     read: false,
-    body: 'required',
     async run(ctx) {
       const name = param(ctx.request, 'name', 'limit name');
       const limiter = ctx.services.limiters.get(name);
@@ -392,9 +391,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'POST /jobs': {
-    scope: 'jobs',
     read: false,
-    body: 'required',
     async run(ctx) {
       const body = objectBody(ctx.body, [
         'type',
@@ -405,11 +402,6 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         'idempotencyKey',
       ]);
       const type = stringField(body, 'type');
-      if (type.startsWith(OPERATOR_JOB_PREFIX)) {
-        throw new ForbiddenError(
-          `job types "${OPERATOR_JOB_PREFIX}*" act on every tenant's data: operators enqueue them`,
-        );
-      }
       const priority = body.priority;
       if (priority !== undefined && priority !== 'high' && priority !== 'normal' && priority !== 'low') {
         throw new ValidationError('priority must be "high", "normal" or "low"');
@@ -417,10 +409,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
       const delayMs = intField(body, 'delayMs', 0, MAX_TTL_MS);
       const maxAttempts = intField(body, 'maxAttempts', 1, 100);
       const idempotencyKey = stringField(body, 'idempotencyKey', true);
-      const job = await ctx.services.queue.enqueue({
-        tenant: ctx.tenant,
-        type,
-        payload: body.payload,
+      const job = await enqueueJob(ctx, type, body.payload, {
         ...(priority !== undefined ? { priority: priority as Priority } : {}),
         ...(delayMs !== undefined ? { delayMs } : {}),
         ...(maxAttempts !== undefined ? { maxAttempts } : {}),
@@ -436,7 +425,6 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'GET /jobs/{id}': {
-    scope: 'jobs',
     read: true,
     async run(ctx) {
       const status = await ctx.services.queue.status(ctx.tenant, param(ctx.request, 'id', 'job id'));
@@ -445,7 +433,6 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     },
   },
   'GET /stats': {
-    scope: 'stats',
     read: true,
     async run(ctx) {
       const [cache, queue] = await Promise.all([
@@ -472,6 +459,15 @@ async function health(): Promise<HttpResponse> {
   });
 }
 
+/** The body of a request as its route declares it, through the one JSON input path. */
+function bodyOf(request: ApiRequest, definition: RouteDefinition): unknown {
+  if (!definition.body) {
+    if (request.body !== undefined) throw new ValidationError('this route takes no body');
+    return undefined;
+  }
+  return jsonBody(request, config().api?.maxBodyBytes ?? DEFAULT_MAX_BODY, definition.body === 'optional');
+}
+
 async function dispatch(
   event: APIGatewayProxyEventV2,
   metrics: MetricsPublisher,
@@ -482,20 +478,24 @@ async function dispatch(
   const cors = { allowOrigins: cfg.api?.corsAllowOrigins ?? [] };
   const answer = preflight(cors, request);
   if (answer) return answer;
-  if (request.routeKey === 'GET /health') return health();
+  const definition = ROUTE_TABLE.get(request.routeKey);
   const route = ROUTE_HANDLERS[request.routeKey];
-  if (!route) throw unmatched(request.method, request.path);
+  if (definition && request.routeKey === 'GET /health') {
+    readQuery(request.query, definition.query);
+    bodyOf(request, definition);
+    return health();
+  }
+  if (!definition || !route) throw unmatched(request.method, request.path);
   const principal = principalOf(event);
   if (!principal) throw new UnauthorizedError('this route needs an API key (x-api-key header)');
   logged.tenant = principal.tenant;
-  if (!hasScope(principal.scopes, route.scope)) {
-    throw new ForbiddenError(`this key lacks the "${route.scope}" scope`);
+  // An authenticated route without a scope in the table is refused, never open.
+  if (!definition.scope || !hasScope(principal.scopes, definition.scope)) {
+    throw new ForbiddenError(`this key lacks the "${definition.scope}" scope`);
   }
   // Input is checked before any command: a bad request costs nothing and changes nothing.
-  const maxBody = cfg.api?.maxBodyBytes ?? DEFAULT_MAX_BODY;
-  let body: unknown;
-  if (route.body) body = jsonBody(request, maxBody, route.body === 'optional');
-  else if (request.body !== undefined) throw new ValidationError('this route takes no body');
+  const query = readQuery(request.query, definition.query);
+  const body = bodyOf(request, definition);
 
   const svc = await apiServices();
   const ctx: RouteContext = {
@@ -503,6 +503,7 @@ async function dispatch(
     tenant: principal.tenant,
     services: svc,
     body,
+    query,
     scopes: principal.scopes,
     metrics,
   };
@@ -576,6 +577,39 @@ function corsFor(origin: string | undefined): Record<string, string> {
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || SERVICES.api });
 const metrics = new MetricsPublisher({ defaultService: SERVICES.api });
 
+/**
+ * Logs a 5xx answer, once: `request failed` at WARN (503) or ERROR (500) with `status`, `code`,
+ * `routeKey` and the error that made it (routes answer errors through `errorResponse`, which keeps
+ * it: {@link causeOf}); a degraded `/health` names the failing databases instead.
+ */
+function logFailedRequest(event: APIGatewayProxyEventV2, response: HttpResponse, tenant?: string): void {
+  const cause = causeOf(response);
+  const fields = {
+    status: response.statusCode,
+    routeKey: event.routeKey,
+    ...(tenant ? { tenant } : {}),
+  };
+  if (cause !== undefined) {
+    logFailure(logger, 'request failed', cause, fields);
+    return;
+  }
+  let body: {
+    error?: { code?: string };
+    databases?: Array<{ database: string; ok: boolean; error?: string }>;
+  };
+  try {
+    body = JSON.parse(response.body ?? '{}');
+  } catch {
+    body = {};
+  }
+  const failing = body.databases?.filter((d) => !d.ok).map(({ database, error }) => ({ database, error }));
+  logFailure(logger, 'request failed', undefined, {
+    ...fields,
+    code: body.error?.code ?? failing?.[0]?.error ?? 'INTERNAL_ERROR',
+    ...(failing ? { databases: failing } : {}),
+  });
+}
+
 /** The Lambda entry: API Gateway HTTP API, payload format 2.0. */
 export const handler = async (event: APIGatewayProxyEventV2, context?: Context): Promise<HttpResponse> => {
   const started = performance.now();
@@ -588,8 +622,8 @@ export const handler = async (event: APIGatewayProxyEventV2, context?: Context):
     response = await usage.run(() => dispatch(event, metrics, logged));
   } catch (error) {
     response = errorResponse(error);
-    if (response.statusCode >= 500) logger.error('request failed', { error: error as Error });
   }
+  if (response.statusCode >= 500) logFailedRequest(event, response, logged.tenant);
   response.headers = { ...response.headers, ...corsFor(event.headers?.origin) };
   const latencyMs = Math.round((performance.now() - started) * 10) / 10;
   metrics.add(METRICS.latency, latencyMs);

@@ -3,11 +3,13 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import type { APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
 import { ApiKeyAuthorizer } from '../services/auth/api-key-authorizer';
 import { ConfigurationError } from '../shared/errors';
+import { logFailure } from '../shared/log';
 
 /**
  * The API-key authorizer of the HTTP API (payload 2.0, simple responses). API Gateway calls it
- * with the `x-api-key` header as identity source and caches the decision per key for
- * `auth.cacheTtl`. The context it returns reaches the api function as
+ * with the `x-api-key` header as identity source and caches the decision per key (the config's
+ * `cacheTtlMs`); this container's key set is re-read after `API_KEYS_MAX_AGE_MS`; the two add up
+ * to `auth.revocationDelay`. The context it returns reaches the api function as
  * `requestContext.authorizer.lambda`.
  */
 
@@ -35,14 +37,25 @@ async function readKeySecret(): Promise<string | undefined> {
   }
 }
 
-/** `API_KEYS_REFRESH_MS`: least ms between re-reads on unknown keys (the local stack uses 0). */
+/** A whole number of ms from the environment, or `undefined` when unset or malformed. */
+function msFromEnv(name: string): number | undefined {
+  const raw = process.env[name];
+  const value = Number(raw);
+  return raw && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/**
+ * `API_KEYS_REFRESH_MS`: least ms between re-reads on unknown keys (the local stack uses 0).
+ * `API_KEYS_MAX_AGE_MS`: age after which the key set is re-read, so a revoked key stops: the api
+ * stack sets it to `auth.revocationDelay` less the gateway's cache TTL.
+ */
 function newAuthorizer(): ApiKeyAuthorizer {
-  const refresh = Number(process.env.API_KEYS_REFRESH_MS);
+  const refresh = msFromEnv('API_KEYS_REFRESH_MS');
+  const maxAge = msFromEnv('API_KEYS_MAX_AGE_MS');
   return new ApiKeyAuthorizer({
     loadSecret: readKeySecret,
-    ...(process.env.API_KEYS_REFRESH_MS && Number.isFinite(refresh) && refresh >= 0
-      ? { refreshIntervalMs: refresh }
-      : {}),
+    ...(refresh !== undefined ? { refreshIntervalMs: refresh } : {}),
+    ...(maxAge !== undefined ? { maxAgeMs: maxAge } : {}),
   });
 }
 
@@ -61,7 +74,15 @@ export const handler = async (
 ): Promise<AuthorizerResult> => {
   if (context) logger.addContext(context);
   const key = event.identitySource?.[0] ?? event.headers?.['x-api-key'];
-  const record = await authorizer.authorize(key);
+  let record: Awaited<ReturnType<ApiKeyAuthorizer['authorize']>>;
+  try {
+    record = await authorizer.authorize(key);
+  } catch (error) {
+    // Thrown, not denied: API Gateway answers 500 and caches nothing, where a denial would be
+    // cached for the whole authorizer TTL. Logged here, never with the key.
+    logFailure(logger, 'authorizer failed', error, { routeKey: event.routeKey });
+    throw error;
+  }
   if (!record) {
     // Never the key, not even a prefix of it.
     logger.info('denied', { routeKey: event.routeKey, reason: key ? 'unknown key' : 'no key' });

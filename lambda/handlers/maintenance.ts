@@ -3,6 +3,7 @@ import type { Context } from 'aws-lambda';
 import { GLOBAL, LockService } from '../services/lock';
 import { DEFAULT_QUEUE, JobQueue, type MaintenanceResult, maintainQueue } from '../services/queue';
 import { ValidationError } from '../shared/errors';
+import { logFailure } from '../shared/log';
 import { DIMENSIONS, METRICS, SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
 import { keyBuilder, redisFor } from '../shared/runtime';
@@ -57,7 +58,8 @@ export async function maintenanceServices(): Promise<MaintenanceServices> {
  * The maintenance handler over given services: one run at a time (a lock; skip when held),
  * then requeue expired leases, promote due jobs, prune, and publish QueueDepth (per queue, and
  * per queue and priority), InFlight, Delayed, DeadLetters and JobsRequeued per queue as EMF
- * metrics, with the run's Upstash usage.
+ * metrics, with the run's Upstash usage. A failed run is logged (`maintenance failed`) before it
+ * is thrown to Lambda.
  */
 export function createMaintenanceHandler(
   services: () => Promise<MaintenanceServices>,
@@ -65,6 +67,15 @@ export function createMaintenanceHandler(
   metrics: MetricsPublisher = new MetricsPublisher({ defaultService: SERVICES.maintenance }),
 ): (event: unknown, context: Context) => Promise<MaintenanceHandlerResult> {
   return async (event, context) => {
+    try {
+      return await maintainOnce(event, context);
+    } catch (error) {
+      logFailure(logger, 'maintenance failed', error, { requestId: context.awsRequestId });
+      throw error;
+    }
+  };
+
+  async function maintainOnce(event: unknown, context: Context): Promise<MaintenanceHandlerResult> {
     const input = (typeof event === 'object' && event !== null ? event : {}) as Record<string, unknown>;
     const name = input.queue ?? DEFAULT_QUEUE;
     if (typeof name !== 'string')
@@ -113,7 +124,7 @@ export function createMaintenanceHandler(
       // Flushed before returning (Lambda freezes the container after), also after a failed run.
       metrics.addUsage(usage).publish();
     }
-  };
+  }
 }
 
 let built: Promise<MaintenanceServices> | undefined;

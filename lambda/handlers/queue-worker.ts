@@ -1,11 +1,13 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
+import { CacheService } from '../services/cache/cache-service';
 import { GLOBAL, LockService } from '../services/lock';
 import { registerCopyJob } from '../services/migration/copy-job';
 import {
   DEFAULT_QUEUE,
   type DrainResult,
   drainQueue,
+  type Job,
   JobQueue,
   JobRegistry,
   registerBuiltinJobs,
@@ -13,6 +15,7 @@ import {
 } from '../services/queue';
 import { SessionService } from '../services/sessions/session-service';
 import { ValidationError } from '../shared/errors';
+import { logFailure } from '../shared/log';
 import { SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
 import {
@@ -81,8 +84,8 @@ export async function queueWorkerServices(): Promise<QueueWorkerServices> {
     ...(sessionConfig.absoluteTtlMs !== undefined ? { absoluteTtlMs: sessionConfig.absoluteTtlMs } : {}),
   });
   const registry = registerBuiltinJobs(new JobRegistry(), {
-    cacheRedis,
-    keys,
+    // No fallback: an invalidation that cannot reach the cache database fails and is retried.
+    cache: new CacheService({ redis: cacheRedis, keys }),
     revokeUserSessions: (tenant, userId) => sessions.revokeAll(tenant, userId),
   });
   const queues = new Map<string, JobQueue>();
@@ -131,14 +134,36 @@ function parseEvent(
  * The queue-worker handler over given services: parse the schedule's input, take the queue's
  * drain lock (one drain per queue at a time; skip when held), drain until the queue is empty or
  * the deadline less the safety margin, publish the drain's Upstash usage, log and return the
- * counts.
+ * counts. Every failed job is logged (`job failed`: WARN when it will be retried, ERROR when
+ * dead-lettered), and a failed invocation is logged (`queue drain failed`) before it is thrown to
+ * Lambda, so Scheduler retries it.
  */
 export function createQueueWorkerHandler(
   services: () => Promise<QueueWorkerServices>,
   logger: Logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || SERVICES.queueWorker }),
   metrics: MetricsPublisher = new MetricsPublisher({ defaultService: SERVICES.queueWorker }),
 ): (event: unknown, context: Context) => Promise<QueueWorkerResult> {
+  const onJobFailed = (job: Job, error: unknown, outcome: 'retry' | 'dead' | 'lease-lost') =>
+    // Ids and counts only: a payload may hold a tenant's data.
+    logFailure(logger, 'job failed', error, {
+      level: outcome === 'dead' ? 'error' : 'warn',
+      jobId: job.id,
+      type: job.type,
+      tenant: job.tenant,
+      attempts: job.attempts,
+      maxAttempts: job.maxAttempts,
+      outcome,
+    });
   return async (event, context) => {
+    try {
+      return await drainOnce(event, context);
+    } catch (error) {
+      logFailure(logger, 'queue drain failed', error, { requestId: context.awsRequestId });
+      throw error;
+    }
+  };
+
+  async function drainOnce(event: unknown, context: Context): Promise<QueueWorkerResult> {
     const deadline = Date.now() + context.getRemainingTimeInMillis();
     const { queue: name, safetyMarginMs, concurrency } = parseEvent(event);
     const { queueFor, locks, registry } = await services();
@@ -150,7 +175,8 @@ export function createQueueWorkerHandler(
         locks.withLock(
           GLOBAL,
           `queue-drain:${queue.name}`,
-          ({ signal }) => drainQueue(queue, registry, { deadline, safetyMarginMs, concurrency, signal }),
+          ({ signal }) =>
+            drainQueue(queue, registry, { deadline, safetyMarginMs, concurrency, signal, onJobFailed }),
           { leaseMs: DRAIN_LOCK_LEASE_MS, retry: { attempts: 1 } },
         ),
       );
@@ -174,7 +200,7 @@ export function createQueueWorkerHandler(
       // Also after a failed drain: what it sent is billed all the same.
       metrics.addUsage(usage).publish();
     }
-  };
+  }
 }
 
 let built: Promise<QueueWorkerServices> | undefined;

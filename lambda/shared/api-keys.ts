@@ -21,8 +21,11 @@ export const SCOPES = [
   'stats',
 ] as const;
 
+/** One scope a route or a job type needs. */
+export type ApiScope = (typeof SCOPES)[number];
+
 /** One scope, or `*` for all. */
-export type Scope = (typeof SCOPES)[number] | '*';
+export type Scope = ApiScope | '*';
 
 /** One stored key: everything but the key itself. */
 export interface ApiKeyRecord {

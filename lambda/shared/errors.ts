@@ -1,59 +1,74 @@
 /**
  * Typed errors of the runtime. Expected outcomes (a cache miss, a rejected rate-limit check, a
  * lock held by someone else) are return values; these are for what a caller did not expect.
- * HTTP-facing ones carry a `statusCode`; `lambda/shared/http.ts` maps them in one place.
+ * Each carries a stable `code` and nothing about HTTP: `lambda/shared/http.ts` maps codes to
+ * statuses in one place (`HTTP_STATUS`), so the services stay usable outside an HTTP API.
+ */
+
+/** The codes of the runtime's own errors. Others' errors may use codes of their own (500 over HTTP). */
+export type ErrorCode =
+  | 'VALIDATION_ERROR'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'UPSTASH_UNAVAILABLE'
+  | 'CREDENTIALS_ERROR'
+  | 'CONFIGURATION_ERROR'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'METHOD_NOT_ALLOWED'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'LOCK_LOST'
+  | 'INTERNAL_ERROR';
+
+/**
+ * The base of every typed error: a machine-readable `code` and a message that never holds a
+ * secret's value. No `toJSON`: loggers render the whole error (name, stack, cause); response bodies
+ * are built by the one mapper and never serialize an error.
  */
 export class AppError extends Error {
   /** Stable machine-readable code, e.g. `VALIDATION_ERROR`. */
   readonly code: string;
-  /** HTTP status this error maps to. */
-  readonly statusCode: number;
 
-  constructor(code: string, statusCode: number, message: string, options?: ErrorOptions) {
+  constructor(code: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = new.target.name;
     this.code = code;
-    this.statusCode = statusCode;
-  }
-
-  /** The public body: never the cause, never a stack. */
-  toJSON(): { code: string; message: string } {
-    return { code: this.code, message: this.message };
   }
 }
 
 /** Input that breaks a rule: a bad key, a bad TTL, a malformed body. */
 export class ValidationError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('VALIDATION_ERROR', 400, message, options);
+    super('VALIDATION_ERROR', message, options);
   }
 }
 
 /** A value larger than the configured limit. */
 export class PayloadTooLargeError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('PAYLOAD_TOO_LARGE', 413, message, options);
+    super('PAYLOAD_TOO_LARGE', message, options);
   }
 }
 
 /** Something that should exist does not (a job id, a route). */
 export class NotFoundError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('NOT_FOUND', 404, message, options);
+    super('NOT_FOUND', message, options);
   }
 }
 
 /** A state conflict, e.g. updating a session that expired meanwhile. */
 export class ConflictError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('CONFLICT', 409, message, options);
+    super('CONFLICT', message, options);
   }
 }
 
 /** Upstash (or the Redis behind a TCP database) cannot be reached in time. */
 export class UpstashUnavailableError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('UPSTASH_UNAVAILABLE', 503, message, options);
+    super('UPSTASH_UNAVAILABLE', message, options);
   }
 }
 
@@ -63,28 +78,28 @@ export class UpstashUnavailableError extends AppError {
  */
 export class CredentialsError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('CREDENTIALS_ERROR', 500, message, options);
+    super('CREDENTIALS_ERROR', message, options);
   }
 }
 
 /** The deployment's configuration (environment) is wrong. */
 export class ConfigurationError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('CONFIGURATION_ERROR', 500, message, options);
+    super('CONFIGURATION_ERROR', message, options);
   }
 }
 
 /** A request without usable credentials. */
 export class UnauthorizedError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('UNAUTHORIZED', 401, message, options);
+    super('UNAUTHORIZED', message, options);
   }
 }
 
 /** Credentials that do not grant what the request needs (a missing scope). */
 export class ForbiddenError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('FORBIDDEN', 403, message, options);
+    super('FORBIDDEN', message, options);
   }
 }
 
@@ -94,7 +109,7 @@ export class MethodNotAllowedError extends AppError {
   readonly allow: readonly string[];
 
   constructor(message: string, allow: readonly string[], options?: ErrorOptions) {
-    super('METHOD_NOT_ALLOWED', 405, message, options);
+    super('METHOD_NOT_ALLOWED', message, options);
     this.allow = allow;
   }
 }
@@ -102,6 +117,10 @@ export class MethodNotAllowedError extends AppError {
 /** A body in a media type the route does not read. */
 export class UnsupportedMediaTypeError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('UNSUPPORTED_MEDIA_TYPE', 415, message, options);
+    super('UNSUPPORTED_MEDIA_TYPE', message, options);
   }
 }
+
+/** The code of any thrown value: an AppError's own, `INTERNAL_ERROR` for anything else. */
+export const errorCode = (error: unknown): string =>
+  error instanceof AppError ? error.code : 'INTERNAL_ERROR';

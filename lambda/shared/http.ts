@@ -1,18 +1,45 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   AppError,
+  type ErrorCode,
+  errorCode,
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
   ValidationError,
 } from './errors';
-import { methodsFor } from './routes';
+import { parseJson } from './json';
+import { methodsFor, type QueryParam } from './routes';
 
 /**
  * HTTP mapping of the api function, in one place: request parsing, JSON responses, the one error
  * mapper, rate-limit headers and CORS. Payload format 2.0 of API Gateway HTTP APIs.
  */
+
+/**
+ * The one map from error codes to HTTP statuses. Errors carry only their code; a code not listed
+ * (another library's, a user's handler's) is a 500.
+ */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  VALIDATION_ERROR: 400,
+  UNAUTHORIZED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  CONFLICT: 409,
+  LOCK_LOST: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  INTERNAL_ERROR: 500,
+  CONFIGURATION_ERROR: 500,
+  CREDENTIALS_ERROR: 500,
+  UPSTASH_UNAVAILABLE: 503,
+};
+
+/** The HTTP status of an error code (500 for codes not in {@link HTTP_STATUS}). */
+export const httpStatus = (code: string): number =>
+  Object.hasOwn(HTTP_STATUS, code) ? HTTP_STATUS[code as ErrorCode] : 500;
 
 /** A response as API Gateway wants it back. */
 export type HttpResponse = APIGatewayProxyStructuredResultV2 & {
@@ -32,22 +59,30 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
 /** The `{"error": {"code", "message"}}` body. */
 export const errorBody = (code: string, message: string) => ({ error: { code, message } });
 
+/** The error behind each error response, for the one log line of a 5xx (see {@link causeOf}). */
+const causes = new WeakMap<HttpResponse, unknown>();
+
 /**
- * Maps any thrown value to a response. Typed errors keep their status and message; anything
- * else is a 500 whose body says nothing about the cause (the cause is logged by the caller).
+ * Maps any thrown value to a response, through {@link HTTP_STATUS}. Typed errors keep their code
+ * and, below 500, their message; a 5xx body says nothing about the cause (it may name a secret's
+ * field or a host). The error stays attached to the response ({@link causeOf}), so a route that
+ * answers with it never hides the cause from the handler's log line.
  */
 export function errorResponse(error: unknown): HttpResponse {
-  if (error instanceof AppError) {
-    const headers: Record<string, string> = {};
-    if (error instanceof MethodNotAllowedError) headers.allow = error.allow.join(', ');
-    // An outage is short: tell clients when to come back instead of letting them hammer.
-    if (error.statusCode === 503) headers['retry-after'] = '1';
-    // Server-side failures keep their code but not their text: it may name a secret or a host.
-    const message = error.statusCode >= 500 ? publicMessage(error.statusCode) : error.message;
-    return json(error.statusCode, errorBody(error.code, message), headers);
-  }
-  return json(500, errorBody('INTERNAL_ERROR', publicMessage(500)));
+  const code = errorCode(error);
+  const status = httpStatus(code);
+  const headers: Record<string, string> = {};
+  if (error instanceof MethodNotAllowedError) headers.allow = error.allow.join(', ');
+  // An outage is short: tell clients when to come back instead of letting them hammer.
+  if (status === 503) headers['retry-after'] = '1';
+  const message = status >= 500 || !(error instanceof AppError) ? publicMessage(status) : error.message;
+  const response = json(status, errorBody(code, message), headers);
+  causes.set(response, error);
+  return response;
 }
+
+/** The error a response was made from by {@link errorResponse}; `undefined` for other responses. */
+export const causeOf = (response: HttpResponse): unknown => causes.get(response);
 
 function publicMessage(status: number): string {
   if (status === 503) return 'the data store is unavailable, retry shortly';
@@ -108,61 +143,46 @@ export function jsonBody(request: ApiRequest, maxBytes: number, optional = false
   if (type !== undefined && !/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type.trim())) {
     throw new UnsupportedMediaTypeError(`send the body as application/json, got ${JSON.stringify(type)}`);
   }
-  try {
-    return JSON.parse(request.body);
-  } catch {
-    throw new ValidationError('the body is not valid JSON');
-  }
+  return parseJson(request.body, 'the body');
 }
 
-/** Plain-object check for bodies. */
-export const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+/** A query parameter's value, as its declaration types it. */
+export type QueryValue = string | number;
 
 /**
- * A body that must be an object with only the `allowed` fields. Unknown fields are an error:
- * a typo such as `ttlMS` silently ignored would be worse.
+ * The query string, checked against the route's declared parameters: an unknown parameter is a
+ * 400 (a typo such as `ttl` for `ttlMs` silently ignored would be worse), and each declared one
+ * is typed and bounded.
+ *
+ * @throws ValidationError naming the parameter and what is allowed
  */
-export function objectBody(value: unknown, allowed: readonly string[]): Record<string, unknown> {
-  if (!isObject(value)) throw new ValidationError('the body must be a JSON object');
-  const unknown = Object.keys(value).filter((name) => !allowed.includes(name));
-  if (unknown.length > 0) {
+export function readQuery(
+  query: Readonly<Record<string, string>>,
+  declared: Readonly<Record<string, QueryParam>> = {},
+): Record<string, QueryValue> {
+  const values: Record<string, QueryValue> = {};
+  const allowed = Object.keys(declared);
+  // Unknown names first: a typo is the likelier mistake, and its message says what is allowed.
+  const unknown = Object.keys(query).find((name) => !Object.hasOwn(declared, name));
+  if (unknown !== undefined) {
     throw new ValidationError(
-      `unknown field ${JSON.stringify(unknown[0])}; allowed: ${allowed.join(', ') || 'none'}`,
+      allowed.length === 0
+        ? `unknown query parameter ${JSON.stringify(unknown)}: this route takes no query parameters`
+        : `unknown query parameter ${JSON.stringify(unknown)}; allowed: ${allowed.join(', ')}`,
     );
   }
-  return value;
-}
-
-/** A non-empty string field; `undefined` only when `optional` and absent. */
-export function stringField(body: Record<string, unknown>, name: string): string;
-export function stringField(body: Record<string, unknown>, name: string, optional: true): string | undefined;
-export function stringField(
-  body: Record<string, unknown>,
-  name: string,
-  optional = false,
-): string | undefined {
-  const value = body[name];
-  if (value === undefined && optional) return undefined;
-  if (typeof value !== 'string' || value === '')
-    throw new ValidationError(`${name} must be a non-empty string`);
-  return value;
-}
-
-/** A whole number field within `[min, max]`. */
-export function intField(
-  body: Record<string, unknown>,
-  name: string,
-  min: number,
-  max: number,
-  optional = true,
-): number | undefined {
-  const value = body[name];
-  if (value === undefined && optional) return undefined;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new ValidationError(`${name} must be a whole number from ${min} to ${max}`);
+  for (const [name, raw] of Object.entries(query)) {
+    const param = declared[name] as QueryParam;
+    if (param.type === 'enum') {
+      if (!param.values.includes(raw)) {
+        throw new ValidationError(`${name} must be ${param.values.map((v) => `"${v}"`).join(' or ')}`);
+      }
+      values[name] = raw;
+    } else {
+      values[name] = intParam(raw, name, param.min, param.max) as number;
+    }
   }
-  return value;
+  return values;
 }
 
 /** A whole number from a query string or header, within `[min, max]`. */

@@ -104,6 +104,8 @@ export class ApiStack extends Stack {
         timeout: Duration.seconds(5),
         environment: {
           API_KEYS_SECRET_ARN: props.apiKeys.secretArn,
+          // With the gateway's cache below, a revoked key stops within auth.revocationDelay.
+          API_KEYS_MAX_AGE_MS: String(config.auth.keySetMaxAgeMs),
           APP_CONFIG: JSON.stringify(runtimeConfig(config)),
         },
       });

@@ -85,7 +85,10 @@ describe('HTTP API (end to end)', () => {
       'POST /rate-limits/{name}/check',
       call('POST', '/rate-limits/search/check', key, { identifier: 'i' }),
     );
-    const enqueued = await note('POST /jobs', call('POST', '/jobs', key, { type: 'report.build' }));
+    const enqueued = await note(
+      'POST /jobs',
+      call('POST', '/jobs', key, { type: 'sessions.revoke-user', payload: { userId: 'u9' } }),
+    );
     await note('GET /jobs/{id}', call('GET', `/jobs/${enqueued.json<{ id: string }>().id}`, key));
     await note('GET /stats', call('GET', '/stats', key));
 
@@ -165,7 +168,9 @@ describe('HTTP API (end to end)', () => {
     const session = (await call('POST', '/sessions', a.key, { userId: 'shared-user' })).json<{
       id: string;
     }>();
-    const job = (await call('POST', '/jobs', a.key, { type: 'x' })).json<{ id: string }>();
+    const job = (
+      await call('POST', '/jobs', a.key, { type: 'sessions.revoke-user', payload: { userId: 'u' } })
+    ).json<{ id: string }>();
 
     expect((await call('GET', '/cache/profile', b.key)).status).toBe(404);
     expect((await call('POST', '/cache/batch', b.key, { get: ['profile'] })).json()).toEqual({

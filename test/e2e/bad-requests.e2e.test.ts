@@ -163,6 +163,8 @@ describe('bad requests (end to end)', () => {
         status: 400,
       },
       { name: 'unknown mode', method: 'PUT', path: '/cache/a?mode=upsert', body: json(2), status: 400 },
+      { name: 'unknown query parameter', method: 'PUT', path: '/cache/a?ttl=5', body: json(2), status: 400 },
+      { name: 'query on a route without any', method: 'GET', path: '/stats?tenant=other', status: 400 },
       { name: 'two modes', method: 'PUT', path: '/cache/a?mode=nx&mode=xx', body: json(2), status: 400 },
       // Keys
       { name: 'key over 512 bytes', method: 'GET', path: `/cache/${'k'.repeat(513)}`, status: 400 },
@@ -394,11 +396,26 @@ describe('bad requests (end to end)', () => {
         status: 400,
       },
       {
-        name: 'job payload over 64 KiB',
+        name: 'job payload its type refuses',
         method: 'POST',
         path: '/jobs',
-        body: json({ type: 'x', payload: 'x'.repeat(70_000) }),
-        status: 413,
+        body: json({ type: 'cache.invalidate-prefix', payload: { prefix: 'x'.repeat(70_000) } }),
+        status: 400,
+      },
+      { name: 'unknown job type', method: 'POST', path: '/jobs', body: json({ type: 'x' }), status: 400 },
+      {
+        name: 'job payload nested 5,000 deep',
+        method: 'POST',
+        path: '/jobs',
+        body: `{"type":"sessions.revoke-user","payload":${'['.repeat(5_000)}${']'.repeat(5_000)}}`,
+        status: 400,
+      },
+      {
+        name: 'session data nested 5,000 deep',
+        method: 'POST',
+        path: '/sessions',
+        body: `{"userId":"u1","data":{"a":${'['.repeat(5_000)}${']'.repeat(5_000)}}}`,
+        status: 400,
       },
       { name: 'unknown job id', method: 'GET', path: '/jobs/not-a-job', status: 404 },
       {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { DEFAULT_ROUTE_KEY, matchRoute } from '../../lambda/shared/routes';
+import { addJoined } from '../../local/http-gateway';
 
 /** One request, as a test describes it. */
 export interface ApiCall {
@@ -32,8 +33,7 @@ export function apiEvent(call: ApiCall): APIGatewayProxyEventV2 {
     : undefined;
   const query = new URLSearchParams(rawQueryString);
   const queryStringParameters: Record<string, string> = {};
-  for (const [k, v] of query)
-    queryStringParameters[k] = k in queryStringParameters ? `${queryStringParameters[k]},${v}` : v;
+  for (const [k, v] of query) addJoined(queryStringParameters, k, v);
   const headers: Record<string, string> = { host: 'api.local', 'user-agent': 'vitest' };
   for (const [k, v] of Object.entries(call.headers ?? {})) headers[k.toLowerCase()] = v;
   let body: string | undefined;

@@ -132,9 +132,37 @@ describe('parseConfig', () => {
     });
     expect(config.databases.cache?.plan).toEqual(PLAN_PRESETS['pay-as-you-go']);
     expect(config.budget).toEqual({ monthlyUsd: 50 });
-    expect(config.auth).toEqual({ type: 'api-key', secretName: 'upstash/api-keys', cacheTtlMs: 300_000 });
+    expect(config.auth).toEqual({
+      type: 'api-key',
+      secretName: 'upstash/api-keys',
+      revocationDelayMs: 300_000,
+      cacheTtlMs: 240_000,
+      keySetMaxAgeMs: 60_000,
+    });
     expect(config.keyPrefix).toBe('app');
   });
+
+  it.each([
+    ['1 s', undefined, 0, 1_000],
+    ['10 s', undefined, 8_000, 2_000],
+    ['90 s', undefined, 72_000, 18_000],
+    ['5 m', undefined, 240_000, 60_000],
+    ['1 h', undefined, 3_540_000, 60_000],
+    ['5 m', '5 m', 300_000, 0],
+    ['2 m', '30 s', 30_000, 90_000],
+  ])(
+    'splits auth.revocationDelay %s (cacheTtl %s) into a gateway TTL and a key-set age that add up to it',
+    (revocationDelay, cacheTtl, gatewayMs, keySetMs) => {
+      const auth = parseConfig({
+        ...SINGLE_DATABASE,
+        auth: { type: 'api-key', revocationDelay, ...(cacheTtl ? { cacheTtl } : {}) },
+      }).auth;
+      expect(auth).toMatchObject({ cacheTtlMs: gatewayMs, keySetMaxAgeMs: keySetMs });
+      if (auth.type !== 'api-key') throw new Error('api-key expected');
+      expect(auth.cacheTtlMs + auth.keySetMaxAgeMs).toBe(auth.revocationDelayMs);
+      expect(auth.cacheTtlMs % 1_000).toBe(0);
+    },
+  );
 
   it('puts every feature on the only database and defaults everything else', () => {
     const config = parseConfig(SINGLE_DATABASE);
@@ -270,10 +298,22 @@ describe('parseConfig', () => {
       /auth\.audience must be a non-empty string or list of strings, got nothing/,
     ],
     [
-      'an authorizer cache above one hour',
+      'an authorizer cache longer than the revocation delay',
       'auth.cacheTtl',
+      '10 m',
+      /auth\.cacheTtl must be at most auth\.revocationDelay \("5 m"\).*got "10 m"/,
+    ],
+    [
+      'an authorizer cache in fractions of a second',
+      'auth.cacheTtl',
+      '1500 ms',
+      /auth\.cacheTtl must be whole seconds, got "1500 ms"/,
+    ],
+    [
+      'a revocation delay above one hour',
+      'auth.revocationDelay',
       '2 h',
-      /auth\.cacheTtl must be at most "1 h", got "2 h"/,
+      /auth\.revocationDelay must be from "1 s" to "1 h", got "2 h"/,
     ],
     [
       'an unknown plan',
@@ -377,6 +417,11 @@ describe('featureEnvironment', () => {
     const appConfig = JSON.parse(env.APP_CONFIG as string);
     expect(Object.keys(appConfig).sort()).toEqual(['api', 'auth', 'cache', 'rateLimits', 'sessions']);
     expect(appConfig.sessions.idleTtlMs).toBe(3_600_000);
-    expect(appConfig.auth).toEqual({ type: 'api-key', cacheTtlMs: 300_000 });
+    expect(appConfig.auth).toEqual({
+      type: 'api-key',
+      revocationDelayMs: 300_000,
+      cacheTtlMs: 240_000,
+      keySetMaxAgeMs: 60_000,
+    });
   });
 });

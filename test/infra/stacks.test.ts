@@ -279,7 +279,24 @@ describe('the two-database app (cdk.json)', () => {
         AuthorizerPayloadFormatVersion: '2.0',
         EnableSimpleResponses: true,
         IdentitySource: ['$request.header.x-api-key'],
-        AuthorizerResultTtlInSeconds: 300,
+        AuthorizerResultTtlInSeconds: 240,
+      });
+    });
+
+    it('bounds revocation: the gateway cache TTL plus the key-set age add up to auth.revocationDelay (5 min)', () => {
+      const authorizers = Object.values(s.templates.api.findResources('AWS::ApiGatewayV2::Authorizer'));
+      expect(authorizers).toHaveLength(1);
+      const gatewayMs = Number(authorizers[0]?.Properties.AuthorizerResultTtlInSeconds) * 1_000;
+      const authorizer = s.api.authorizerFunction as UpstashFunction;
+      const keySetMs = Number(environmentOf(s, authorizer).API_KEYS_MAX_AGE_MS);
+      expect(Number.isSafeInteger(keySetMs) && keySetMs > 0).toBe(true);
+      expect(gatewayMs + keySetMs).toBe(300_000);
+      // And the same figure the functions are told.
+      expect(JSON.parse(environmentOf(s, authorizer).APP_CONFIG as string).auth).toEqual({
+        type: 'api-key',
+        revocationDelayMs: 300_000,
+        cacheTtlMs: gatewayMs,
+        keySetMaxAgeMs: keySetMs,
       });
     });
 

@@ -13,8 +13,9 @@ export interface ApiKeyAuthorizerOptions {
   readonly refreshIntervalMs?: number;
   /**
    * Age after which the set is re-read on the next request, in ms, so a revoked key stops
-   * working in a warm container too (API Gateway's own decision cache comes on top).
-   * @default 300_000
+   * working in a warm container too. API Gateway's own decision cache comes on top: the two
+   * add up to the deployment's `auth.revocationDelay`.
+   * @default 60_000
    */
   readonly maxAgeMs?: number;
   /** @default Date.now */
@@ -39,7 +40,7 @@ export class ApiKeyAuthorizer {
   constructor(options: ApiKeyAuthorizerOptions) {
     this.#load = options.loadSecret;
     this.#refreshMs = options.refreshIntervalMs ?? 1_000;
-    this.#maxAgeMs = options.maxAgeMs ?? 300_000;
+    this.#maxAgeMs = options.maxAgeMs ?? 60_000;
     this.#now = options.now ?? (() => Date.now());
   }
 

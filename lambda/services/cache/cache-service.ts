@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PayloadTooLargeError, UpstashUnavailableError, ValidationError } from '../../shared/errors';
+import { stringifyJson } from '../../shared/json';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
@@ -141,8 +142,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * across containers) and refreshes early in the XFetch manner; with `fallback`, an outage is
  * served from a bounded in-container LRU behind a circuit breaker.
  *
- * Keys: values live at `<prefix>:cache:<tenant>:v:<key>`, stampede locks at `...:l:<key>`; the
- * invalidation job matches {@link CacheService.pattern}.
+ * Keys: values live at `<prefix>:cache:<tenant>:v:<key>`, stampede locks at `...:l:<key>`; this
+ * class is the only place that knows it (the invalidation job calls
+ * {@link CacheService.invalidatePrefix}).
  *
  * @example
  * const cache = new CacheService({ redis, keys, defaultTtlMs: 60_000, fallback: true });
@@ -211,18 +213,43 @@ export class CacheService {
     return this.#keys.pattern('cache', tenant, `v:${prefix}`);
   }
 
+  /**
+   * Deletes every value of `tenant` whose key starts with `prefix` (`""`: all of them): SCAN MATCH
+   * {@link CacheService.pattern} in steps and UNLINK per step, never KEYS (which blocks the server
+   * for the whole keyspace). Key ids cannot hold glob characters, so the pattern reaches no other
+   * prefix or tenant. Always on Upstash, never the fallback: an invalidation that cannot reach it
+   * throws. Cost: one SCAN per `batch` keys of the whole database, one UNLINK per step that found
+   * values.
+   *
+   * @returns the number of values deleted
+   */
+  async invalidatePrefix(
+    tenant: string,
+    prefix: string,
+    options: { readonly batch?: number; readonly signal?: AbortSignal } = {},
+  ): Promise<number> {
+    const pattern = this.pattern(tenant, prefix);
+    const batch = options.batch ?? 1_000;
+    let cursor = '0';
+    let deleted = 0;
+    do {
+      options.signal?.throwIfAborted();
+      const [next, found] = await this.#redis.scan(cursor, pattern, batch);
+      // SCAN may return a key twice; UNLINK counts only what it removed, so `deleted` stays exact.
+      if (found.length > 0) deleted += await this.#redis.unlink(found);
+      for (const key of found) this.#lru.delete(key);
+      cursor = next;
+    } while (cursor !== '0');
+    return deleted;
+  }
+
   #lockOf(tenant: string, key: string): string {
     return this.#keys.key('cache', tenant, `l:${key}`);
   }
 
   #encode(value: unknown): string {
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(value);
-    } catch (error) {
-      throw new ValidationError('cache values must be JSON-serializable', { cause: error });
-    }
-    if (json === undefined) throw new ValidationError('cache values must be JSON values (got undefined)');
+    // The one JSON path: depth-checked, so what is stored can always be read back and answered.
+    const json = stringifyJson(value, 'the cache value');
     const bytes = Buffer.byteLength(json, 'utf8');
     if (bytes > this.#maxBytes) {
       throw new PayloadTooLargeError(`value is ${bytes} bytes, above the limit of ${this.#maxBytes}`);

@@ -7,6 +7,6 @@ import { AppError } from '../../shared/errors';
  */
 export class LockLostError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
-    super('LOCK_LOST', 409, message, options);
+    super('LOCK_LOST', message, options);
   }
 }

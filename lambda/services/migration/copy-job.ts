@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
-import { ValidationError } from '../../shared/errors';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import type { JobQueue, JobRegistry } from '../queue';
+import { MIGRATION_COPY_JOB } from '../queue/job-types';
 import { type CopyProgress, type CopyRate, copyKeys, redisCheckpoint } from './copy';
-
 import { MIGRATION_COPY } from './job-types';
 
 export { MIGRATION_COPY, OPERATOR_JOB_PREFIX } from './job-types';
@@ -60,13 +59,10 @@ export interface CopySliceReport {
  * both sides.
  */
 export function registerCopyJob(registry: JobRegistry, options: CopyJobOptions): JobRegistry {
-  return registry.register(MIGRATION_COPY, async (job, { signal }) => {
-    const payload = (job.payload ?? {}) as { database?: unknown; match?: unknown; batch?: unknown };
-    if (typeof payload.database !== 'string') {
-      throw new ValidationError(`${MIGRATION_COPY} needs payload { database: string, match?, batch? }`);
-    }
-    const match = typeof payload.match === 'string' ? payload.match : `${options.keys.prefix}:*`;
-    const batch = typeof payload.batch === 'number' ? payload.batch : 500;
+  return registry.register(MIGRATION_COPY_JOB, async (job, { signal }) => {
+    const payload = job.payload;
+    const match = payload.match ?? `${options.keys.prefix}:*`;
+    const batch = payload.batch ?? 500;
     const url = await options.sourceUrl(payload.database);
     // Only a copy needs ioredis; the worker's other jobs never load it.
     const { Redis: IORedis } = await import('ioredis');

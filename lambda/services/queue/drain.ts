@@ -31,6 +31,13 @@ export interface DrainOptions {
   readonly signal?: AbortSignal;
   /** @default Date.now */
   readonly clock?: () => number;
+  /**
+   * Told of every failed delivery, after the failure is recorded (the worker logs it: no failure
+   * goes unlogged). `outcome` is where the job went: a retry, the dead letters, or nowhere because
+   * the lease was gone.
+   * @default - none
+   */
+  readonly onJobFailed?: (job: Job, error: unknown, outcome: 'retry' | 'dead' | 'lease-lost') => void;
 }
 
 /** What a drain did. */
@@ -114,6 +121,11 @@ export async function drainQueue(
       if (!outcome.success) result.leaseLost++;
       else if (outcome.state === 'dead') result.deadLettered++;
       else result.failed++;
+      options.onJobFailed?.(
+        job,
+        error,
+        !outcome.success ? 'lease-lost' : outcome.state === 'dead' ? 'dead' : 'retry',
+      );
       return;
     }
     if (await queue.ack(job)) result.succeeded++;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { PayloadTooLargeError, ValidationError } from '../../shared/errors';
+import { stringifyJson } from '../../shared/json';
 import { type KeyBuilder, validateId, validateTenant } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
@@ -235,7 +236,8 @@ export class JobQueue {
     if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
       throw new ValidationError(`maxAttempts must be an integer from 1 to 100, got ${maxAttempts}`);
     }
-    const payload = JSON.stringify(input.payload ?? null);
+    // Depth-checked: no payload can overflow the stack here or where it is read back.
+    const payload = stringifyJson(input.payload ?? null, 'the job payload');
     if (Buffer.byteLength(payload, 'utf8') > this.#maxPayloadBytes) {
       throw new PayloadTooLargeError(`job payload is larger than ${this.#maxPayloadBytes} bytes`);
     }

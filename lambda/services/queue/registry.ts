@@ -1,4 +1,5 @@
 import { ValidationError } from '../../shared/errors';
+import type { JobType } from './job-types';
 import type { Job } from './queue';
 
 /** What a job handler gets besides the job. */
@@ -10,28 +11,40 @@ export interface JobContext {
   readonly signal: AbortSignal;
 }
 
+/** A job whose payload its type's definition has validated. */
+export type TypedJob<P> = Omit<Job, 'payload'> & { readonly payload: P };
+
 /**
  * Runs one delivery of a job. Resolving acks it; throwing fails it (retried with backoff, then
  * dead-lettered). Delivery is at least once, so a handler must be safe to run twice.
  */
-export type JobHandler = (job: Job, context: JobContext) => Promise<void>;
+export type JobHandler<P = unknown> = (job: TypedJob<P>, context: JobContext) => Promise<void>;
 
 /**
- * Job types and their handlers. Built-ins are registered by `registerBuiltinJobs`; users add
- * their own with {@link JobRegistry.register}.
+ * Job types and their handlers, for the queue worker. A handler registered with a definition
+ * (`lambda/services/queue/job-types.ts`) gets its payload validated by that definition first (an
+ * invalid one throws ValidationError: the job is dead-lettered at once); one registered by name
+ * alone gets the payload as stored (for types only code enqueues, never `POST /jobs`).
  *
  * @example
- * const registry = new JobRegistry().register('email.send', async (job, { signal }) => {
- *   await sendEmail(job.payload as Email, { signal });
+ * const registry = new JobRegistry().register(EMAIL_JOB, async (job, { signal }) => {
+ *   await sendEmail(job.payload, { signal }); // typed by EMAIL_JOB.payload
  * });
  */
 export class JobRegistry {
   readonly #handlers = new Map<string, JobHandler>();
 
   /** Adds a handler; registering a type twice is a mistake and throws. */
-  register(type: string, handler: JobHandler): this {
-    if (this.#handlers.has(type)) throw new ValidationError(`job type "${type}" is already registered`);
-    this.#handlers.set(type, handler);
+  register<P>(type: JobType<P>, handler: JobHandler<P>): this;
+  register(type: string, handler: JobHandler): this;
+  register<P>(type: JobType<P> | string, handler: JobHandler<P>): this {
+    const name = typeof type === 'string' ? type : type.type;
+    if (this.#handlers.has(name)) throw new ValidationError(`job type "${name}" is already registered`);
+    const run: JobHandler =
+      typeof type === 'string'
+        ? (handler as JobHandler)
+        : async (job, context) => handler({ ...job, payload: type.payload(job.payload) }, context);
+    this.#handlers.set(name, run);
     return this;
   }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../../shared/errors';
+import { MAX_JSON_DEPTH, setField, stringifyJson } from '../../shared/json';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
@@ -116,7 +117,10 @@ export class SessionService {
     return this.#keys.key('session', tenant, `u:${userId}`);
   }
 
-  /** Field/value pairs for the hash, with the size limit applied. */
+  /**
+   * Field/value pairs for the hash, with the size and depth limits applied (a field's value sits
+   * one level below the data object, so it may nest one level less than the whole).
+   */
   #encode(data: SessionData): string[] {
     if (data === null || typeof data !== 'object' || Array.isArray(data)) {
       throw new ValidationError('session data must be an object of fields');
@@ -127,7 +131,11 @@ export class SessionService {
       if (value === undefined) continue;
       if (name.length === 0 || name.length > 256)
         throw new ValidationError('session field names must be 1-256 characters');
-      const json = JSON.stringify(value);
+      const json = stringifyJson(
+        value,
+        `session field ${JSON.stringify(name.slice(0, 64))}`,
+        MAX_JSON_DEPTH - 1,
+      );
       bytes += Buffer.byteLength(name) + Buffer.byteLength(json);
       pairs.push(DATA_PREFIX + name, json);
     }
@@ -146,7 +154,8 @@ export class SessionService {
     for (let i = 0; i + 1 < reply.length; i += 2) {
       const field = String(reply[i]);
       const value = String(reply[i + 1]);
-      if (field.startsWith(DATA_PREFIX)) data[field.slice(DATA_PREFIX.length)] = JSON.parse(value);
+      // setField: a field named __proto__ is data, never the object's prototype.
+      if (field.startsWith(DATA_PREFIX)) setField(data, field.slice(DATA_PREFIX.length), JSON.parse(value));
       else if (field === '_u') userId = value;
       else if (field === '_c') createdAt = Number(value);
       else if (field === '_x') expiresAt = Number(value);
@@ -183,7 +192,8 @@ export class SessionService {
           userId,
           createdAt: now,
           expiresAt: now + this.#absolute,
-          data: JSON.parse(JSON.stringify(data)),
+          // What was stored, as a read returns it (undefined fields dropped, keys as given).
+          data: this.#decode<T>(id, pairs)?.data ?? ({} as T),
         };
       }
       // Which sessions to evict is only known inside; name them in KEYS on the next attempt.

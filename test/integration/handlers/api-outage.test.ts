@@ -72,7 +72,12 @@ describe('api handler during an Upstash outage', () => {
     const results = await Promise.all([
       call({ method: 'GET', path: '/sessions/'.concat('a'.repeat(43)), tenant: 'acme' }),
       call({ method: 'POST', path: '/sessions', body: { userId: 'u' }, tenant: 'acme' }),
-      call({ method: 'POST', path: '/jobs', body: { type: 'x' }, tenant: 'acme' }),
+      call({
+        method: 'POST',
+        path: '/jobs',
+        body: { type: 'sessions.revoke-user', payload: { userId: 'u' } },
+        tenant: 'acme',
+      }),
     ]);
     for (const r of results) {
       expect(r.status).toBe(503);

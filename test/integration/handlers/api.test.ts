@@ -262,7 +262,7 @@ describe('api handler', () => {
   describe('jobs and stats', () => {
     it('enqueues a job, deduplicates by idempotency key, and reports its status', async () => {
       const t = tenant();
-      const body = { type: 'report.build', payload: { month: 11 }, idempotencyKey: 'nov' };
+      const body = { type: 'sessions.revoke-user', payload: { userId: 'u-11' }, idempotencyKey: 'nov' };
       const first = await call({ method: 'POST', path: '/jobs', body, tenant: t });
       expect(first).toMatchObject({ status: 202, body: { duplicate: false } });
       const second = await call({ method: 'POST', path: '/jobs', body, tenant: t });
@@ -270,7 +270,7 @@ describe('api handler', () => {
       const status = await call({ method: 'GET', path: `/jobs/${first.body.id}`, tenant: t });
       expect(status.body).toMatchObject({
         id: first.body.id,
-        type: 'report.build',
+        type: 'sessions.revoke-user',
         state: 'ready',
         attempts: 0,
       });
@@ -294,7 +294,12 @@ describe('api handler', () => {
       const [a, b] = [tenant(), tenant()];
       await call({ method: 'PUT', path: '/cache/shared-name', body: 'secret-of-a', tenant: a });
       const session = await call({ method: 'POST', path: '/sessions', body: { userId: 'u' }, tenant: a });
-      const job = await call({ method: 'POST', path: '/jobs', body: { type: 'x' }, tenant: a });
+      const job = await call({
+        method: 'POST',
+        path: '/jobs',
+        body: { type: 'sessions.revoke-user', payload: { userId: 'u' } },
+        tenant: a,
+      });
 
       expect((await call({ method: 'GET', path: '/cache/shared-name', tenant: b })).status).toBe(404);
       expect((await call({ method: 'GET', path: `/sessions/${session.body.id}`, tenant: b })).status).toBe(

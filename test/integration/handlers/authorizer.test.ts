@@ -4,6 +4,7 @@ import type * as AuthorizerModule from '../../../lambda/handlers/authorizer';
 import { mintApiKey, parseApiKeySet, serializeApiKeySet } from '../../../lambda/shared/api-keys';
 import type { SecretsManagerEndpoint } from '../../../local/secrets-manager/server';
 import { lambdaContext } from '../../helpers/lambda';
+import { logLines } from '../../helpers/logs';
 import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
 import { startLocalSecretsManager } from '../../helpers/secrets-manager';
 
@@ -95,6 +96,42 @@ describe('authorizer handler', () => {
       expect(sm.fetches(secretName)).toBe(2);
     } finally {
       vi.useRealTimers();
+      sm.put(secretName, serializeApiKeySet({ keys: [acme.record, globex.record] }));
+    }
+  });
+
+  it('logs a failure to read the key set at ERROR and throws (never a cached denial), never the key', async () => {
+    sm.put(secretName, '{"keys": not json');
+    try {
+      await expect(auth.handler(authEvent(acme.key))).rejects.toThrow(/not JSON/);
+    } finally {
+      sm.put(secretName, serializeApiKeySet({ keys: [acme.record, globex.record] }));
+    }
+    const failed = logLines(output, 'authorizer failed');
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({
+      level: 'ERROR',
+      code: 'VALIDATION_ERROR',
+      routeKey: 'GET /cache/{key}',
+    });
+    expect(leakedSecrets([acme.key, acme.record.hash], output.text())).toEqual([]);
+  });
+
+  it('stops accepting a revoked key once its key set is API_KEYS_MAX_AGE_MS old', async () => {
+    process.env.API_KEYS_MAX_AGE_MS = '60000';
+    auth.resetAuthorizerForTests();
+    try {
+      expect((await auth.handler(authEvent(acme.key))).isAuthorized).toBe(true);
+      sm.put(secretName, serializeApiKeySet({ keys: [globex.record] })); // acme revoked
+      const start = Date.now();
+      vi.useFakeTimers({ now: start + 59_000, toFake: ['Date'] });
+      expect((await auth.handler(authEvent(acme.key))).isAuthorized).toBe(true); // still the cached set
+      vi.setSystemTime(start + 60_500);
+      expect((await auth.handler(authEvent(acme.key))).isAuthorized).toBe(false);
+      expect(sm.fetches(secretName)).toBe(2);
+    } finally {
+      vi.useRealTimers();
+      delete process.env.API_KEYS_MAX_AGE_MS;
       sm.put(secretName, serializeApiKeySet({ keys: [acme.record, globex.record] }));
     }
   });

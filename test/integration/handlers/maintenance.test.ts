@@ -4,6 +4,7 @@ import { GLOBAL, LockService } from '../../../lambda/services/lock';
 import { JobQueue } from '../../../lambda/services/queue';
 import { KeyBuilder } from '../../../lambda/shared/keys';
 import { lambdaContext, schedulerEvent } from '../../helpers/lambda';
+import { logLines } from '../../helpers/logs';
 import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
 import { randomPrefix, sharedEndpoint, sharedRedis } from '../../helpers/redis';
 
@@ -112,5 +113,22 @@ describe('maintenance handler', () => {
     );
     expect(names.filter((n) => !n.startsWith('Upstash'))).toEqual([]);
     expect(names).toContain('UpstashBilledCommands');
+  });
+
+  it('logs a run that cannot reach Upstash at WARN and throws', async () => {
+    process.env.UPSTASH_REDIS_REST_URL = 'http://127.0.0.1:1';
+    try {
+      vi.resetModules();
+      const cold = await import('../../../lambda/handlers/maintenance');
+      await expect(cold.handler(schedulerEvent('maintenance'), lambdaContext())).rejects.toMatchObject({
+        code: 'UPSTASH_UNAVAILABLE',
+      });
+    } finally {
+      process.env.UPSTASH_REDIS_REST_URL = url;
+    }
+    expect(logLines(output, 'maintenance failed')).toEqual([
+      expect.objectContaining({ level: 'WARN', code: 'UPSTASH_UNAVAILABLE' }),
+    ]);
+    expect(leakedSecrets([token], output.text())).toEqual([]);
   });
 });

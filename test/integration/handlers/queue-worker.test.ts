@@ -1,9 +1,11 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import type * as QueueWorkerModule from '../../../lambda/handlers/queue-worker';
+import { CacheService } from '../../../lambda/services/cache/cache-service';
 import { GLOBAL, LockService } from '../../../lambda/services/lock';
 import { INVALIDATE_PREFIX, JobQueue, JobRegistry } from '../../../lambda/services/queue';
 import { KeyBuilder } from '../../../lambda/shared/keys';
 import { lambdaContext, schedulerEvent } from '../../helpers/lambda';
+import { logLines } from '../../helpers/logs';
 import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
 import { randomPrefix, sharedEndpoint, sharedRedis } from '../../helpers/redis';
 
@@ -14,6 +16,7 @@ describe('queue-worker handler', () => {
   const { url, token } = sharedEndpoint();
   let keys: KeyBuilder;
   let queue: JobQueue;
+  let cache: CacheService;
   let output: CapturedOutput;
   let handler: typeof QueueWorkerModule.handler;
   let createQueueWorkerHandler: typeof QueueWorkerModule.createQueueWorkerHandler;
@@ -35,11 +38,14 @@ describe('queue-worker handler', () => {
     ({ handler, createQueueWorkerHandler } = await import('../../../lambda/handlers/queue-worker'));
     keys = new KeyBuilder(prefix);
     queue = new JobQueue({ redis, keys });
+    cache = new CacheService({ redis, keys });
     output = captureOutput();
   });
   afterEach(() => {
     output.restore();
   });
+
+  const linesOf = (message: string) => logLines(output, message);
 
   /** Services over the shared Redis with a registry of the test's own. */
   const injected = (registry: JobRegistry) =>
@@ -50,10 +56,12 @@ describe('queue-worker handler', () => {
     }));
 
   it('drains built-in jobs as Lambda invokes it, dead-letters unknown types, and logs the counts without secrets', async () => {
-    // Prepare
-    await redis.set(keys.key('cache', 'acme', 'user:1'), 'v');
-    await redis.set(keys.key('cache', 'acme', 'user:2'), 'v');
-    await redis.set(keys.key('cache', 'acme', 'page:1'), 'v');
+    // Prepare: values written through the cache, as the api function writes them.
+    await cache.mset('acme', [
+      { key: 'user:1', value: 'v' },
+      { key: 'user:2', value: 'v' },
+      { key: 'page:1', value: 'v' },
+    ]);
     await queue.enqueue({
       tenant: 'acme',
       type: INVALIDATE_PREFIX,
@@ -82,10 +90,7 @@ describe('queue-worker handler', () => {
       leaseLost: 0,
       stoppedBecause: 'empty',
     });
-    expect(
-      await redis.exists([keys.key('cache', 'acme', 'user:1'), keys.key('cache', 'acme', 'user:2')]),
-    ).toBe(0);
-    expect(await redis.get(keys.key('cache', 'acme', 'page:1'))).toBe('v');
+    expect(await cache.mget('acme', ['user:1', 'user:2', 'page:1'])).toEqual([null, null, { value: 'v' }]);
     expect(await queue.status('acme', unknown.id)).toMatchObject({
       state: 'dead',
       lastError: expect.stringContaining('no handler registered'),
@@ -101,6 +106,17 @@ describe('queue-worker handler', () => {
       deadLettered: 1,
     });
     expect(leakedSecrets([token], output.text())).toEqual([]);
+  });
+
+  it('has a handler for every job type the api function lets a tenant enqueue, and for migration.copy', async () => {
+    const { queueWorkerServices } = await import('../../../lambda/handlers/queue-worker');
+    const { BUILTIN_JOB_TYPES } = await import('../../../lambda/services/queue/job-types');
+    const { registry } = await queueWorkerServices();
+    expect(registry.types().sort()).toEqual(
+      BUILTIN_JOB_TYPES.list()
+        .map((t) => t.type)
+        .sort(),
+    );
   });
 
   it('skips when another invocation is draining the same queue', async () => {
@@ -168,9 +184,61 @@ describe('queue-worker handler', () => {
     expect((await queue.stats()).ready.normal).toBe(20 - result.processed);
   });
 
-  it('rejects a malformed schedule input', async () => {
+  it('rejects a malformed schedule input, and logs it', async () => {
     await expect(
       handler(schedulerEvent('queue-worker', { concurrency: 0 }), lambdaContext()),
     ).rejects.toThrow(/concurrency/);
+    expect(linesOf('queue drain failed')).toEqual([
+      expect.objectContaining({ level: 'ERROR', code: 'VALIDATION_ERROR' }),
+    ]);
+  });
+
+  it('logs each failed job, WARN when retried and ERROR when dead-lettered, never its payload', async () => {
+    const registry = new JobRegistry().register('flaky', async () => {
+      throw new Error('downstream timeout');
+    });
+    const flaky = await queue.enqueue({
+      tenant: 'acme',
+      type: 'flaky',
+      payload: { card: 'payload-value-1' },
+    });
+    const unknown = await queue.enqueue({ tenant: 'acme', type: 'no.such-type', payload: 'payload-value-2' });
+
+    await injected(registry)(schedulerEvent('queue-worker'), lambdaContext());
+
+    const failed = linesOf('job failed');
+    expect(failed).toHaveLength(2);
+    expect(failed.find((l) => l.jobId === flaky.id)).toMatchObject({
+      level: 'WARN',
+      type: 'flaky',
+      tenant: 'acme',
+      outcome: 'retry',
+      attempts: 1,
+      code: 'INTERNAL_ERROR',
+      error: { message: 'downstream timeout' },
+    });
+    expect(failed.find((l) => l.jobId === unknown.id)).toMatchObject({
+      level: 'ERROR',
+      outcome: 'dead',
+      code: 'VALIDATION_ERROR',
+    });
+    expect(output.text()).not.toContain('payload-value');
+  });
+
+  it('logs a drain that cannot reach Upstash at WARN and throws, so Scheduler retries it', async () => {
+    process.env.UPSTASH_REDIS_REST_URL = 'http://127.0.0.1:1';
+    try {
+      vi.resetModules();
+      const cold = await import('../../../lambda/handlers/queue-worker');
+      await expect(cold.handler(schedulerEvent('queue-worker'), lambdaContext())).rejects.toMatchObject({
+        code: 'UPSTASH_UNAVAILABLE',
+      });
+    } finally {
+      process.env.UPSTASH_REDIS_REST_URL = url;
+    }
+    expect(linesOf('queue drain failed')).toEqual([
+      expect.objectContaining({ level: 'WARN', code: 'UPSTASH_UNAVAILABLE' }),
+    ]);
+    expect(leakedSecrets([token], output.text())).toEqual([]);
   });
 });

@@ -110,6 +110,22 @@ describe('HttpGateway', () => {
       expect(event.requestContext.time).toMatch(/^\d{2}\/\w{3}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/);
     });
 
+    it('passes query parameters and headers named __proto__ or constructor as data', async () => {
+      await send(`${gateway.url}/items/a?__proto__=1&constructor=2&constructor=3`, {
+        method: 'GET',
+        headers: { 'x-api-key': 'good', constructor: 'c' },
+      });
+      const event = last();
+      const query = event.queryStringParameters as Record<string, string>;
+      expect(Object.keys(query).sort()).toEqual(['__proto__', 'constructor']);
+      expect([Object.getOwnPropertyDescriptor(query, '__proto__')?.value, query.constructor]).toEqual([
+        '1',
+        '2,3',
+      ]);
+      expect(Object.getPrototypeOf(query)).toBe(Object.prototype);
+      expect(Object.getOwnPropertyDescriptor(event.headers, 'constructor')?.value).toBe('c');
+    });
+
     it('leaves out pathParameters, queryStringParameters and cookies when there are none', async () => {
       await send(`${gateway.url}/open`, { method: 'GET' });
       const event = last();

@@ -61,11 +61,11 @@ describe('CacheService', () => {
       expect(await c.exists('acme', 'k')).toBe(false);
     });
 
-    it('rejects values above maxValueBytes with 413 and writes nothing', async () => {
+    it('rejects values above maxValueBytes with PAYLOAD_TOO_LARGE and writes nothing', async () => {
       const c = cache({ maxValueBytes: 1024 });
       const error = await c.set('acme', 'big', 'x'.repeat(2000)).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(PayloadTooLargeError);
-      expect((error as PayloadTooLargeError).statusCode).toBe(413);
+      expect((error as PayloadTooLargeError).code).toBe('PAYLOAD_TOO_LARGE');
       expect(await c.exists('acme', 'big')).toBe(false);
       await expect(
         c.mset('acme', [

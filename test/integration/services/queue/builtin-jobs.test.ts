@@ -1,92 +1,108 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { CacheService } from '../../../../lambda/services/cache/cache-service';
 import {
   INVALIDATE_PREFIX,
-  invalidateByPrefix,
+  INVALIDATE_PREFIX_JOB,
   JobQueue,
   JobRegistry,
   REVOKE_USER_SESSIONS,
   registerBuiltinJobs,
 } from '../../../../lambda/services/queue';
+import { ValidationError } from '../../../../lambda/shared/errors';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
-import { randomPrefix, sharedEndpoint, sharedRedis, upstashClient } from '../../../helpers/redis';
+import { randomPrefix, sharedRedis } from '../../../helpers/redis';
 
+/**
+ * The built-in jobs over the cache and session services. Values are written and read back
+ * through `CacheService` only: the test knows nothing of where the cache keeps them.
+ */
 describe('built-in jobs', () => {
-  const cache = sharedRedis('cache');
-  const { url, token } = sharedEndpoint('cache');
-  const raw = upstashClient(url, token);
   const keys = new KeyBuilder(randomPrefix());
+  const cache = new CacheService({ redis: sharedRedis('cache'), keys, defaultTtlMs: 600_000 });
 
-  /** Writes `count` cache keys for `tenant` under `idPrefix`, 5,000 per MSET. */
+  /** Writes `count` values for `tenant` under `idPrefix`, 1,000 per MSET (one round trip each). */
   async function seed(tenant: string, idPrefix: string, count: number): Promise<void> {
-    for (let start = 0; start < count; start += 5_000) {
-      const entries: Record<string, string> = {};
-      for (let i = start; i < Math.min(count, start + 5_000); i++)
-        entries[keys.key('cache', tenant, `${idPrefix}${i}`)] = 'v';
-      await raw.mset(entries);
+    for (let start = 0; start < count; start += 1_000) {
+      const entries = Array.from({ length: Math.min(1_000, count - start) }, (_, i) => ({
+        key: `${idPrefix}${start + i}`,
+        value: 'v',
+      }));
+      await cache.mset(tenant, entries);
     }
   }
 
-  const count = async (pattern: string) => {
-    let cursor = '0';
+  /** How many of `idPrefix`0..`count`-1 of `tenant` still read as hits. */
+  async function hits(tenant: string, idPrefix: string, count: number): Promise<number> {
     let n = 0;
-    do {
-      const [next, found] = await cache.scan(cursor, pattern, 5_000);
-      n += found.length;
-      cursor = next;
-    } while (cursor !== '0');
+    for (let start = 0; start < count; start += 100) {
+      const batch = Array.from({ length: Math.min(100, count - start) }, (_, i) => `${idPrefix}${start + i}`);
+      n += (await cache.mget(tenant, batch)).filter((hit) => hit !== null).length;
+    }
     return n;
-  };
+  }
 
-  afterAll(async () => {
-    await invalidateByPrefix(cache, keys, 'acme', '');
-    await invalidateByPrefix(cache, keys, 'globex', '');
-  });
-
-  describe('invalidateByPrefix', () => {
-    it("removes exactly one prefix's 100,000 keys, not a neighbour prefix's nor another tenant's", async () => {
+  describe('CacheService.invalidatePrefix', () => {
+    it("removes exactly one prefix's 20,000 values in many SCAN steps, not a neighbour prefix's nor another tenant's", async () => {
       // Prepare: the target, a neighbour that shares the first letters, and the same prefix elsewhere.
-      await seed('acme', 'user:', 100_000);
-      await seed('acme', 'users', 1_000);
-      await seed('acme', 'use', 1_000);
-      await seed('globex', 'user:', 1_000);
+      await seed('acme', 'user:', 20_000);
+      await seed('acme', 'users', 500);
+      await seed('acme', 'use', 500);
+      await seed('globex', 'user:', 500);
 
-      // Act
-      const deleted = await invalidateByPrefix(cache, keys, 'acme', 'user:');
+      // Act: 200 per step, so the SCAN walks the keyspace in many steps.
+      const deleted = await cache.invalidatePrefix('acme', 'user:', { batch: 200 });
 
       // Assess
-      expect(deleted).toBe(100_000);
-      expect(await count(keys.pattern('cache', 'acme', 'user:'))).toBe(0);
-      expect(await count(keys.pattern('cache', 'acme', 'users'))).toBe(1_000);
-      expect(await count(keys.pattern('cache', 'acme', 'use'))).toBe(2_000);
-      expect(await count(keys.pattern('cache', 'globex', 'user:'))).toBe(1_000);
+      expect(deleted).toBe(20_000);
+      expect(await hits('acme', 'user:', 20_000)).toBe(0);
+      expect(await hits('acme', 'users', 500)).toBe(500);
+      expect(await hits('acme', 'use', 500)).toBe(500);
+      expect(await hits('globex', 'user:', 500)).toBe(500);
+      expect(await cache.invalidatePrefix('acme', '')).toBe(1_000);
+      expect(await cache.invalidatePrefix('globex', '')).toBe(500);
     }, 60_000);
+
+    it('stops between steps when its signal aborts', async () => {
+      await seed('acme', 'stop:', 10);
+      const controller = new AbortController();
+      controller.abort(new Error('worker deadline'));
+      await expect(cache.invalidatePrefix('acme', 'stop:', { signal: controller.signal })).rejects.toThrow(
+        'worker deadline',
+      );
+      expect(await hits('acme', 'stop:', 10)).toBe(10);
+      await cache.invalidatePrefix('acme', 'stop:');
+    });
   });
 
   describe('registerBuiltinJobs', () => {
-    it('runs cache.invalidate-prefix for the tenant of the job, whatever the payload says', async () => {
+    it('runs cache.invalidate-prefix for the tenant of the job, and dead-letters a payload naming another', async () => {
       await seed('acme', 'page:', 10);
       await seed('globex', 'page:', 10);
-      const registry = registerBuiltinJobs(new JobRegistry(), { cacheRedis: cache, keys });
+      const registry = registerBuiltinJobs(new JobRegistry(), { cache });
       const queue = new JobQueue({ redis: sharedRedis(), keys });
+      await queue.enqueue({ tenant: 'acme', type: INVALIDATE_PREFIX, payload: { prefix: 'page:' } });
       await queue.enqueue({
         tenant: 'acme',
         type: INVALIDATE_PREFIX,
         payload: { prefix: 'page:', tenant: 'globex' },
       });
-      const job = await queue.dequeue({ leaseMs: 10_000 });
-      if (!job) throw new Error('no job');
+      const signal = new AbortController().signal;
 
-      await registry.get(INVALIDATE_PREFIX)?.(job, { signal: new AbortController().signal });
+      const first = await queue.dequeue({ leaseMs: 10_000 });
+      await registry.get(INVALIDATE_PREFIX)?.(first as NonNullable<typeof first>, { signal });
+      const second = await queue.dequeue({ leaseMs: 10_000 });
+      const refused = registry.get(INVALIDATE_PREFIX)?.(second as NonNullable<typeof second>, { signal });
 
-      expect(await count(keys.pattern('cache', 'acme', 'page:'))).toBe(0);
-      expect(await count(keys.pattern('cache', 'globex', 'page:'))).toBe(10);
+      await expect(refused).rejects.toBeInstanceOf(ValidationError);
+      expect(await hits('acme', 'page:', 10)).toBe(0);
+      expect(await hits('globex', 'page:', 10)).toBe(10);
+      await cache.invalidatePrefix('globex', 'page:');
     });
 
     it('runs sessions.revoke-user through the injected function, and skips it without one', async () => {
       const calls: Array<[string, string]> = [];
       const registry = registerBuiltinJobs(new JobRegistry(), {
-        cacheRedis: cache,
-        keys,
+        cache,
         revokeUserSessions: async (tenant, userId) => {
           calls.push([tenant, userId]);
         },
@@ -107,9 +123,14 @@ describe('built-in jobs', () => {
       await registry.get(REVOKE_USER_SESSIONS)?.(job, { signal: new AbortController().signal });
 
       expect(calls).toEqual([['acme', 'u-1']]);
-      expect(registerBuiltinJobs(new JobRegistry(), { cacheRedis: cache, keys }).types()).toEqual([
-        INVALIDATE_PREFIX,
-      ]);
+      expect(registerBuiltinJobs(new JobRegistry(), { cache }).types()).toEqual([INVALIDATE_PREFIX]);
+    });
+
+    it('validates a payload with the same definition the api function checks at enqueue', () => {
+      expect(INVALIDATE_PREFIX_JOB.payload({ prefix: 'a:' })).toEqual({ prefix: 'a:' });
+      for (const bad of [null, {}, { prefix: 1 }, { prefix: 'a*' }, { prefix: 'a', x: 1 }]) {
+        expect(() => INVALIDATE_PREFIX_JOB.payload(bad), JSON.stringify(bad)).toThrow(ValidationError);
+      }
     });
   });
 });

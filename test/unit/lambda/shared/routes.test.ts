@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { matchRoute, methodsFor, ROUTES, routeKey } from '../../../../lambda/shared/routes';
 
@@ -17,6 +18,38 @@ describe('route table', () => {
     expect(matchRoute('GET', '/cache/')).toBeNull();
     expect(matchRoute('GET', '/cache/a/b')).toBeNull();
     expect(matchRoute('GET', '/nope')).toBeNull();
+  });
+
+  it('gives every authenticated route a scope and a public one none', () => {
+    for (const route of ROUTES) {
+      expect(route.scope === undefined, routeKey(route)).toBe(!route.auth);
+    }
+  });
+
+  it('declares query parameters only on routes that read them, each bounded', () => {
+    const declared = ROUTES.filter((r) => r.query).map((r) => [routeKey(r), Object.keys(r.query ?? {})]);
+    expect(declared).toEqual([
+      ['PUT /cache/{key}', ['ttlMs', 'mode']],
+      ['POST /cache/batch', ['ttlMs']],
+    ]);
+    for (const route of ROUTES) {
+      for (const param of Object.values(route.query ?? {})) {
+        if (param.type === 'integer') expect(param.min).toBeLessThanOrEqual(param.max);
+        else expect(param.values.length).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('is what docs/api.md lists, route by route, with the same scopes', () => {
+    const docs = readFileSync(new URL('../../../../docs/api.md', import.meta.url), 'utf8');
+    const section = docs.slice(
+      docs.indexOf('\n## Routes'),
+      docs.indexOf('\n## ', docs.indexOf('\n## Routes') + 1),
+    );
+    const rows = [...section.matchAll(/^\| `([A-Z]+ \/[^`]*)`\s*\|\s*([^|]+?)\s*\|/gm)].map(
+      ([, key, scope]) => [key, (scope as string).split(/[ (]/)[0]],
+    );
+    expect(rows).toEqual(ROUTES.map((r) => [routeKey(r), r.scope ?? 'public']));
   });
 
   it('lists the methods served on a path, for Allow', () => {
