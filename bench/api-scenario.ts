@@ -155,13 +155,21 @@ export const API_SCENARIO: readonly RouteStep[] = [
   {
     route: 'POST /jobs',
     status: 202,
-    request: () => ({ method: 'POST', path: '/jobs', body: { type: 'bench.job', payload: { n: 1 } } }),
+    request: () => ({
+      method: 'POST',
+      path: '/jobs',
+      body: { type: 'sessions.revoke-user', payload: { userId: 'bench-user' } },
+    }),
   },
   {
     route: 'GET /jobs/{id}',
     status: 200,
     setup: async (api) => {
-      const job = await api({ method: 'POST', path: '/jobs', body: { type: 'bench.job' } });
+      const job = await api({
+        method: 'POST',
+        path: '/jobs',
+        body: { type: 'sessions.revoke-user', payload: { userId: 'bench-user' } },
+      });
       return { id: (job.json as { id: string }).id };
     },
     request: ({ id }) => ({ method: 'GET', path: `/jobs/${id}` }),

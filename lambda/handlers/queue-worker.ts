@@ -214,5 +214,10 @@ function coldStartServices(): Promise<QueueWorkerServices> {
   return built;
 }
 
+/** Test-only: forget the services, as a new container would. */
+export function resetQueueWorkerForTests(): void {
+  built = undefined;
+}
+
 /** Lambda entry, invoked by EventBridge Scheduler. */
 export const handler = createQueueWorkerHandler(coldStartServices);

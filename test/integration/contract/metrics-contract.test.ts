@@ -169,7 +169,7 @@ describe('metrics contract: what the handlers emit is what the alarms and the da
 
 /**
  * Traffic that makes every handler publish what it publishes: cache hits and misses, a refused
- * request (429), a job that dead-letters, the queue worker's drain and the maintenance run.
+ * request (429), the queue worker's drains (one dead-letters a job) and the maintenance run.
  */
 async function representativeTraffic(stack: LocalStack): Promise<void> {
   const as = (apiKey: string) => async (method: string, path: string, body?: unknown) =>
@@ -189,11 +189,11 @@ async function representativeTraffic(stack: LocalStack): Promise<void> {
   const session = await call('POST', '/sessions', { userId: 'u1', data: { a: 1 } });
   expect(session.status).toBe(201);
   expect((await call('GET', `/sessions/${session.json<{ id: string }>().id}`)).status).toBe(200);
-  // A job type nothing handles: the worker dead-letters it at once.
-  const job = await call('POST', '/jobs', { type: 'contract.unknown', maxAttempts: 1 });
-  expect(job.status).toBe(202);
-  // A prefix invalidation: the worker's built-in job touches the cache database.
+  // A prefix invalidation (the worker's built-in job touches the cache database) and a session
+  // revocation (the state database): both succeed in the first drain below.
   expect((await call('POST', '/cache/invalidate', { prefix: 'h' })).status).toBe(202);
+  const revoke = { type: 'sessions.revoke-user', payload: { userId: 'u1' } };
+  expect((await call('POST', '/jobs', revoke)).status).toBe(202);
   const statuses: number[] = [];
   for (let i = 0; i < LIMIT; i++) statuses.push((await call('GET', '/stats')).status);
   expect(statuses).toContain(429);
@@ -202,7 +202,7 @@ async function representativeTraffic(stack: LocalStack): Promise<void> {
     scheduledEvent('queue-worker'),
     localContext('queue-worker', 60_000),
   )) as { deadLettered: number; succeeded: number };
-  expect(worker).toMatchObject({ deadLettered: 1, succeeded: 1 });
+  expect(worker).toMatchObject({ deadLettered: 0, succeeded: 2 });
   const maintenance = (await stack.handlers.maintenance(
     scheduledEvent('maintenance'),
     localContext('maintenance', 60_000),
@@ -223,6 +223,7 @@ async function representativeTraffic(stack: LocalStack): Promise<void> {
   stack.secrets.put(secret, JSON.stringify({ url: closed.url, token: stack.tokens.cache }));
   const coldStart = async () => {
     (await import('../../../lambda/handlers/api')).resetApiForTests();
+    (await import('../../../lambda/handlers/queue-worker')).resetQueueWorkerForTests();
     await (await import('../../../lambda/shared/runtime')).resetRuntimeForTests();
   };
   await coldStart();
@@ -232,6 +233,14 @@ async function representativeTraffic(stack: LocalStack): Promise<void> {
   expect((await other('GET', '/cache/hot')).status).toBe(404);
   const health = await send(`${stack.url}/health`, { method: 'GET' });
   expect(health.json<{ cacheBackend?: string }>().cacheBackend).toBe('fallback');
+  // A job that dead-letters: an invalidation with one attempt, run while its database is down.
+  const doomed = { type: 'cache.invalidate-prefix', payload: { prefix: 'x' }, maxAttempts: 1 };
+  expect((await other('POST', '/jobs', doomed)).status).toBe(202);
+  const failedDrain = (await stack.handlers.queueWorker(
+    scheduledEvent('queue-worker'),
+    localContext('queue-worker', 60_000),
+  )) as { deadLettered: number };
+  expect(failedDrain).toMatchObject({ deadLettered: 1 });
   stack.secrets.put(secret, saved);
   await coldStart();
 }
