@@ -14,7 +14,10 @@ export type FaultMode = 'up' | 'down' | 'lose-reply' | 'hold';
 
 /** A {@link RedisLike} over a real one, with failures injected at the transport. */
 export interface FaultyRedis extends RedisLike {
+  /** How commands fail once {@link FaultyRedis.plan} is used up. */
   mode: FaultMode;
+  /** How the next commands fail, one entry per command, before `mode` applies again. */
+  readonly plan: FaultMode[];
   /** Commands sent (run or held) since creation, by method name. */
   readonly sent: string[];
   /** Runs the held commands now, in order; resolves once they ran. */
@@ -24,7 +27,7 @@ export interface FaultyRedis extends RedisLike {
 /** Wraps `redis` so its failures can be switched on and off (see {@link FaultMode}). */
 export function faultyRedis(redis: RedisLike): FaultyRedis {
   const held: Array<() => Promise<unknown>> = [];
-  const state = { mode: 'up' as FaultMode, sent: [] as string[] };
+  const state = { mode: 'up' as FaultMode, sent: [] as string[], plan: [] as FaultMode[] };
   const release = async () => {
     while (held.length > 0)
       await held
@@ -33,15 +36,16 @@ export function faultyRedis(redis: RedisLike): FaultyRedis {
   };
   return new Proxy(redis, {
     get(target, property, receiver) {
-      if (property === 'mode' || property === 'sent') return state[property];
+      if (property === 'mode' || property === 'sent' || property === 'plan') return state[property];
       if (property === 'release') return release;
       const value = Reflect.get(target, property, receiver);
       if (typeof value !== 'function') return value;
       return async (...args: unknown[]) => {
         const run = () => value.apply(target, args) as Promise<unknown>;
+        const mode = state.plan.shift() ?? state.mode;
         const fail = (outcome: 'not-applied' | 'unknown') =>
-          new UpstashUnavailableError(`injected: ${state.mode}`, { outcome, roundTrip: {} });
-        switch (state.mode) {
+          new UpstashUnavailableError(`injected: ${mode}`, { outcome, roundTrip: {} });
+        switch (mode) {
           case 'up':
             state.sent.push(String(property));
             return run();
