@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { CacheService } from '../services/cache/cache-service';
+import { type CacheBackend, CacheService } from '../services/cache/cache-service';
 import { OPERATOR_JOB_PREFIX } from '../services/migration/job-types';
 import { INVALIDATE_PREFIX, JobQueue, type Priority } from '../services/queue';
 import {
@@ -56,7 +56,12 @@ interface ApiAppConfig {
     { algorithm: Algorithm; limit: number; windowMs: number; refillRate?: number; outage?: OutagePolicy }
   >;
   readonly sessions?: { idleTtlMs?: number; absoluteTtlMs?: number; maxPerUser?: number };
-  readonly cache?: { defaultTtlMs?: number; maxValueBytes?: number; fallback?: boolean };
+  readonly cache?: {
+    defaultTtlMs?: number;
+    maxValueBytes?: number;
+    fallback?: boolean;
+    localWrites?: boolean;
+  };
   readonly auth?: { type?: string; tenantClaim?: string };
   readonly api?: { maxBodyBytes?: number; corsAllowOrigins?: string[] };
 }
@@ -66,6 +71,13 @@ export const API_LIMIT = 'api';
 const MAX_BATCH = 100;
 const MAX_TTL_MS = 365 * 86_400_000;
 const DEFAULT_MAX_BODY = 1_048_576;
+/**
+ * Time kept back from the function's deadline when settling a write whose answer was lost: one
+ * more attempt may take a client timeout, and the answer must still leave before Lambda's end.
+ */
+const SETTLE_MARGIN_MS = 2_500;
+/** The function's budget when no Lambda context says it (tests, scripts): its CDK timeout. */
+const DEFAULT_BUDGET_MS = 10_000;
 
 /** What the routes need; built once per container. */
 export interface ApiServices {
@@ -155,6 +167,8 @@ interface RouteContext {
   /** The caller's scopes (the batch route checks `cache:write` for its writes). */
   readonly scopes: readonly string[];
   readonly metrics: Metrics;
+  /** Epoch ms until which a write whose answer was lost may be settled (lambda/shared/settle.ts). */
+  readonly settleBy: number;
 }
 
 interface RouteHandler {
@@ -182,11 +196,16 @@ function ttlOf(request: ApiRequest, body: Record<string, unknown> | undefined): 
   );
 }
 
-function cacheRead(ctx: RouteContext, hit: boolean): void {
-  ctx.services.stats.record(ctx.tenant, hit);
+function cacheRead(ctx: RouteContext, hit: { backend: CacheBackend } | null): void {
+  ctx.services.stats.record(ctx.tenant, hit !== null);
   ctx.metrics.addMetric(hit ? 'CacheHit' : 'CacheMiss', MetricUnit.Count, 1);
-  if (ctx.services.cache.backend === 'fallback') ctx.metrics.addMetric('FallbackServed', MetricUnit.Count, 1);
+  if (hit?.backend === 'fallback') ctx.metrics.addMetric('FallbackServed', MetricUnit.Count, 1);
 }
+
+/** `x-cache-backend` of a write: where it is stored. */
+const writtenTo = (stored: unknown): Record<string, string> => ({
+  'x-cache-backend': stored === 'local' ? 'fallback' : 'upstash',
+});
 
 const sessionJson = (session: {
   id: string;
@@ -209,9 +228,9 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     async run(ctx) {
       const key = param(ctx.request, 'key');
       const hit = await ctx.services.cache.get(ctx.tenant, key);
-      cacheRead(ctx, hit !== null);
+      cacheRead(ctx, hit);
       if (!hit) throw new NotFoundError('no cached value for this key');
-      return json(200, { key, value: hit.value }, { 'x-cache-backend': ctx.services.cache.backend });
+      return json(200, { key, value: hit.value }, { 'x-cache-backend': hit.backend });
     },
   },
   'PUT /cache/{key}': {
@@ -230,7 +249,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         nx: mode === 'nx',
         xx: mode === 'xx',
       });
-      return json(200, { key, stored });
+      return json(200, { key, stored }, writtenTo(stored));
     },
   },
   'DELETE /cache/{key}': {
@@ -238,7 +257,8 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     read: false,
     async run(ctx) {
       const key = param(ctx.request, 'key');
-      return json(200, { key, deleted: await ctx.services.cache.delete(ctx.tenant, key) });
+      const deleted = await ctx.services.cache.delete(ctx.tenant, key);
+      return json(200, { key, deleted }, writtenTo(true));
     },
   },
   'POST /cache/batch': {
@@ -262,7 +282,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         const hits = await ctx.services.cache.mget(ctx.tenant, checked);
         const items = checked.map((key, i) => {
           const hit = hits[i] ?? null;
-          cacheRead(ctx, hit !== null);
+          cacheRead(ctx, hit);
           return hit ? { key, hit: true, value: hit.value } : { key, hit: false };
         });
         return json(200, { items });
@@ -279,8 +299,8 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         return { key: validateId(stringField(e, 'key')), value: e.value };
       });
       const ttlMs = ttlOf(ctx.request, body);
-      await ctx.services.cache.mset(ctx.tenant, checked, ttlMs !== undefined ? { ttlMs } : {});
-      return json(200, { stored: checked.length });
+      const stored = await ctx.services.cache.mset(ctx.tenant, checked, ttlMs !== undefined ? { ttlMs } : {});
+      return json(200, { stored: stored === 'local' ? 'local' : checked.length }, writtenTo(stored));
     },
   },
   'POST /cache/invalidate': {
@@ -293,11 +313,10 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
       if (typeof prefix !== 'string') throw new ValidationError('prefix must be a string ("" for every key)');
       // Validates the prefix the way the job will use it, so a bad one fails here, not later.
       keyBuilder().pattern('cache', ctx.tenant, prefix);
-      const job = await ctx.services.queue.enqueue({
-        tenant: ctx.tenant,
-        type: INVALIDATE_PREFIX,
-        payload: { prefix },
-      });
+      const job = await ctx.services.queue.enqueue(
+        { tenant: ctx.tenant, type: INVALIDATE_PREFIX, payload: { prefix } },
+        { settleBy: ctx.settleBy },
+      );
       return json(202, { jobId: job.id }, { location: `/jobs/${job.id}` });
     },
   },
@@ -314,6 +333,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         ctx.tenant,
         userId,
         data as Record<string, JsonValue>,
+        { settleBy: ctx.settleBy },
       );
       return json(201, sessionJson(session));
     },
@@ -415,17 +435,20 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
       const delayMs = intField(body, 'delayMs', 0, MAX_TTL_MS);
       const maxAttempts = intField(body, 'maxAttempts', 1, 100);
       const idempotencyKey = stringField(body, 'idempotencyKey', true);
-      const job = await ctx.services.queue.enqueue({
-        tenant: ctx.tenant,
-        type,
-        payload: body.payload,
-        ...(priority !== undefined ? { priority: priority as Priority } : {}),
-        ...(delayMs !== undefined ? { delayMs } : {}),
-        ...(maxAttempts !== undefined ? { maxAttempts } : {}),
-        ...(idempotencyKey !== undefined
-          ? { idempotencyKey: validateId(idempotencyKey, 'idempotencyKey') }
-          : {}),
-      });
+      const job = await ctx.services.queue.enqueue(
+        {
+          tenant: ctx.tenant,
+          type,
+          payload: body.payload,
+          ...(priority !== undefined ? { priority: priority as Priority } : {}),
+          ...(delayMs !== undefined ? { delayMs } : {}),
+          ...(maxAttempts !== undefined ? { maxAttempts } : {}),
+          ...(idempotencyKey !== undefined
+            ? { idempotencyKey: validateId(idempotencyKey, 'idempotencyKey') }
+            : {}),
+        },
+        { settleBy: ctx.settleBy },
+      );
       return json(
         job.duplicate ? 200 : 202,
         { id: job.id, duplicate: job.duplicate },
@@ -470,7 +493,22 @@ async function health(): Promise<HttpResponse> {
   });
 }
 
-async function dispatch(event: APIGatewayProxyEventV2, metrics: Metrics, logged: { tenant?: string }) {
+/**
+ * The api limit could not be checked while its circuit is closed (not an outage yet), or its
+ * policy is `closed` during one: the route did not run, so nothing was applied.
+ */
+const limitUnavailable = (cause?: unknown) =>
+  new UpstashUnavailableError('rate limits cannot be checked', {
+    outcome: 'not-applied',
+    ...(cause ? { cause } : {}),
+  });
+
+async function dispatch(
+  event: APIGatewayProxyEventV2,
+  metrics: Metrics,
+  logged: { tenant?: string },
+  settleBy: number,
+) {
   const request = readRequest(event);
   const cfg = config();
   const cors = { allowOrigins: cfg.api?.corsAllowOrigins ?? [] };
@@ -499,6 +537,7 @@ async function dispatch(event: APIGatewayProxyEventV2, metrics: Metrics, logged:
     body,
     scopes: principal.scopes,
     metrics,
+    settleBy,
   };
   const limiter = svc.limiters.get(API_LIMIT);
   const flushing = svc.stats.flush();
@@ -509,18 +548,26 @@ async function dispatch(event: APIGatewayProxyEventV2, metrics: Metrics, logged:
     let response: HttpResponse | undefined;
     if (read) {
       // Same tick: the check and the read leave together (auto-pipelining). A refused read's
-      // result is dropped; a read has nothing to undo.
-      [limit, response] = await Promise.all([
+      // result is dropped; a read has nothing to undo. Both settle before the answer: nothing
+      // is left running when the handler returns.
+      const [checked, routed] = await Promise.allSettled([
         limiter.check(principal.tenant, principal.tenant),
         route.run(ctx).catch(errorResponse),
       ]);
+      if (checked.status === 'rejected') {
+        const error: unknown = checked.reason;
+        throw error instanceof UpstashUnavailableError ? limitUnavailable(error) : error;
+      }
+      limit = checked.value;
+      response = routed.status === 'fulfilled' ? routed.value : errorResponse(routed.reason);
     } else {
-      limit = await limiter.check(principal.tenant, principal.tenant);
+      // A write checks first: a refused (or unchecked) write changes nothing.
+      limit = await limiter.check(principal.tenant, principal.tenant).catch((error: unknown) => {
+        throw error instanceof UpstashUnavailableError ? limitUnavailable(error) : error;
+      });
       if (limit.success) response = await route.run(ctx).catch(errorResponse);
     }
-    if (limit.reason === 'outage-closed') {
-      throw new UpstashUnavailableError('rate limits cannot be checked');
-    }
+    if (limit.reason === 'outage-closed') throw limitUnavailable();
     if (!limit.success || !response) {
       metrics.addMetric('RateLimited', MetricUnit.Count, 1);
       const headers = rateLimitHeaders(limit, true);
@@ -571,6 +618,16 @@ function corsFor(origin: string | undefined): Record<string, string> {
   }
 }
 
+/** The `error.code` of a JSON error response. */
+function errorCodeOf(response: HttpResponse): string | undefined {
+  try {
+    const code = (JSON.parse(String(response.body)) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'string' ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'api' });
 const metrics = new Metrics({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'api' });
 
@@ -579,12 +636,21 @@ export const handler = async (event: APIGatewayProxyEventV2, context?: Context):
   const started = performance.now();
   if (context) logger.addContext(context);
   const logged: { tenant?: string } = {};
+  const budgetMs = context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS;
+  const settleBy = Date.now() + Math.max(0, budgetMs - SETTLE_MARGIN_MS);
   let response: HttpResponse;
+  let thrown: unknown;
   try {
-    response = await dispatch(event, metrics, logged);
+    response = await dispatch(event, metrics, logged, settleBy);
   } catch (error) {
+    thrown = error;
     response = errorResponse(error);
-    if (response.statusCode >= 500) logger.error('request failed', { error: error as Error });
+  }
+  // Every 5xx once: WARN for 503 (an outage the client may retry), ERROR for the rest.
+  if (response.statusCode >= 500) {
+    const fields = { status: response.statusCode, code: errorCodeOf(response), routeKey: event.routeKey };
+    if (response.statusCode === 503) logger.warn('request failed', fields);
+    else logger.error('request failed', { ...fields, ...(thrown ? { error: thrown as Error } : {}) });
   }
   response.headers = { ...response.headers, ...corsFor(event.headers?.origin) };
   const latencyMs = Math.round((performance.now() - started) * 10) / 10;

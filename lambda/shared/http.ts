@@ -5,6 +5,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
+  UpstashUnavailableError,
   ValidationError,
 } from './errors';
 import { methodsFor } from './routes';
@@ -44,7 +45,12 @@ export function errorResponse(error: unknown): HttpResponse {
     if (error.statusCode === 503) headers['retry-after'] = '1';
     // Server-side failures keep their code but not their text: it may name a secret or a host.
     const message = error.statusCode >= 500 ? publicMessage(error.statusCode) : error.message;
-    return json(error.statusCode, errorBody(error.code, message), headers);
+    const body = errorBody(error.code, message);
+    // A 503 says what became of the request: `not-applied`, or `unknown` (see docs/api.md).
+    if (error instanceof UpstashUnavailableError) {
+      return json(error.statusCode, { error: { ...body.error, outcome: error.outcome } }, headers);
+    }
+    return json(error.statusCode, body, headers);
   }
   return json(500, errorBody('INTERNAL_ERROR', publicMessage(500)));
 }
