@@ -204,3 +204,39 @@ function positive(value: number, what: string): number {
   }
   return value;
 }
+
+const circuits = new WeakMap<object, CircuitBreaker>();
+
+/**
+ * The circuit of one database client, shared by every service on it in this container (the
+ * runtime builds one client per database): the rate limiters' checks, the cache, and the creates
+ * that settle their lost answers all see the same state.
+ */
+export function circuitFor(redis: object): CircuitBreaker {
+  let circuit = circuits.get(redis);
+  if (!circuit) {
+    circuit = new CircuitBreaker();
+    circuits.set(redis, circuit);
+  }
+  return circuit;
+}
+
+/**
+ * Runs `call` under `circuit`: while it is open (and this is not the probe) nothing is sent and
+ * UpstashUnavailableError says `not-applied`; the outcome is reported either way.
+ */
+export async function throughCircuit<T>(circuit: CircuitBreaker, call: () => Promise<T>): Promise<T> {
+  if (circuit.permit() === 'skip') {
+    throw new UpstashUnavailableError('the database counts as down here (circuit open): nothing was sent', {
+      outcome: 'not-applied',
+    });
+  }
+  try {
+    const value = await call();
+    circuit.success();
+    return value;
+  } catch (error) {
+    circuit.failure(error);
+    throw error;
+  }
+}

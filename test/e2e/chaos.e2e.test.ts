@@ -326,8 +326,9 @@ describe('chaos: Redis stopped, killed and restarted under 50 concurrent clients
       const live = r.json<{ sessions: Array<{ id: string }> }>().sessions.map((s) => s.id);
       expect(live).toEqual(acknowledged.slice(-MAX_SESSIONS));
     }
-    // A create answered 503 was settled: not applied (the live sessions above prove it).
-    expect(createOutcomes.every((o) => o === 'not-applied')).toBe(true);
+    // A create answered 503 left nothing behind (the live sessions above prove it): settled as
+    // not applied, or, when Redis stayed away past the function's deadline, said to be unknown.
+    expect(createOutcomes.filter((o) => o !== 'not-applied' && o !== 'unknown')).toEqual([]);
 
     // Every acknowledged job exists once: one id per idempotency key, and the queue holds
     // exactly those (nothing answered 503 was left behind, nothing was enqueued twice).
@@ -384,6 +385,8 @@ describe('chaos: Redis stopped, killed and restarted under 50 concurrent clients
           putsAcknowledged,
           putsLost,
           sessionsAcknowledged,
+          createsAnswered503: createOutcomes.length,
+          createsUnknown: createOutcomes.filter((o) => o === 'unknown').length,
           jobsAcknowledged: jobs.size,
           answered503: failures.length,
           logged503: logged.length,

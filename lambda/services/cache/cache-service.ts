@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CircuitBreaker } from '../../shared/circuit-breaker';
+import { CircuitBreaker, circuitFor } from '../../shared/circuit-breaker';
 import { PayloadTooLargeError, UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
@@ -109,8 +109,9 @@ export interface CacheServiceOptions {
    */
   readonly probeIntervalMs?: number;
   /**
-   * The circuit breaker, to share one between the services of a database.
-   * @default - a breaker of its own, from `failureThreshold` and `probeIntervalMs`
+   * The circuit breaker.
+   * @default - the database client's (`circuitFor(redis)`), shared by every service on it; a
+   *   breaker of its own when `failureThreshold` or `probeIntervalMs` is given
    */
   readonly circuit?: CircuitBreaker;
   /**
@@ -201,13 +202,16 @@ export class CacheService {
     );
     this.#localWrites = options.localWrites ?? false;
     this.#now = options.now ?? Date.now;
+    const tuned = options.failureThreshold !== undefined || options.probeIntervalMs !== undefined;
     this.#circuit =
       options.circuit ??
-      new CircuitBreaker({
-        ...(options.failureThreshold !== undefined ? { failureThreshold: options.failureThreshold } : {}),
-        ...(options.probeIntervalMs !== undefined ? { probeIntervalMs: options.probeIntervalMs } : {}),
-        now: this.#now,
-      });
+      (tuned
+        ? new CircuitBreaker({
+            ...(options.failureThreshold !== undefined ? { failureThreshold: options.failureThreshold } : {}),
+            ...(options.probeIntervalMs !== undefined ? { probeIntervalMs: options.probeIntervalMs } : {}),
+            now: this.#now,
+          })
+        : circuitFor(options.redis));
     this.#lockTtl = CacheService.#ttl(options.lockTtlMs ?? 5000);
     this.#lockWait = options.lockWaitMs ?? 5000;
   }

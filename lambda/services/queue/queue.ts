@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { circuitFor, throughCircuit } from '../../shared/circuit-breaker';
 import { PayloadTooLargeError, UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import { type KeyBuilder, validateId, validateTenant } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
@@ -278,29 +279,34 @@ export class JobQueue {
     };
     const score = delayed ? now + delayMs : BAND[priority] * BAND_WIDTH + now;
     const fence = this.#fence(id);
+    const circuit = circuitFor(this.#redis);
     return settle<EnqueueResult>(
-      async () => {
-        const [resultId, state] = await runScript<[string, number]>(
-          this.#redis,
-          ENQUEUE_SCRIPT,
-          [this.#k.jobs, this.#k.idem, this.#k.ready, this.#k.delayed, fence],
-          [id, JSON.stringify(record), idem, score, delayed ? '1' : '0'],
-        );
-        if (Number(state) === 2) {
-          throw new UpstashUnavailableError('this enqueue was given up on', { outcome: 'not-applied' });
-        }
-        return { id: resultId, duplicate: Number(state) === 1 };
-      },
+      // While the database counts as down nothing is sent: a fast 503, nothing to settle.
+      () =>
+        throughCircuit(circuit, async () => {
+          const [resultId, state] = await runScript<[string, number]>(
+            this.#redis,
+            ENQUEUE_SCRIPT,
+            [this.#k.jobs, this.#k.idem, this.#k.ready, this.#k.delayed, fence],
+            [id, JSON.stringify(record), idem, score, delayed ? '1' : '0'],
+          );
+          if (Number(state) === 2) {
+            throw new UpstashUnavailableError('this enqueue was given up on', { outcome: 'not-applied' });
+          }
+          return { id: resultId, duplicate: Number(state) === 1 };
+        }),
       {
         // Wall-clock time, whatever the queue's clock: this bounds a wait, it is not job time.
         deadline: options.settleBy ?? Date.now() + 5_000,
         resolve: async (): Promise<Resolution<EnqueueResult>> => {
+          // Not held back by an open circuit: this is what makes the answer certain.
           const added = await runScript<number>(
             this.#redis,
             RESOLVE_ENQUEUE_SCRIPT,
             [this.#k.jobs, fence],
             [id, FENCE_TTL_MS],
           );
+          circuit.success();
           return Number(added) === 1
             ? { applied: true, value: { id, duplicate: false } }
             : { applied: false };

@@ -13,7 +13,7 @@
  * - It needs an `@upstash/redis` client, so the TCP mode (`RedisLike` over ioredis) is out.
  * So the scripts are ours (`scripts.ts`), and they cost no more billed commands than its.
  */
-import { CircuitBreaker } from '../../shared/circuit-breaker';
+import { type CircuitBreaker, circuitFor } from '../../shared/circuit-breaker';
 import { UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
@@ -98,7 +98,7 @@ export interface RateLimiterOptions {
   readonly outage?: OutagePolicy;
   /**
    * The circuit breaker that decides when the outage policy takes over.
-   * @default - one per database client, shared by every limiter on it
+   * @default - the database client's (`circuitFor(redis)`), shared by every service on it
    */
   readonly circuit?: CircuitBreaker;
   /**
@@ -206,21 +206,9 @@ export class RateLimiter {
     };
     this.outage = options.outage ?? 'closed';
     this.#now = options.now ?? Date.now;
-    this.circuit = options.circuit ?? RateLimiter.#circuitOf(options.redis);
+    this.circuit = options.circuit ?? circuitFor(options.redis);
     this.#blocked = new BlockedCache(options.blockedCacheSize ?? 1000);
     this.#local = new LocalLimiter(options.localMaxEntries ?? 10_000);
-  }
-
-  static readonly #circuits = new WeakMap<RedisLike, CircuitBreaker>();
-
-  /** The breaker shared by every limiter on one database client. */
-  static #circuitOf(redis: RedisLike): CircuitBreaker {
-    let circuit = RateLimiter.#circuits.get(redis);
-    if (!circuit) {
-      circuit = new CircuitBreaker();
-      RateLimiter.#circuits.set(redis, circuit);
-    }
-    return circuit;
   }
 
   /** The identity of `identifier`'s counter: the blocked cache and the local limiter use it. */

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { circuitFor, throughCircuit } from '../../shared/circuit-breaker';
 import {
   ConflictError,
   PayloadTooLargeError,
@@ -208,30 +209,37 @@ export class SessionService {
       expiresAt: createdAt + this.#absolute,
       data: JSON.parse(JSON.stringify(data)),
     });
+    const circuit = circuitFor(this.#redis);
     return settle<Session<T>>(
-      async () => {
-        let evict: string[] = [];
-        for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-          const reply = await runScript<unknown[]>(
-            this.#redis,
-            CREATE_SCRIPT,
-            [key, index, ...evict.map((member) => prefix + member)],
-            [this.#now(), this.#idle, this.#absolute, this.#max, id, userId, prefix, ...pairs],
-          );
-          const state = Number(reply[0]);
-          if (state === 1) return session(Number(reply[1]));
-          if (state === 2) {
-            throw new UpstashUnavailableError('this create was given up on', { outcome: 'not-applied' });
+      // While the database counts as down nothing is sent: a fast 503, nothing to settle.
+      () =>
+        throughCircuit(circuit, async () => {
+          let evict: string[] = [];
+          for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+            const reply = await runScript<unknown[]>(
+              this.#redis,
+              CREATE_SCRIPT,
+              [key, index, ...evict.map((member) => prefix + member)],
+              [this.#now(), this.#idle, this.#absolute, this.#max, id, userId, prefix, ...pairs],
+            );
+            const state = Number(reply[0]);
+            if (state === 1) return session(Number(reply[1]));
+            if (state === 2) {
+              throw new UpstashUnavailableError('this create was given up on', { outcome: 'not-applied' });
+            }
+            // Which sessions to evict is only known inside; name them in KEYS on the next attempt.
+            evict = reply.slice(1).map(String);
           }
-          // Which sessions to evict is only known inside; name them in KEYS on the next attempt.
-          evict = reply.slice(1).map(String);
-        }
-        throw new ConflictError(`could not create a session for user "${userId}": its index keeps changing`);
-      },
+          throw new ConflictError(
+            `could not create a session for user "${userId}": its index keeps changing`,
+          );
+        }),
       {
         deadline: settleBy,
         resolve: async (): Promise<Resolution<Session<T>>> => {
+          // Not held back by an open circuit: this is what makes the answer certain.
           const reply = await runScript<unknown[]>(this.#redis, RESOLVE_CREATE_SCRIPT, [key], [FENCE_TTL_MS]);
+          circuit.success();
           return Number(reply[0]) === 1
             ? { applied: true, value: session(Number(reply[1])) }
             : { applied: false };
