@@ -56,8 +56,8 @@ export interface CircuitBreakerOptions {
 /** What a caller may do now: call the database, call it as the one probe, or skip it. */
 export type CircuitPermit = 'call' | 'probe' | 'skip';
 
-/** How many outcomes the failure-rate window keeps at most (a bound on memory, not a setting). */
-const MAX_OUTCOMES = 1_000;
+/** The failure-rate window is counted in this many slices (constant memory and time per call). */
+const SLICES = 10;
 /** A probe that never reported (its caller crashed) stops blocking the next one after this long. */
 const STALE_PROBE_MS = 60_000;
 
@@ -84,8 +84,8 @@ export class CircuitBreaker {
   readonly #now: () => number;
   /** Round trips already counted (each failed command of one round trip carries the same one). */
   readonly #seen = new WeakSet<object>();
-  /** Recent outcomes, oldest first: time and whether it failed. */
-  readonly #outcomes: Array<{ at: number; failed: boolean }> = [];
+  /** Outcomes per slice of the window: slice index, calls, failures (a ring). */
+  readonly #slices = Array.from({ length: SLICES }, () => ({ index: -1, calls: 0, failed: 0 }));
   #inRow = 0;
   #openedAt: number | null = null;
   #probeWaitMs: number;
@@ -133,7 +133,7 @@ export class CircuitBreaker {
     if (this.#openedAt !== null) {
       this.#openedAt = null;
       this.#probeWaitMs = this.#firstProbeMs;
-      this.#outcomes.length = 0;
+      for (const slice of this.#slices) slice.index = -1;
     }
     this.#record(false);
   }
@@ -173,26 +173,30 @@ export class CircuitBreaker {
     return this.isOpen;
   }
 
+  #sliceIndex(now: number): number {
+    return Math.floor(now / Math.max(1, Math.ceil(this.#windowMs / SLICES)));
+  }
+
   #record(failed: boolean): void {
-    const now = this.#now();
-    this.#outcomes.push({ at: now, failed });
-    const horizon = now - this.#windowMs;
-    while (
-      this.#outcomes.length > MAX_OUTCOMES ||
-      (this.#outcomes.length > 0 && (this.#outcomes[0]?.at ?? now) < horizon)
-    ) {
-      this.#outcomes.shift();
+    const index = this.#sliceIndex(this.#now());
+    const slice = this.#slices[index % SLICES] as { index: number; calls: number; failed: number };
+    if (slice.index !== index) {
+      slice.index = index;
+      slice.calls = 0;
+      slice.failed = 0;
     }
+    slice.calls += 1;
+    if (failed) slice.failed += 1;
   }
 
   #rateExceeded(now: number): boolean {
-    const horizon = now - this.#windowMs;
+    const current = this.#sliceIndex(now);
     let calls = 0;
     let failed = 0;
-    for (const outcome of this.#outcomes) {
-      if (outcome.at < horizon) continue;
-      calls += 1;
-      if (outcome.failed) failed += 1;
+    for (const slice of this.#slices) {
+      if (slice.index <= current - SLICES) continue;
+      calls += slice.calls;
+      failed += slice.failed;
     }
     return calls >= this.#minimumCalls && failed / calls >= this.#rate;
   }
