@@ -13,6 +13,7 @@ import {
 import { type JsonValue, SessionService } from '../services/sessions/session-service';
 import { StatsService } from '../services/stats/stats-service';
 import { hasScope, SCOPES, type Scope } from '../shared/api-keys';
+import { withRequestDeadline } from '../shared/client';
 import {
   ForbiddenError,
   NotFoundError,
@@ -72,10 +73,10 @@ const MAX_BATCH = 100;
 const MAX_TTL_MS = 365 * 86_400_000;
 const DEFAULT_MAX_BODY = 1_048_576;
 /**
- * Time kept back from the function's deadline when settling a write whose answer was lost: one
- * more attempt may take a client timeout, and the answer must still leave before Lambda's end.
+ * Time kept back from the function's deadline for the answer itself: no Upstash request (and no
+ * attempt to settle a write whose answer was lost) runs past the rest.
  */
-const SETTLE_MARGIN_MS = 2_500;
+const ANSWER_MARGIN_MS = 1_000;
 /** The function's budget when no Lambda context says it (tests, scripts): its CDK timeout. */
 const DEFAULT_BUDGET_MS = 10_000;
 
@@ -637,11 +638,11 @@ export const handler = async (event: APIGatewayProxyEventV2, context?: Context):
   if (context) logger.addContext(context);
   const logged: { tenant?: string } = {};
   const budgetMs = context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS;
-  const settleBy = Date.now() + Math.max(0, budgetMs - SETTLE_MARGIN_MS);
+  const deadline = Date.now() + Math.max(0, budgetMs - ANSWER_MARGIN_MS);
   let response: HttpResponse;
   let thrown: unknown;
   try {
-    response = await dispatch(event, metrics, logged, settleBy);
+    response = await withRequestDeadline(deadline, () => dispatch(event, metrics, logged, deadline));
   } catch (error) {
     thrown = error;
     response = errorResponse(error);

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Redis } from '@upstash/redis';
 import { type Credentials, credentialsSource, type RestCredentials } from './credentials';
 import type { DatabaseConfig } from './env';
@@ -54,8 +55,25 @@ export function answerTimeout(timeoutMs: number, maxTimeoutMs = timeoutMs * 5): 
     const next = Math.min(Math.max(MIN_RECHECK_MS, timeoutMs - idle), maxTimeoutMs - waited);
     setTimeout(check, next).unref();
   };
-  setTimeout(check, timeoutMs).unref();
+  setTimeout(check, Math.min(timeoutMs, maxTimeoutMs)).unref();
   return controller.signal;
+}
+
+const deadlines = new AsyncLocalStorage<number>();
+
+/**
+ * Runs `fn` so that no Upstash request it makes (REST) outlives `deadline` (epoch ms): however
+ * the timeout is counted, a request still waiting then is aborted. A handler passes the end of its
+ * invocation, so it always answers itself instead of being cut off by Lambda's timeout.
+ */
+export function withRequestDeadline<T>(deadline: number, fn: () => T): T {
+  return deadlines.run(deadline, fn);
+}
+
+/** The ceiling of one request made now: `maxTimeoutMs`, or less near the caller's deadline. */
+function ceilingMs(maxTimeoutMs: number): number {
+  const deadline = deadlines.getStore();
+  return deadline === undefined ? maxTimeoutMs : Math.max(1, Math.min(maxTimeoutMs, deadline - Date.now()));
 }
 
 /**
@@ -64,7 +82,8 @@ export function answerTimeout(timeoutMs: number, maxTimeoutMs = timeoutMs * 5): 
  * - auto-pipelining on: commands issued in the same tick share one HTTP round trip;
  * - `signal: () => answerTimeout(ms)`: the SDK calls the function once per HTTP request and,
  *   for the function form, rethrows the abort (the plain-signal form would turn it into a fake
- *   200 reply); the timeout counts the server's silence, not this process's own busy time;
+ *   200 reply); the timeout counts the server's silence, not this process's own busy time, and
+ *   never runs past the caller's deadline ({@link withRequestDeadline});
  * - `retry: { retries: 0 }`: one attempt. The SDK retries every network error, including a
  *   reset after the request was sent, so a script could apply twice; {@link ManagedRedisClient}
  *   retries only what is safe instead.
@@ -80,7 +99,7 @@ export function createUpstashRedis(credentials: RestCredentials, options: Client
     enableTelemetry: false,
     keepAlive: true,
     retry: { retries: 0 },
-    signal: () => answerTimeout(timeoutMs, maxTimeoutMs),
+    signal: () => answerTimeout(timeoutMs, ceilingMs(maxTimeoutMs)),
   });
 }
 

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -266,6 +266,10 @@ describe('chaos: Redis stopped, killed and restarted under 50 concurrent clients
       unanswered += pending.length;
     };
     const hammer = async (client: Client) => {
+      // A burst first: 5 keys x 30 concurrent requests is past the tenant's 100 at once.
+      await Promise.all(
+        Array.from({ length: 30 }, () => call(client.tenant, client.key, 'GET', '/cache/nothing')),
+      );
       while (running()) {
         const r = await call(client.tenant, client.key, 'GET', '/cache/nothing');
         await sleep(r.status === 429 ? 100 : 20);
@@ -357,26 +361,48 @@ describe('chaos: Redis stopped, killed and restarted under 50 concurrent clients
     const slowest = Math.max(...seen.map((s) => s.receivedAt - s.sentAt));
     expect(slowest).toBeLessThan(30_000);
 
-    // No tenant was ever admitted past its limit in a window. An answer is counted in every
-    // window its request could have been decided in (sent..received), so this errs towards
-    // failing.
+    // No tenant was ever admitted past its limit in a window (a sliding window never admits more
+    // than its limit within one aligned window). Each admission was decided somewhere between
+    // its request and its answer; near a window boundary that may be either window, so check that
+    // the admissions fit some such choice: window by window, those that may belong to the earlier
+    // window go there while it has room, the rest to the later one (optimal on a chain).
     let hammered = 0;
     const perTenant = new Map<string, Seen[]>();
     for (const s of seen.filter((x) => x.admitted))
       perTenant.set(s.tenant, [...(perTenant.get(s.tenant) ?? []), s]);
     for (const [tenant, admitted] of perTenant) {
-      const windows = new Map<number, number>();
+      const sure = new Map<number, number>(); // window -> admissions decided in it for certain
+      const either = new Map<number, number>(); // window w -> admissions in w or w + 1
       for (const s of admitted) {
-        for (let w = Math.floor(s.sentAt / WINDOW_MS); w <= Math.floor(s.receivedAt / WINDOW_MS); w++) {
-          windows.set(w, (windows.get(w) ?? 0) + 1);
-        }
+        const first = Math.floor(s.sentAt / WINDOW_MS);
+        const last = Math.floor(s.receivedAt / WINDOW_MS);
+        expect(last - first, 'an answer slower than a window').toBeLessThanOrEqual(1);
+        const into = first === last ? sure : either;
+        into.set(first, (into.get(first) ?? 0) + 1);
       }
-      for (const count of windows.values()) expect(count, `tenant ${tenant}`).toBeLessThanOrEqual(LIMIT);
-      if (tenant.startsWith('h')) hammered = Math.max(hammered, ...windows.values());
+      const windows = [...new Set([...sure.keys(), ...either.keys()].flatMap((w) => [w, w + 1]))].sort(
+        (a, b) => a - b,
+      );
+      let carried = 0; // admissions pushed into this window from the boundary before it
+      for (const w of windows) {
+        const used = (sure.get(w) ?? 0) + carried;
+        expect(used, `tenant ${tenant}, window ${w}`).toBeLessThanOrEqual(LIMIT);
+        const straddling = either.get(w) ?? 0;
+        const here = Math.min(straddling, LIMIT - used);
+        carried = straddling - here;
+        if (tenant.startsWith('h')) hammered = Math.max(hammered, used + here);
+      }
     }
     // The limit testers did reach their limit: the check above is not empty.
     expect(seen.filter((s) => s.tenant.startsWith('h') && s.status === 429).length).toBeGreaterThan(0);
 
+    // CHAOS_RECORD=<file> keeps every answer and the stack's log, to study a run.
+    if (process.env.CHAOS_RECORD) {
+      writeFileSync(
+        process.env.CHAOS_RECORD,
+        JSON.stringify({ started, restartedAt, seen, log: stack.output() }),
+      );
+    }
     console.log(
       JSON.stringify({
         chaos: {
