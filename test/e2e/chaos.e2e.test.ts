@@ -271,8 +271,8 @@ describe('chaos: Redis stopped, killed and restarted under 50 concurrent clients
         Array.from({ length: 30 }, () => call(client.tenant, client.key, 'GET', '/cache/nothing')),
       );
       while (running()) {
-        const r = await call(client.tenant, client.key, 'GET', '/cache/nothing');
-        await sleep(r.status === 429 ? 100 : 20);
+        await call(client.tenant, client.key, 'GET', '/cache/nothing');
+        await sleep(100);
       }
     };
 
