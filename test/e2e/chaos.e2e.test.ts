@@ -410,6 +410,7 @@ describe('chaos: Redis stopped, killed and restarted under 50 concurrent clients
           requests: seen.length,
           putsAcknowledged,
           putsLost,
+          cacheWritesNeverAcknowledged: [...unsure.values()].reduce((n, keys) => n + keys.size, 0),
           sessionsAcknowledged,
           createsAnswered503: createOutcomes.length,
           createsUnknown: createOutcomes.filter((o) => o === 'unknown').length,
