@@ -85,13 +85,13 @@ const BILLED_ABOVE_REFERENCE: Record<string, string> = {
   'sessions: get with sliding TTL':
     'EVALSHA + HGETALL + PEXPIRE: one script so the TTL is never extended on a session deleted in between, in 1 round trip instead of 2; Upstash bills the script call itself.',
   'sessions: create':
-    "EVALSHA + ZREMRANGEBYSCORE + ZCARD + HSET + PEXPIRE + ZADD + PEXPIRE: the script also prunes the user's session index and enforces the per-user cap atomically, which the naive version skips.",
+    "EVALSHA + HMGET + ZREMRANGEBYSCORE + ZCARD + HSET + PEXPIRE + ZADD + PEXPIRE: the script also prunes the user's session index and enforces the per-user cap atomically, which the naive version skips, and its HMGET makes a create whose answer was lost settle-able (a re-run is a no-op, a fenced id never creates).",
   'locks: acquire':
     "EVALSHA + SET NX PX + INCR: the INCR issues the fencing token (a protected resource rejects a stale holder's writes); @upstash/lock has none, so a holder that lost its lease cannot be told apart.",
   'locks: acquire while held (one try)':
     'EVALSHA + the refused SET NX PX: the script call is billed on top of the SET that @upstash/lock sends bare. With their defaults both try 3 times (6 billed against 3); ours adds jitter to the 100 ms delay.',
   'queue: enqueue':
-    'EVALSHA + HSETNX + ZADD: the job record and its place in the ready set are written atomically, and HSETNX makes a retried enqueue of the same id a no-op.',
+    'EVALSHA + EXISTS + HSETNX + ZADD: the job record and its place in the ready set are written atomically, HSETNX makes a re-run of the same id a no-op, and EXISTS keeps a fenced id (an enqueue answered 503 not-applied) from ever being added.',
   'queue: dequeue (with lease)':
     'EVALSHA + ZPOPMIN + HGET + HSET + ZADD: pop, lease and record the attempt in one step, so a crash between them cannot lose or duplicate a job.',
   'queue: ack':

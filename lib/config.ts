@@ -89,7 +89,13 @@ export interface SessionsConfig {
 export interface CacheConfig {
   readonly defaultTtlMs: number;
   readonly maxValueBytes: number;
+  /** Serve reads from an in-container LRU while Upstash is unreachable. */
   readonly fallback: boolean;
+  /**
+   * While the fallback circuit is open, accept writes into the container's LRU (answered
+   * `stored: "local"`); off, they answer 503. Deletes are never local only.
+   */
+  readonly localWrites: boolean;
 }
 
 /**
@@ -557,7 +563,7 @@ function parseSessions(value: unknown): SessionsConfig {
 
 function parseCache(value: unknown): CacheConfig {
   const cache = value === undefined ? {} : asObject(value, 'cache');
-  checkKeys(cache, 'cache', ['defaultTtl', 'maxValueBytes', 'fallback']);
+  checkKeys(cache, 'cache', ['defaultTtl', 'maxValueBytes', 'fallback', 'localWrites']);
   const maxValueBytes =
     cache.maxValueBytes === undefined ? 102_400 : positiveInt(cache.maxValueBytes, 'cache.maxValueBytes');
   // Upstash rejects requests above 10 MB (free plans 1 MB); a bigger limit would only move the error.
@@ -567,13 +573,16 @@ function parseCache(value: unknown): CacheConfig {
       `must be at most 10485760 (the Upstash request limit), got ${maxValueBytes}`,
     );
   }
-  if (cache.fallback !== undefined && typeof cache.fallback !== 'boolean') {
-    throw new ConfigError('cache.fallback', `must be true or false, got ${show(cache.fallback)}`);
+  for (const flag of ['fallback', 'localWrites'] as const) {
+    if (cache[flag] !== undefined && typeof cache[flag] !== 'boolean') {
+      throw new ConfigError(`cache.${flag}`, `must be true or false, got ${show(cache[flag])}`);
+    }
   }
   return {
     defaultTtlMs: parseDuration(cache.defaultTtl ?? '5 m', 'cache.defaultTtl'),
     maxValueBytes,
-    fallback: cache.fallback ?? true,
+    fallback: (cache.fallback as boolean | undefined) ?? true,
+    localWrites: (cache.localWrites as boolean | undefined) ?? false,
   };
 }
 

@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { CacheService } from '../services/cache/cache-service';
+import { type CacheBackend, CacheService } from '../services/cache/cache-service';
 import { BUILTIN_JOB_TYPES, INVALIDATE_PREFIX, type JobTypes } from '../services/queue/job-types';
 import { JobQueue, type Priority } from '../services/queue/queue';
 import {
@@ -12,6 +12,7 @@ import {
 import { type JsonValue, SessionService } from '../services/sessions/session-service';
 import { StatsService } from '../services/stats/stats-service';
 import { hasScope, SCOPES } from '../shared/api-keys';
+import { withRequestDeadline } from '../shared/client';
 import {
   ForbiddenError,
   NotFoundError,
@@ -63,7 +64,12 @@ interface ApiAppConfig {
     { algorithm: Algorithm; limit: number; windowMs: number; refillRate?: number; outage?: OutagePolicy }
   >;
   readonly sessions?: { idleTtlMs?: number; absoluteTtlMs?: number; maxPerUser?: number };
-  readonly cache?: { defaultTtlMs?: number; maxValueBytes?: number; fallback?: boolean };
+  readonly cache?: {
+    defaultTtlMs?: number;
+    maxValueBytes?: number;
+    fallback?: boolean;
+    localWrites?: boolean;
+  };
   readonly auth?: { type?: string; tenantClaim?: string };
   readonly api?: { maxBodyBytes?: number; corsAllowOrigins?: string[] };
 }
@@ -72,6 +78,13 @@ interface ApiAppConfig {
 export const API_LIMIT = 'api';
 const MAX_BATCH = 100;
 const DEFAULT_MAX_BODY = 1_048_576;
+/**
+ * Time kept back from the function's deadline for the answer itself: no Upstash request (and no
+ * attempt to settle a write whose answer was lost) runs past the rest.
+ */
+const ANSWER_MARGIN_MS = 1_000;
+/** The function's budget when no Lambda context says it (tests, scripts): its CDK timeout. */
+const DEFAULT_BUDGET_MS = 10_000;
 
 /** What the routes need; built once per container. */
 export interface ApiServices {
@@ -166,6 +179,8 @@ interface RouteContext {
   /** The caller's scopes (the batch route checks `cache:write` for its writes, jobs their type's). */
   readonly scopes: readonly string[];
   readonly metrics: MetricsPublisher;
+  /** Epoch ms until which a write whose answer was lost may be settled (lambda/shared/settle.ts). */
+  readonly settleBy: number;
 }
 
 /** How a route runs; what it needs and accepts is in its entry of the route table. */
@@ -204,14 +219,22 @@ async function enqueueJob(
   options: { priority?: Priority; delayMs?: number; maxAttempts?: number; idempotencyKey?: string } = {},
 ) {
   const checked = ctx.services.jobTypes.authorize(type, ctx.scopes, payload);
-  return ctx.services.queue.enqueue({ tenant: ctx.tenant, type, payload: checked.payload, ...options });
+  return ctx.services.queue.enqueue(
+    { tenant: ctx.tenant, type, payload: checked.payload, ...options },
+    { settleBy: ctx.settleBy },
+  );
 }
 
-function cacheRead(ctx: RouteContext, hit: boolean): void {
-  ctx.services.stats.record(ctx.tenant, hit);
+function cacheRead(ctx: RouteContext, hit: { backend: CacheBackend } | null): void {
+  ctx.services.stats.record(ctx.tenant, hit !== null);
   ctx.metrics.add(hit ? METRICS.cacheHit : METRICS.cacheMiss, 1);
-  if (ctx.services.cache.backend === 'fallback') ctx.metrics.add(METRICS.fallbackServed, 1);
+  if (hit?.backend === 'fallback') ctx.metrics.add(METRICS.fallbackServed, 1);
 }
+
+/** `x-cache-backend` of a write: where it is stored. */
+const writtenTo = (stored: unknown): Record<string, string> => ({
+  'x-cache-backend': stored === 'local' ? 'fallback' : 'upstash',
+});
 
 const sessionJson = (session: {
   id: string;
@@ -233,9 +256,9 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
     async run(ctx) {
       const key = param(ctx.request, 'key');
       const hit = await ctx.services.cache.get(ctx.tenant, key);
-      cacheRead(ctx, hit !== null);
+      cacheRead(ctx, hit);
       if (!hit) throw new NotFoundError('no cached value for this key');
-      return json(200, { key, value: hit.value }, { 'x-cache-backend': ctx.services.cache.backend });
+      return json(200, { key, value: hit.value }, { 'x-cache-backend': hit.backend });
     },
   },
   'PUT /cache/{key}': {
@@ -249,14 +272,15 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         nx: mode === 'nx',
         xx: mode === 'xx',
       });
-      return json(200, { key, stored });
+      return json(200, { key, stored }, writtenTo(stored));
     },
   },
   'DELETE /cache/{key}': {
     read: false,
     async run(ctx) {
       const key = param(ctx.request, 'key');
-      return json(200, { key, deleted: await ctx.services.cache.delete(ctx.tenant, key) });
+      const deleted = await ctx.services.cache.delete(ctx.tenant, key);
+      return json(200, { key, deleted }, writtenTo(true));
     },
   },
   'POST /cache/batch': {
@@ -278,7 +302,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         const hits = await ctx.services.cache.mget(ctx.tenant, checked);
         const items = checked.map((key, i) => {
           const hit = hits[i] ?? null;
-          cacheRead(ctx, hit !== null);
+          cacheRead(ctx, hit);
           return hit ? { key, hit: true, value: hit.value } : { key, hit: false };
         });
         return json(200, { items });
@@ -295,8 +319,8 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         return { key: validateId(stringField(e, 'key')), value: e.value };
       });
       const ttlMs = ttlOf(ctx, body);
-      await ctx.services.cache.mset(ctx.tenant, checked, ttlMs !== undefined ? { ttlMs } : {});
-      return json(200, { stored: checked.length });
+      const stored = await ctx.services.cache.mset(ctx.tenant, checked, ttlMs !== undefined ? { ttlMs } : {});
+      return json(200, { stored: stored === 'local' ? 'local' : checked.length }, writtenTo(stored));
     },
   },
   'POST /cache/invalidate': {
@@ -322,6 +346,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
         ctx.tenant,
         userId,
         data as Record<string, JsonValue>,
+        { settleBy: ctx.settleBy },
       );
       return json(201, sessionJson(session));
     },
@@ -468,10 +493,21 @@ function bodyOf(request: ApiRequest, definition: RouteDefinition): unknown {
   return jsonBody(request, config().api?.maxBodyBytes ?? DEFAULT_MAX_BODY, definition.body === 'optional');
 }
 
+/**
+ * The api limit could not be checked while its circuit is closed (not an outage yet), or its
+ * policy is `closed` during one: the route did not run, so nothing was applied.
+ */
+const limitUnavailable = (cause?: unknown) =>
+  new UpstashUnavailableError('rate limits cannot be checked', {
+    outcome: 'not-applied',
+    ...(cause ? { cause } : {}),
+  });
+
 async function dispatch(
   event: APIGatewayProxyEventV2,
   metrics: MetricsPublisher,
   logged: { tenant?: string },
+  settleBy: number,
 ) {
   const request = readRequest(event);
   const cfg = config();
@@ -506,6 +542,7 @@ async function dispatch(
     query,
     scopes: principal.scopes,
     metrics,
+    settleBy,
   };
   const limiter = svc.limiters.get(API_LIMIT);
   const flushing = svc.stats.flush();
@@ -516,18 +553,26 @@ async function dispatch(
     let response: HttpResponse | undefined;
     if (read) {
       // Same tick: the check and the read leave together (auto-pipelining). A refused read's
-      // result is dropped; a read has nothing to undo.
-      [limit, response] = await Promise.all([
+      // result is dropped; a read has nothing to undo. Both settle before the answer: nothing
+      // is left running when the handler returns.
+      const [checked, routed] = await Promise.allSettled([
         limiter.check(principal.tenant, principal.tenant),
         route.run(ctx).catch(errorResponse),
       ]);
+      if (checked.status === 'rejected') {
+        const error: unknown = checked.reason;
+        throw error instanceof UpstashUnavailableError ? limitUnavailable(error) : error;
+      }
+      limit = checked.value;
+      response = routed.status === 'fulfilled' ? routed.value : errorResponse(routed.reason);
     } else {
-      limit = await limiter.check(principal.tenant, principal.tenant);
+      // A write checks first: a refused (or unchecked) write changes nothing.
+      limit = await limiter.check(principal.tenant, principal.tenant).catch((error: unknown) => {
+        throw error instanceof UpstashUnavailableError ? limitUnavailable(error) : error;
+      });
       if (limit.success) response = await route.run(ctx).catch(errorResponse);
     }
-    if (limit.reason === 'outage-closed') {
-      throw new UpstashUnavailableError('rate limits cannot be checked');
-    }
+    if (limit.reason === 'outage-closed') throw limitUnavailable();
     if (!limit.success || !response) {
       metrics.add(METRICS.rateLimited, 1);
       const headers = rateLimitHeaders(limit, true);
@@ -617,9 +662,13 @@ export const handler = async (event: APIGatewayProxyEventV2, context?: Context):
   const logged: { tenant?: string } = {};
   // Every Upstash round trip of this request, background ones included, is counted here.
   const usage = new InvocationUsage();
+  const budgetMs = context?.getRemainingTimeInMillis() ?? DEFAULT_BUDGET_MS;
+  const deadline = Date.now() + Math.max(0, budgetMs - ANSWER_MARGIN_MS);
   let response: HttpResponse;
   try {
-    response = await usage.run(() => dispatch(event, metrics, logged));
+    response = await usage.run(() =>
+      withRequestDeadline(deadline, () => dispatch(event, metrics, logged, deadline)),
+    );
   } catch (error) {
     response = errorResponse(error);
   }

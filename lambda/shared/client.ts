@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Redis } from '@upstash/redis';
 import { type Credentials, credentialsSource, type RestCredentials } from './credentials';
 import type { DatabaseConfig } from './env';
@@ -11,7 +12,9 @@ export const DEFAULT_TIMEOUT_MS = 1_000;
 /** Transport tuning of {@link createRedisClient}. Durations in milliseconds. */
 export interface ClientOptions {
   /**
-   * Longest wait for one HTTP request (or TCP command), whatever the server does.
+   * How long the server may stay silent on one HTTP request (or TCP command) before the request
+   * counts as failed. Over REST it is measured in time this process spent idle, waiting (see
+   * {@link answerTimeout}).
    * @default 1_000
    */
   readonly timeoutMs?: number;
@@ -20,21 +23,80 @@ export interface ClientOptions {
    * @default - not metered
    */
   readonly onRoundTrip?: RoundTripRecorder;
+  /**
+   * Longest wall-clock wait for one HTTP request, however busy this process is (REST).
+   * @default 5 * timeoutMs
+   */
+  readonly maxTimeoutMs?: number;
+}
+
+// A check while the loop was mostly idle fires at the timeout; 10 % of busy time is normal work.
+const IDLE_SHARE = 0.9;
+// Re-checks of a busy process are at least this far apart, so a saturated loop is not loaded more.
+const MIN_RECHECK_MS = 50;
+
+/**
+ * An `AbortSignal` for one request that fires once the server has been silent for `timeoutMs`
+ * of this process's **idle** time, or after `maxTimeoutMs` of wall time, whichever comes first.
+ *
+ * Why not `AbortSignal.timeout(timeoutMs)`: its timer runs in wall time, and timers run before
+ * the I/O callbacks of the same loop turn. When this process is busy (a burst of requests in one
+ * container, the local stack serving 600 requests and the Upstash endpoint in one process, a
+ * CPU-starved small Lambda), an answer that arrived in time waits behind other work and the timer
+ * aborts it: a slow client mistaken for a silent server. Event-loop idle time is time spent
+ * waiting for I/O: it grows at wall-clock speed when we are only waiting for the server, and
+ * hardly at all while our own backlog is the reason the answer is not read yet.
+ */
+export function answerTimeout(timeoutMs: number, maxTimeoutMs = timeoutMs * 5): AbortSignal {
+  const controller = new AbortController();
+  const started = performance.now();
+  const idleAtStart = performance.eventLoopUtilization().idle;
+  const check = () => {
+    const waited = performance.now() - started;
+    const idle = performance.eventLoopUtilization().idle - idleAtStart;
+    if (waited >= maxTimeoutMs || idle >= timeoutMs * IDLE_SHARE) {
+      controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
+      return;
+    }
+    const next = Math.min(Math.max(MIN_RECHECK_MS, timeoutMs - idle), maxTimeoutMs - waited);
+    setTimeout(check, next).unref();
+  };
+  setTimeout(check, Math.min(timeoutMs, maxTimeoutMs)).unref();
+  return controller.signal;
+}
+
+const deadlines = new AsyncLocalStorage<number>();
+
+/**
+ * Runs `fn` so that no Upstash request it makes (REST) outlives `deadline` (epoch ms): however
+ * the timeout is counted, a request still waiting then is aborted. A handler passes the end of its
+ * invocation, so it always answers itself instead of being cut off by Lambda's timeout.
+ */
+export function withRequestDeadline<T>(deadline: number, fn: () => T): T {
+  return deadlines.run(deadline, fn);
+}
+
+/** The ceiling of one request made now: `maxTimeoutMs`, or less near the caller's deadline. */
+function ceilingMs(maxTimeoutMs: number): number {
+  const deadline = deadlines.getStore();
+  return deadline === undefined ? maxTimeoutMs : Math.max(1, Math.min(maxTimeoutMs, deadline - Date.now()));
 }
 
 /**
  * The `@upstash/redis` client exactly as the runtime configures it:
  * - `automaticDeserialization: false`: values are the strings that were stored;
  * - auto-pipelining on: commands issued in the same tick share one HTTP round trip;
- * - `signal: () => AbortSignal.timeout(ms)`: the SDK calls the function once per HTTP request
- *   and, for the function form, rethrows the abort (the plain-signal form would turn it into a
- *   fake 200 reply);
+ * - `signal: () => answerTimeout(ms)`: the SDK calls the function once per HTTP request and,
+ *   for the function form, rethrows the abort (the plain-signal form would turn it into a fake
+ *   200 reply); the timeout counts the server's silence, not this process's own busy time, and
+ *   never runs past the caller's deadline ({@link withRequestDeadline});
  * - `retry: { retries: 0 }`: one attempt. The SDK retries every network error, including a
  *   reset after the request was sent, so a script could apply twice; {@link ManagedRedisClient}
  *   retries only what is safe instead.
  */
 export function createUpstashRedis(credentials: RestCredentials, options: ClientOptions = {}): Redis {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const maxTimeoutMs = options.maxTimeoutMs ?? timeoutMs * 5;
   const redis = new Redis({
     url: credentials.url,
     token: credentials.token,
@@ -43,7 +105,7 @@ export function createUpstashRedis(credentials: RestCredentials, options: Client
     enableTelemetry: false,
     keepAlive: true,
     retry: { retries: 0 },
-    signal: () => AbortSignal.timeout(timeoutMs),
+    signal: () => answerTimeout(timeoutMs, ceilingMs(maxTimeoutMs)),
   });
   if (options.onRoundTrip) meterUpstashClient(redis, options.onRoundTrip);
   return redis;
@@ -134,6 +196,20 @@ export function classifyFailure(error: unknown): Failure {
   return { type: 'other' };
 }
 
+// Every command auto-pipelined into one HTTP request fails with the same error object; its token
+// lets a circuit breaker count that request once. A token, so no error that may quote a command
+// (the SDK's 5xx errors do) hangs off ours.
+const roundTrips = new WeakMap<object, object>();
+function roundTripOf(error: unknown): object | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  let token = roundTrips.get(error);
+  if (!token) {
+    token = Object.freeze({});
+    roundTrips.set(error, token);
+  }
+  return token;
+}
+
 /** Where a {@link ManagedRedisClient} gets and re-gets its credentials. */
 export interface CredentialsProvider {
   /** The current credentials (cached). */
@@ -211,19 +287,21 @@ export class ManagedRedisClient implements RedisLike {
     return this.#rebuilding;
   }
 
-  #unavailable(reason: string, error: unknown): UpstashUnavailableError {
+  #unavailable(reason: string, sent: boolean, error: unknown): UpstashUnavailableError {
     // The cause is kept only when it cannot quote the command (network errors, timeouts).
-    const safeCause = error instanceof Error && error.name !== 'UpstashError' ? { cause: error } : undefined;
-    return new UpstashUnavailableError(
-      `database "${this.database.name}" is unavailable (${reason})`,
-      safeCause,
-    );
+    const safeCause = error instanceof Error && error.name !== 'UpstashError' ? { cause: error } : {};
+    return new UpstashUnavailableError(`database "${this.database.name}" is unavailable (${reason})`, {
+      ...safeCause,
+      outcome: sent ? 'unknown' : 'not-applied',
+      roundTrip: roundTripOf(error),
+    });
   }
 
   async #run<T>(readOnly: boolean, command: (redis: RedisLike) => Promise<T>): Promise<T> {
     let connection = this.#connection;
     let authRetried = false;
     let networkRetried = false;
+    let sentBefore = false;
     for (;;) {
       try {
         return await command(connection.redis);
@@ -243,9 +321,11 @@ export class ManagedRedisClient implements RedisLike {
           const safe = !failure.sent || (readOnly && failure.reason !== 'timeout');
           if (safe && !networkRetried) {
             networkRetried = true;
+            sentBefore = failure.sent;
             continue;
           }
-          throw this.#unavailable(failure.reason, error);
+          // A retry that fails after a first attempt that may have run keeps the outcome unknown.
+          throw this.#unavailable(failure.reason, failure.sent || sentBefore, error);
         }
         throw error;
       }

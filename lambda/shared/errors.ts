@@ -65,10 +65,36 @@ export class ConflictError extends AppError {
   }
 }
 
+/**
+ * What a failed write did: `not-applied` when nothing reached the database (or what did was
+ * fenced off so it can never apply), `unknown` when the request may have run (a timeout, a reset
+ * after sending, a 5xx).
+ */
+export type WriteOutcome = 'not-applied' | 'unknown';
+
+/** Options of {@link UpstashUnavailableError}. */
+export interface UnavailableOptions extends ErrorOptions {
+  /** @default 'unknown' */
+  readonly outcome?: WriteOutcome;
+  /**
+   * The failed round trip: every command auto-pipelined into one HTTP request fails with the same
+   * object, so a circuit breaker counts the round trip once. An opaque token, never the request.
+   */
+  readonly roundTrip?: object;
+}
+
 /** Upstash (or the Redis behind a TCP database) cannot be reached in time. */
 export class UpstashUnavailableError extends AppError {
-  constructor(message: string, options?: ErrorOptions) {
+  /** Whether the write may have been applied; see {@link WriteOutcome}. */
+  readonly outcome: WriteOutcome;
+  /** See {@link UnavailableOptions.roundTrip}. */
+  declare readonly roundTrip: object | undefined;
+
+  constructor(message: string, options?: UnavailableOptions) {
     super('UPSTASH_UNAVAILABLE', message, options);
+    this.outcome = options?.outcome ?? 'unknown';
+    // Not enumerable: a bookkeeping token has no place in a logged error.
+    Object.defineProperty(this, 'roundTrip', { value: options?.roundTrip, enumerable: false });
   }
 }
 

@@ -7,6 +7,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
+  UpstashUnavailableError,
   ValidationError,
 } from './errors';
 import { parseJson } from './json';
@@ -76,7 +77,12 @@ export function errorResponse(error: unknown): HttpResponse {
   // An outage is short: tell clients when to come back instead of letting them hammer.
   if (status === 503) headers['retry-after'] = '1';
   const message = status >= 500 || !(error instanceof AppError) ? publicMessage(status) : error.message;
-  const response = json(status, errorBody(code, message), headers);
+  const body = errorBody(code, message);
+  // A 503 says what became of the request: `not-applied`, or `unknown` (see docs/api.md).
+  const response =
+    error instanceof UpstashUnavailableError
+      ? json(status, { error: { ...body.error, outcome: error.outcome } }, headers)
+      : json(status, body, headers);
   causes.set(response, error);
   return response;
 }

@@ -124,7 +124,12 @@ describe('parseConfig', () => {
       outage: 'local',
     });
     expect(config.sessions).toEqual({ idleTtlMs: 3_600_000, absoluteTtlMs: 86_400_000, maxPerUser: 20 });
-    expect(config.cache).toEqual({ defaultTtlMs: 300_000, maxValueBytes: 102_400, fallback: true });
+    expect(config.cache).toEqual({
+      defaultTtlMs: 300_000,
+      maxValueBytes: 102_400,
+      fallback: true,
+      localWrites: false,
+    });
     expect(config.schedules).toEqual({
       queueWorker: 'rate(1 minute)',
       maintenance: 'rate(15 minutes)',
@@ -369,7 +374,7 @@ describe('parseConfig', () => {
       'a typo in a key',
       'cache.defaultTTL',
       '5 m',
-      /cache\.defaultTTL is not a known setting \(known: defaultTtl, maxValueBytes, fallback\)/,
+      /cache\.defaultTTL is not a known setting \(known: defaultTtl, maxValueBytes, fallback, localWrites\)/,
     ],
     [
       'a value above the Upstash request limit',

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { CircuitBreaker, circuitFor } from '../../shared/circuit-breaker';
 import { PayloadTooLargeError, UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import { stringifyJson } from '../../shared/json';
 import type { KeyBuilder } from '../../shared/keys';
@@ -7,13 +8,22 @@ import { runScript } from '../../shared/scripts';
 import { MemoryLru } from './memory-lru';
 import { STORE_AND_UNLOCK_SCRIPT, UNLOCK_SCRIPT, VALUE_OR_LOCK_SCRIPT } from './scripts';
 
+/** Which store answers: Upstash, or the in-container LRU while Upstash is unreachable. */
+export type CacheBackend = 'upstash' | 'fallback';
+
 /** A cache hit: the value is wrapped so a cached `null` is told apart from a miss (`null`). */
 export interface CacheHit<T> {
   readonly value: T;
+  /** Where it came from: the shared cache, or this container's fallback LRU (maybe stale). */
+  readonly backend: CacheBackend;
 }
 
-/** Which store answers: Upstash, or the in-container LRU while Upstash is unreachable. */
-export type CacheBackend = 'upstash' | 'fallback';
+/**
+ * What a write did: `true` stored in Upstash (every container reads it), `false` not written
+ * because `nx`/`xx` prevented it, `'local'` stored only in this container's fallback LRU (only
+ * with `localWrites`, while Upstash is unreachable).
+ */
+export type CacheWriteResult = boolean | 'local';
 
 /** In-container counters: kept in memory so a hit stays one command. */
 export interface CacheStats {
@@ -81,15 +91,30 @@ export interface CacheServiceOptions {
   /** @default 16777216 (16 MiB) */
   readonly fallbackMaxBytes?: number;
   /**
-   * Consecutive failures that open the circuit (calls then skip Upstash entirely).
+   * While the fallback circuit is open, accept writes into this container's LRU, answered
+   * `'local'` (never `true`: other containers do not see them, and they are lost with this one).
+   * Deletes never succeed locally only.
+   * @default false - writes throw UpstashUnavailableError (`outcome: 'not-applied'`)
+   */
+  readonly localWrites?: boolean;
+  /**
+   * Failed round trips in a row that open the circuit (calls then skip Upstash); see
+   * `lambda/shared/circuit-breaker.ts` for the whole rule.
    * @default 3
    */
   readonly failureThreshold?: number;
   /**
-   * While the circuit is open, how often one call probes Upstash again, in ms.
+   * While the circuit is open, the longest wait between two probes of Upstash, in ms (the first
+   * probe comes after 1 s, doubling while probes fail).
    * @default 30000
    */
   readonly probeIntervalMs?: number;
+  /**
+   * The circuit breaker.
+   * @default - the database client's (`circuitFor(redis)`), shared by every service on it; a
+   *   breaker of its own when `failureThreshold` or `probeIntervalMs` is given
+   */
+  readonly circuit?: CircuitBreaker;
   /**
    * Lifetime of the getOrSet stampede lock, in ms: a crashed loader blocks others this long.
    * @default 5000
@@ -159,16 +184,13 @@ export class CacheService {
   readonly #maxBytes: number;
   readonly #fallback: boolean;
   readonly #lru: MemoryLru;
-  readonly #threshold: number;
-  readonly #probeInterval: number;
+  readonly #localWrites: boolean;
+  readonly #circuit: CircuitBreaker;
   readonly #lockTtl: number;
   readonly #lockWait: number;
   readonly #now: () => number;
   readonly #flights = new Map<string, Promise<unknown>>();
   readonly #stats: CacheStats = { hits: 0, misses: 0, sets: 0, loads: 0, fallbackServed: 0 };
-  #failures = 0;
-  #openedAt: number | null = null;
-  #backend: CacheBackend = 'upstash';
 
   constructor(options: CacheServiceOptions) {
     this.#redis = options.redis;
@@ -180,11 +202,20 @@ export class CacheService {
       options.fallbackMaxEntries ?? 1000,
       options.fallbackMaxBytes ?? 16 * 1024 * 1024,
     );
-    this.#threshold = options.failureThreshold ?? 3;
-    this.#probeInterval = options.probeIntervalMs ?? 30_000;
+    this.#localWrites = options.localWrites ?? false;
+    this.#now = options.now ?? Date.now;
+    const tuned = options.failureThreshold !== undefined || options.probeIntervalMs !== undefined;
+    this.#circuit =
+      options.circuit ??
+      (tuned
+        ? new CircuitBreaker({
+            ...(options.failureThreshold !== undefined ? { failureThreshold: options.failureThreshold } : {}),
+            ...(options.probeIntervalMs !== undefined ? { probeIntervalMs: options.probeIntervalMs } : {}),
+            now: this.#now,
+          })
+        : circuitFor(options.redis));
     this.#lockTtl = CacheService.#ttl(options.lockTtlMs ?? 5000);
     this.#lockWait = options.lockWaitMs ?? 5000;
-    this.#now = options.now ?? Date.now;
   }
 
   static #ttl(ms: number): number {
@@ -193,9 +224,9 @@ export class CacheService {
     return ms;
   }
 
-  /** Which store answered the last call (`/health` reports it). */
+  /** `fallback` while the circuit is open (Upstash counts as down here), else `upstash`. */
   get backend(): CacheBackend {
-    return this.#backend;
+    return this.#fallback && this.#circuit.isOpen ? 'fallback' : 'upstash';
   }
 
   /** A copy of this container's counters. */
@@ -258,30 +289,59 @@ export class CacheService {
   }
 
   /**
-   * Runs `remote` on Upstash, or `local` on the LRU while the circuit is open or when Upstash
-   * fails with UpstashUnavailableError (with fallback on; otherwise the error propagates).
+   * A read (or a best-effort cache fill): `remote` on Upstash, or `local` on the LRU while the
+   * circuit is open or when Upstash fails with UpstashUnavailableError (with fallback on;
+   * otherwise the error propagates). Says which one answered.
    */
-  async #call<R>(remote: () => Promise<R>, local: () => R): Promise<R> {
-    if (!this.#fallback) return remote();
-    const now = this.#now();
-    if (this.#openedAt !== null && now - this.#openedAt < this.#probeInterval) return this.#local(local);
+  async #read<R>(remote: () => Promise<R>, local: () => R): Promise<{ value: R; backend: CacheBackend }> {
+    if (!this.#fallback) return { value: await remote(), backend: 'upstash' };
+    if (this.#circuit.permit() === 'skip') return { value: this.#local(local), backend: 'fallback' };
     try {
-      const result = await remote();
-      this.#failures = 0;
-      this.#openedAt = null;
-      this.#backend = 'upstash';
-      return result;
+      const value = await remote();
+      this.#circuit.success();
+      return { value, backend: 'upstash' };
     } catch (error) {
+      this.#circuit.failure(error);
       if (!(error instanceof UpstashUnavailableError)) throw error;
-      this.#failures += 1;
-      // A failed probe keeps the circuit open for another interval.
-      if (this.#failures >= this.#threshold || this.#openedAt !== null) this.#openedAt = this.#now();
-      return this.#local(local);
+      return { value: this.#local(local), backend: 'fallback' };
+    }
+  }
+
+  /**
+   * A write a caller is told about: `remote` on Upstash; while the circuit is open, or when
+   * Upstash fails, `local` on the LRU if there is one and `localWrites` is on (its result then
+   * reads `'local'`), else UpstashUnavailableError: a write that did not reach Upstash is never
+   * reported as stored. After a failure the LRU forgets `redisKeys`: what Upstash holds is unknown.
+   */
+  async #acknowledged<R, L = never>(
+    redisKeys: readonly string[],
+    remote: () => Promise<R>,
+    local?: () => L,
+  ): Promise<
+    { readonly where: 'upstash'; readonly value: R } | { readonly where: 'local'; readonly value: L }
+  > {
+    if (!this.#fallback) return { where: 'upstash', value: await remote() };
+    const localOnly = (run: () => L) => ({ where: 'local' as const, value: this.#local(run) });
+    if (this.#circuit.permit() === 'skip') {
+      if (local && this.#localWrites) return localOnly(local);
+      throw new UpstashUnavailableError('the cache fallback circuit is open: writes are refused', {
+        outcome: 'not-applied',
+      });
+    }
+    try {
+      const value = await remote();
+      this.#circuit.success();
+      return { where: 'upstash', value };
+    } catch (error) {
+      this.#circuit.failure(error);
+      if (!(error instanceof UpstashUnavailableError)) throw error;
+      if (local && this.#localWrites) return localOnly(local);
+      for (const key of redisKeys) this.#lru.delete(key);
+      throw error;
     }
   }
 
   #local<R>(local: () => R): R {
-    this.#backend = 'fallback';
     this.#stats.fallbackServed += 1;
     return local();
   }
@@ -294,8 +354,8 @@ export class CacheService {
     else this.#lru.set(redisKey, raw, envelope.expiresAt || this.#now() + this.#defaultTtl);
   }
 
-  async #getRaw(redisKey: string): Promise<string | null> {
-    return this.#call(
+  async #getRaw(redisKey: string): Promise<{ value: string | null; backend: CacheBackend }> {
+    return this.#read(
       async () => {
         const raw = await this.#redis.get(redisKey);
         this.#mirror(redisKey, raw);
@@ -305,75 +365,106 @@ export class CacheService {
     );
   }
 
-  #hit<T>(raw: string | null): CacheHit<T> | null {
+  #hit<T>(raw: string | null, backend: CacheBackend): CacheHit<T> | null {
     const envelope = parseEnvelope(raw);
     if (!envelope) {
       this.#stats.misses += 1;
       return null;
     }
     this.#stats.hits += 1;
-    return { value: JSON.parse(envelope.json) as T };
+    return { value: JSON.parse(envelope.json) as T, backend };
   }
 
-  /** Reads a value: `{ value }` on a hit (the value may be `null`), `null` on a miss. One command. */
+  /**
+   * Reads a value: `{ value, backend }` on a hit (the value may be `null`), `null` on a miss.
+   * One command.
+   */
   async get<T = unknown>(tenant: string, key: string): Promise<CacheHit<T> | null> {
-    return this.#hit<T>(await this.#getRaw(this.keyOf(tenant, key)));
+    const { value, backend } = await this.#getRaw(this.keyOf(tenant, key));
+    return this.#hit<T>(value, backend);
   }
 
   /**
    * Writes a JSON value (any JSON value, `null` included) with a TTL. One command.
-   * @returns whether it was written (`false` when `nx`/`xx` prevented it).
+   * @returns `true` when stored in Upstash, `false` when `nx`/`xx` prevented it, `'local'` when
+   *   stored only in this container (`localWrites`, during an outage).
+   * @throws UpstashUnavailableError when it did not reach Upstash (and `localWrites` is off):
+   *   `outcome` says whether it may have been applied.
    */
-  async set(tenant: string, key: string, value: unknown, options: CacheSetOptions = {}): Promise<boolean> {
+  async set(
+    tenant: string,
+    key: string,
+    value: unknown,
+    options: CacheSetOptions = {},
+  ): Promise<CacheWriteResult> {
     const redisKey = this.keyOf(tenant, key);
     if (options.nx && options.xx) throw new ValidationError('nx and xx exclude each other');
     const ttl = CacheService.#ttl(options.ttlMs ?? this.#defaultTtl);
     const json = this.#encode(value);
-    return this.#write(redisKey, json, ttl, 0, options);
+    const written = await this.#acknowledged(
+      [redisKey],
+      () => this.#setRemote(redisKey, json, ttl, 0, options),
+      () => this.#setLocal(redisKey, json, ttl, 0, options),
+    );
+    const result: CacheWriteResult =
+      written.where === 'local' ? (written.value ? 'local' : false) : written.value;
+    if (result !== false) this.#stats.sets += 1;
+    return result;
   }
 
-  async #write(redisKey: string, json: string, ttl: number, deltaMs: number, options: CacheSetOptions = {}) {
+  async #setRemote(
+    redisKey: string,
+    json: string,
+    ttl: number,
+    deltaMs: number,
+    options: CacheSetOptions = {},
+  ): Promise<boolean> {
     const expiresAt = this.#now() + ttl;
     const raw = formatEnvelope(expiresAt, deltaMs, json);
-    const written = await this.#call(
-      async () => {
-        const ok = await this.#redis.set(redisKey, raw, { px: ttl, nx: options.nx, xx: options.xx });
-        if (ok && this.#fallback) this.#lru.set(redisKey, raw, expiresAt);
-        return ok;
-      },
-      () => {
-        const now = this.#now();
-        const exists = this.#lru.get(redisKey, now) !== null;
-        if ((options.nx && exists) || (options.xx && !exists)) return false;
-        // The TTL runs from now: the failed attempt at Upstash may have taken a while.
-        this.#lru.set(redisKey, formatEnvelope(now + ttl, deltaMs, json), now + ttl);
-        return true;
-      },
-    );
-    if (written) this.#stats.sets += 1;
-    return written;
+    const ok = await this.#redis.set(redisKey, raw, { px: ttl, nx: options.nx, xx: options.xx });
+    if (ok && this.#fallback) this.#lru.set(redisKey, raw, expiresAt);
+    return ok;
   }
 
-  /** Deletes a value. One command. @returns whether it existed. */
+  /** The same write into the LRU; `false` when nx/xx prevent it. */
+  #setLocal(
+    redisKey: string,
+    json: string,
+    ttl: number,
+    deltaMs: number,
+    options: CacheSetOptions = {},
+  ): boolean {
+    const now = this.#now();
+    const exists = this.#lru.get(redisKey, now) !== null;
+    if ((options.nx && exists) || (options.xx && !exists)) return false;
+    // The TTL runs from now: the failed attempt at Upstash may have taken a while.
+    this.#lru.set(redisKey, formatEnvelope(now + ttl, deltaMs, json), now + ttl);
+    return true;
+  }
+
+  /**
+   * Deletes a value. One command. Never local only: while Upstash is unreachable it throws
+   * UpstashUnavailableError (and this container's LRU forgets the key).
+   * @returns whether it existed.
+   */
   async delete(tenant: string, key: string): Promise<boolean> {
     const redisKey = this.keyOf(tenant, key);
-    return this.#call(
-      async () => {
-        const removed = await this.#redis.del([redisKey]);
-        this.#lru.delete(redisKey);
-        return removed > 0;
-      },
-      () => this.#lru.delete(redisKey, this.#now()),
-    );
+    const removed = await this.#acknowledged([redisKey], async () => {
+      const n = await this.#redis.del([redisKey]);
+      this.#lru.delete(redisKey);
+      return n > 0;
+    });
+    return removed.value;
   }
 
   /** Whether a value exists. One command. */
   async exists(tenant: string, key: string): Promise<boolean> {
     const redisKey = this.keyOf(tenant, key);
-    return this.#call(
+    const { value } = await this.#read(
       async () => (await this.#redis.exists([redisKey])) > 0,
       () => this.#lru.get(redisKey, this.#now()) !== null,
     );
+    return value;
   }
 
   /**
@@ -382,20 +473,21 @@ export class CacheService {
    */
   async ttl(tenant: string, key: string): Promise<number | null> {
     const redisKey = this.keyOf(tenant, key);
-    return this.#call(
+    const { value } = await this.#read(
       async () => {
         const ms = await this.#redis.pttl(redisKey);
         return ms === -2 ? null : ms === -1 ? Number.POSITIVE_INFINITY : ms;
       },
       () => this.#lru.ttl(redisKey, this.#now()),
     );
+    return value;
   }
 
   /** Reads several values in one command (MGET), in order; each a hit or `null`. */
   async mget<T = unknown>(tenant: string, keys: readonly string[]): Promise<Array<CacheHit<T> | null>> {
     if (keys.length === 0) return [];
     const redisKeys = keys.map((key) => this.keyOf(tenant, key));
-    const raws = await this.#call(
+    const { value: raws, backend } = await this.#read(
       async () => {
         const values = await this.#redis.mget(redisKeys);
         redisKeys.forEach((k, i) => {
@@ -405,7 +497,7 @@ export class CacheService {
       },
       () => redisKeys.map((k) => this.#lru.get(k, this.#now())),
     );
-    return raws.map((raw) => this.#hit<T>(raw ?? null));
+    return raws.map((raw) => this.#hit<T>(raw ?? null, backend));
   }
 
   /**
@@ -413,18 +505,32 @@ export class CacheService {
    * one is invalid or too large), then one SET PX per entry, issued in the same tick so
    * auto-pipelining sends them in ONE round trip: n commands, 1 round trip. Not atomic: each
    * entry is written on its own (no cross-key transaction on Upstash without a global lock).
+   * @returns `true` when all are stored in Upstash, `'local'` when stored only in this container
+   *   (`localWrites`, during an outage).
+   * @throws UpstashUnavailableError when they did not all reach Upstash (and `localWrites` is off).
    */
   async mset(
     tenant: string,
     entries: ReadonlyArray<{ key: string; value: unknown }>,
     options: Pick<CacheSetOptions, 'ttlMs'> = {},
-  ): Promise<void> {
+  ): Promise<true | 'local'> {
     const ttl = CacheService.#ttl(options.ttlMs ?? this.#defaultTtl);
     const encoded = entries.map(({ key, value }) => ({
       redisKey: this.keyOf(tenant, key),
       json: this.#encode(value),
     }));
-    await Promise.all(encoded.map(({ redisKey, json }) => this.#write(redisKey, json, ttl, 0)));
+    const written = await this.#acknowledged(
+      encoded.map((e) => e.redisKey),
+      async () => {
+        await Promise.all(encoded.map(({ redisKey, json }) => this.#setRemote(redisKey, json, ttl, 0)));
+        return true as const;
+      },
+      () => {
+        for (const { redisKey, json } of encoded) this.#setLocal(redisKey, json, ttl, 0);
+      },
+    );
+    this.#stats.sets += encoded.length;
+    return written.where === 'local' ? 'local' : true;
   }
 
   /**
@@ -464,7 +570,7 @@ export class CacheService {
     ttl: number,
     beta: number,
   ): Promise<T> {
-    const raw = await this.#getRaw(redisKey);
+    const { value: raw } = await this.#getRaw(redisKey);
     const envelope = parseEnvelope(raw);
     if (envelope) {
       this.#stats.hits += 1;
@@ -486,7 +592,9 @@ export class CacheService {
     let backoff = 20;
     for (;;) {
       const token = randomBytes(16).toString('base64url');
-      const [state, raw] = await this.#call(
+      const {
+        value: [state, raw],
+      } = await this.#read(
         async () => {
           const reply = await runScript<unknown[]>(
             this.#redis,
@@ -514,7 +622,7 @@ export class CacheService {
   /** A fresh lock token when the lock was free; with Upstash down, this container just loads. */
   async #tryLock(lockKey: string): Promise<string | null> {
     const token = randomBytes(16).toString('base64url');
-    const acquired = await this.#call(
+    const { value: acquired } = await this.#read(
       () => this.#redis.set(lockKey, token, { nx: true, px: this.#lockTtl }),
       () => true,
     );
@@ -537,7 +645,7 @@ export class CacheService {
       json = this.#encode(value);
     } catch (error) {
       if (token !== null) {
-        await this.#call(
+        await this.#read(
           () => runScript(this.#redis, UNLOCK_SCRIPT, [lockKey], [token]),
           () => 0,
         );
@@ -546,12 +654,17 @@ export class CacheService {
     }
     const deltaMs = Math.max(1, this.#now() - started);
     if (token === null) {
-      await this.#write(redisKey, json, ttl, deltaMs);
+      // A fill, not a write anyone is told about: kept in memory when Upstash is away.
+      await this.#read(
+        () => this.#setRemote(redisKey, json, ttl, deltaMs),
+        () => this.#setLocal(redisKey, json, ttl, deltaMs),
+      );
+      this.#stats.sets += 1;
       return value;
     }
     const expiresAt = this.#now() + ttl;
     const raw = formatEnvelope(expiresAt, deltaMs, json);
-    await this.#call(
+    await this.#read(
       async () => {
         await runScript(this.#redis, STORE_AND_UNLOCK_SCRIPT, [redisKey, lockKey], [raw, ttl, token]);
         if (this.#fallback) this.#lru.set(redisKey, raw, expiresAt);

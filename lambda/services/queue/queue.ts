@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { PayloadTooLargeError, ValidationError } from '../../shared/errors';
+import { circuitFor, throughCircuit } from '../../shared/circuit-breaker';
+import { PayloadTooLargeError, UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import { stringifyJson } from '../../shared/json';
 import { type KeyBuilder, validateId, validateTenant } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
+import { FENCE_TTL_MS, type Resolution, settle } from '../../shared/settle';
 import {
   ACK_SCRIPT,
   DEQUEUE_SCRIPT,
@@ -12,6 +14,7 @@ import {
   PROMOTE_DUE_SCRIPT,
   PRUNE_SCRIPT,
   REQUEUE_EXPIRED_SCRIPT,
+  RESOLVE_ENQUEUE_SCRIPT,
   STATS_SCRIPT,
   STATUS_SCRIPT,
 } from './scripts';
@@ -46,6 +49,16 @@ export interface EnqueueInput {
    * @default - no deduplication
    */
   readonly idempotencyKey?: string;
+}
+
+/** Options of one {@link JobQueue.enqueue}. */
+export interface EnqueueOptions {
+  /**
+   * Epoch ms until which an enqueue whose answer was lost tries to settle it (see
+   * `lambda/shared/settle.ts`); a handler passes its own deadline.
+   * @default - now + 5 s
+   */
+  readonly settleBy?: number;
 }
 
 /** The outcome of {@link JobQueue.enqueue}. */
@@ -190,6 +203,7 @@ export class JobQueue {
   readonly #clock: () => number;
   readonly #backoff: Required<BackoffOptions>;
   readonly #maxPayloadBytes: number;
+  readonly #fence: (id: string) => string;
   readonly #k: Readonly<Record<'ready' | 'delayed' | 'inflight' | 'done' | 'dead' | 'jobs' | 'idem', string>>;
 
   constructor(options: JobQueueOptions) {
@@ -200,6 +214,7 @@ export class JobQueue {
     this.#backoff = { baseMs: 1_000, maxMs: 900_000, ...options.backoff };
     this.#maxPayloadBytes = options.maxPayloadBytes ?? 65_536;
     const key = (part: string) => options.keys.global('queue', this.name, part);
+    this.#fence = (id) => key(`f:${id}`);
     this.#k = {
       ready: key('ready'),
       delayed: key('delayed'),
@@ -218,9 +233,14 @@ export class JobQueue {
 
   /**
    * Adds a job. One command, one round trip.
+   *
+   * An enqueue whose answer is lost is settled before this returns: the job's id when it was
+   * added, or UpstashUnavailableError with `outcome: 'not-applied'` after fencing the id off, so
+   * no copy of it can be added later (no duplicate after a retry). `unknown` only when the
+   * database stays unreachable until `settleBy`; with an idempotency key a retry is safe then too.
    * @throws ValidationError on a bad type, priority, delay, attempts or key; PayloadTooLargeError
    */
-  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+  async enqueue(input: EnqueueInput, options: EnqueueOptions = {}): Promise<EnqueueResult> {
     const tenant = validateTenant(input.tenant);
     if (typeof input.type !== 'string' || !TYPE.test(input.type)) {
       throw new ValidationError('type must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"');
@@ -263,13 +283,41 @@ export class JobQueue {
       ...(idem ? { idem } : {}),
     };
     const score = delayed ? now + delayMs : BAND[priority] * BAND_WIDTH + now;
-    const [resultId, duplicate] = await runScript<[string, number]>(
-      this.#redis,
-      ENQUEUE_SCRIPT,
-      [this.#k.jobs, this.#k.idem, this.#k.ready, this.#k.delayed],
-      [id, JSON.stringify(record), idem, score, delayed ? '1' : '0'],
+    const fence = this.#fence(id);
+    const circuit = circuitFor(this.#redis);
+    return settle<EnqueueResult>(
+      // While the database counts as down nothing is sent: a fast 503, nothing to settle.
+      () =>
+        throughCircuit(circuit, async () => {
+          const [resultId, state] = await runScript<[string, number]>(
+            this.#redis,
+            ENQUEUE_SCRIPT,
+            [this.#k.jobs, this.#k.idem, this.#k.ready, this.#k.delayed, fence],
+            [id, JSON.stringify(record), idem, score, delayed ? '1' : '0'],
+          );
+          if (Number(state) === 2) {
+            throw new UpstashUnavailableError('this enqueue was given up on', { outcome: 'not-applied' });
+          }
+          return { id: resultId, duplicate: Number(state) === 1 };
+        }),
+      {
+        // Wall-clock time, whatever the queue's clock: this bounds a wait, it is not job time.
+        deadline: options.settleBy ?? Date.now() + 5_000,
+        resolve: async (): Promise<Resolution<EnqueueResult>> => {
+          // Not held back by an open circuit: this is what makes the answer certain.
+          const added = await runScript<number>(
+            this.#redis,
+            RESOLVE_ENQUEUE_SCRIPT,
+            [this.#k.jobs, fence],
+            [id, FENCE_TTL_MS],
+          );
+          circuit.success();
+          return Number(added) === 1
+            ? { applied: true, value: { id, duplicate: false } }
+            : { applied: false };
+        },
+      },
     );
-    return { id: resultId, duplicate: duplicate === 1 };
   }
 
   /**

@@ -25,18 +25,20 @@ const BANDS = `local BAND = { high = 0, normal = 1, low = 2 }
 local BAND_WIDTH = 1e13`;
 
 /**
- * Adds a job, unless its idempotency key (or, after a network retry of this very call, its id)
- * is already known.
+ * Adds a job, unless its idempotency key (or, after a re-run of this very call, its id) is
+ * already known, or its id was fenced off (RESOLVE_ENQUEUE_SCRIPT: the caller gave up on it).
  *
- * KEYS[1] jobs, KEYS[2] idem, KEYS[3] ready, KEYS[4] delayed.
+ * KEYS[1] jobs, KEYS[2] idem, KEYS[3] ready, KEYS[4] delayed, KEYS[5] the id's fence.
  * ARGV[1] id, ARGV[2] record JSON (state already 'ready' or 'delayed'), ARGV[3] idem field or '',
  * ARGV[4] score: the ready score, or the due time when ARGV[5] is '1' (delayed).
- * Returns { id, duplicate (0|1) }.
- * Billed: 3 (EVALSHA, HSETNX, ZADD); 5 with an idempotency key (+ HGET, HSET); 2 for a duplicate.
+ * Returns { id, state }: state 0 added, 1 duplicate, 2 fenced (nothing added).
+ * Billed: 4 (EVALSHA, EXISTS, HSETNX, ZADD); 6 with an idempotency key (+ HGET, HSET); 3 for a
+ * duplicate.
  */
 export const ENQUEUE_SCRIPT = defineScript(
   'queue.enqueue',
   `
+if redis.call('EXISTS', KEYS[5]) == 1 then return { ARGV[1], 2 } end
 if ARGV[3] ~= '' then
   local existing = redis.call('HGET', KEYS[2], ARGV[3])
   if existing then return { existing, 1 } end
@@ -49,6 +51,22 @@ else
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 end
 return { ARGV[1], 0 }
+`,
+);
+
+/**
+ * Settles an enqueue whose answer was lost: reports the job added, or fences its id off so that
+ * a copy still on its way can never add it.
+ * KEYS[1] jobs, KEYS[2] the id's fence. ARGV[1] id, ARGV[2] fence lifetime ms.
+ * Returns 1 when the job was added, 0 when it is (now) fenced.
+ * Billed: 2 (HEXISTS) or 3 (+ SET PX).
+ */
+export const RESOLVE_ENQUEUE_SCRIPT = defineScript(
+  'queue.resolve-enqueue',
+  `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 1 end
+redis.call('SET', KEYS[2], '1', 'PX', ARGV[2])
+return 0
 `,
 );
 

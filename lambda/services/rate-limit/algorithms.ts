@@ -85,12 +85,37 @@ interface Entry {
   expiresAt: number;
 }
 
+/** A counter of the in-container limiter that holds more than Redis knows (see {@link LocalLimiter.ahead}). */
+export interface AheadEntry {
+  readonly key: string;
+  readonly config: LimitConfig;
+  /** `count` for a window counter, `bucket` for a token bucket. */
+  readonly kind: 'count' | 'bucket';
+  /** The count, or the tokens left. */
+  readonly a: number;
+  /** The bucket's last refill time (0 for counts). */
+  readonly b: number;
+  /** How long the counter lives from now, in ms. */
+  readonly ttlMs: number;
+}
+
+/** How long each algorithm keeps a counter, as the script does. */
+const countTtl = (config: LimitConfig): number =>
+  config.algorithm === 'sliding-window' ? 2 * config.windowMs + 1000 : config.windowMs;
+
 /**
  * An in-container limiter with the same algorithms and the same all-or-nothing decision as the
  * script, for the `local` outage policy. Bounded: above `maxEntries` the oldest entries go.
+ *
+ * It starts an outage where Redis left off: every state Redis returns is mirrored in
+ * ({@link LocalLimiter.mirror}), so a container never admits more than the limit across an
+ * outage. What it consumes meanwhile is marked as ahead of Redis ({@link LocalLimiter.ahead}) and
+ * raised into Redis by the first check after the outage.
  */
 export class LocalLimiter {
   readonly #entries = new Map<string, Entry>();
+  /** Keys consumed while Redis was unreachable, with the config they count for. */
+  readonly #ahead = new Map<string, LimitConfig>();
 
   /** @param maxEntries - most keys kept; the oldest are dropped first. */
   constructor(readonly maxEntries = 10_000) {}
@@ -119,7 +144,70 @@ export class LocalLimiter {
       const oldest = this.#entries.keys().next().value;
       if (oldest === undefined) break;
       this.#entries.delete(oldest);
+      this.#ahead.delete(oldest);
     }
+  }
+
+  /**
+   * Takes the state Redis returned for `keys` (the script's layout) as this container's own, so
+   * the `local` policy continues from it. Keys that are ahead of Redis are left alone.
+   */
+  mirror(now: number, config: LimitConfig, keys: readonly string[], state: LimitState): void {
+    const [first = '', second] = keys;
+    if (this.#ahead.has(first) || (second !== undefined && this.#ahead.has(second))) return;
+    if (config.algorithm === 'token-bucket') {
+      if (state.a >= config.limit) this.#entries.delete(first);
+      else {
+        const ttl = Math.ceil((config.limit - state.a) / config.refillRate) * config.windowMs;
+        this.#set(first, `${state.a}:${state.b}`, now, ttl);
+      }
+      return;
+    }
+    const ttl = countTtl(config);
+    if (state.a > 0) this.#set(first, String(state.a), now, this.#entries.has(first) ? 'keep' : ttl);
+    else this.#entries.delete(first);
+    if (config.algorithm === 'sliding-window' && second !== undefined) {
+      // The previous window's counter only has to outlive the current window.
+      const windowEnd = (windowIndex(now, config.windowMs) + 1) * config.windowMs;
+      if (state.b > 0) this.#set(second, String(state.b), now, windowEnd - now + 1000);
+      else this.#entries.delete(second);
+    }
+  }
+
+  /**
+   * The counters among `keys` that hold consumption Redis does not know (made during an outage),
+   * with their values at `now`: the next check raises Redis to them first.
+   */
+  ahead(now: number, keys: readonly string[]): AheadEntry[] {
+    const out: AheadEntry[] = [];
+    for (const key of keys) {
+      const config = this.#ahead.get(key);
+      if (!config) continue;
+      const entry = this.#entries.get(key);
+      if (!entry || entry.expiresAt <= now) {
+        this.#ahead.delete(key);
+        continue;
+      }
+      const ttlMs = Math.max(1, Math.min(entry.expiresAt - now, 2 ** 31 - 1));
+      if (config.algorithm === 'token-bucket') {
+        const [t, r] = entry.value.split(':');
+        out.push({ key, config, kind: 'bucket', a: Number(t), b: Number(r), ttlMs });
+      } else out.push({ key, config, kind: 'count', a: Number(entry.value), b: 0, ttlMs });
+    }
+    return out;
+  }
+
+  /** Drops these counters (a reset). */
+  forget(keys: readonly string[]): void {
+    for (const key of keys) {
+      this.#entries.delete(key);
+      this.#ahead.delete(key);
+    }
+  }
+
+  /** Redis now holds at least what these keys hold here. */
+  caughtUp(keys: readonly string[]): void {
+    for (const key of keys) this.#ahead.delete(key);
   }
 
   /**
@@ -165,6 +253,7 @@ export class LocalLimiter {
     const states = read.map((r) => {
       const key = r.keys[0] ?? '';
       if (r.cost === 0) return { a: r.a, b: r.b };
+      if (r.cost > 0) this.#ahead.set(key, r.config);
       if (r.config.algorithm === 'token-bucket') {
         const tokens = Math.min(r.config.limit, r.a - r.cost);
         if (tokens >= r.config.limit) this.#entries.delete(key);
@@ -175,7 +264,7 @@ export class LocalLimiter {
         return { a: tokens, b: r.b };
       }
       const target = Math.max(0, r.a + r.cost);
-      const ttl = r.config.algorithm === 'sliding-window' ? 2 * r.config.windowMs + 1000 : r.config.windowMs;
+      const ttl = countTtl(r.config);
       if (r.raw === null) {
         if (target > 0) this.#set(key, String(target), now, ttl);
       } else this.#set(key, String(target), now, 'keep');

@@ -13,11 +13,13 @@
  * - It needs an `@upstash/redis` client, so the TCP mode (`RedisLike` over ioredis) is out.
  * So the scripts are ours (`scripts.ts`), and they cost no more billed commands than its.
  */
+import { type CircuitBreaker, circuitFor } from '../../shared/circuit-breaker';
 import { UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
 import {
+  type AheadEntry,
   type Algorithm,
   type LimitConfig,
   type LimitState,
@@ -27,7 +29,7 @@ import {
   windowIndex,
 } from './algorithms';
 import { BlockedCache } from './blocked-cache';
-import { CHECK_SCRIPT } from './scripts';
+import { CHECK_SCRIPT, RAISE_SCRIPT } from './scripts';
 
 export type { Algorithm } from './algorithms';
 
@@ -49,7 +51,11 @@ export type RateLimitReason =
   | 'outage-closed'
   | 'outage-local';
 
-/** What a limiter does when Redis cannot be reached (UpstashUnavailableError). */
+/**
+ * What a limiter does while Redis counts as down: its circuit breaker is open (see
+ * `lambda/shared/circuit-breaker.ts`, the rule the cache fallback uses too). A failed check while
+ * the circuit is still closed is not an outage yet: it throws UpstashUnavailableError.
+ */
 export type OutagePolicy = 'open' | 'closed' | 'local';
 
 /** The answer of a check. Times are epoch ms. */
@@ -86,10 +92,15 @@ export interface RateLimiterOptions {
    */
   readonly refillRate?: number;
   /**
-   * What to do when Redis is unreachable.
+   * What to do while Redis counts as down (the circuit is open).
    * @default 'closed' - refuse: a limit that silently lifts during an outage is a bypass
    */
   readonly outage?: OutagePolicy;
+  /**
+   * The circuit breaker that decides when the outage policy takes over.
+   * @default - the database client's (`circuitFor(redis)`), shared by every service on it
+   */
+  readonly circuit?: CircuitBreaker;
   /**
    * Most identifiers remembered as blocked until their reset (0 turns the cache off).
    * @default 1000
@@ -169,6 +180,8 @@ export class RateLimiter {
   readonly outage: OutagePolicy;
   /** Name of the limit. */
   readonly name: string;
+  /** Decides when the outage policy takes over. */
+  readonly circuit: CircuitBreaker;
   readonly #keys: KeyBuilder;
   readonly #now: () => number;
   readonly #blocked: BlockedCache;
@@ -193,6 +206,7 @@ export class RateLimiter {
     };
     this.outage = options.outage ?? 'closed';
     this.#now = options.now ?? Date.now;
+    this.circuit = options.circuit ?? circuitFor(options.redis);
     this.#blocked = new BlockedCache(options.blockedCacheSize ?? 1000);
     this.#local = new LocalLimiter(options.localMaxEntries ?? 10_000);
   }
@@ -236,13 +250,17 @@ export class RateLimiter {
   async reset(tenant: string, identifier: string): Promise<void> {
     const base = this.#base(tenant, identifier);
     this.#blocked.unblock(base);
-    await this.redis.del(this.#keysAt(base, this.#now()));
+    const keys = this.#keysAt(base, this.#now());
+    this.#local.forget(keys);
+    await this.redis.del(keys);
   }
 
   /**
    * Checks several limits at once, in one script: all pass and consume, or none consumes. All
-   * limiters must share one database client. On an outage the strictest policy among them
-   * applies: `closed` before `local` before `open`.
+   * limiters must share one database client. While its circuit is open the strictest outage
+   * policy among them applies: `closed` before `local` before `open`.
+   * @throws UpstashUnavailableError when the check failed while the circuit is still closed (the
+   *   check may have consumed: it errs towards refusing, never admits past the limit)
    */
   static async checkAll(checks: readonly LimitCheck[]): Promise<MultiRateLimitResult> {
     const [first] = checks;
@@ -275,8 +293,21 @@ export class RateLimiter {
       return { ...refused, results };
     }
 
+    const circuit = first.limiter.circuit;
+    if (circuit.permit() === 'skip') return RateLimiter.#duringOutage(prepared, now);
+    // Counters this container consumed during an outage are raised into Redis first. Its own
+    // round trip, once per identifier after an outage: in one pipeline a NOSCRIPT (the first call
+    // after a Redis restart) would let the check run before the raise.
+    const ahead = prepared.flatMap((p) =>
+      p.limiter.outage === 'local' ? p.limiter.#local.ahead(now, p.keys) : [],
+    );
+    let raised = false;
     let reply: unknown;
     try {
+      if (ahead.length > 0) {
+        await RateLimiter.#raise(redis, now, ahead);
+        raised = true;
+      }
       const args: (string | number)[] = [now, prepared.length];
       for (const p of prepared) {
         const { algorithm, limit, windowMs, refillRate } = p.limiter.config;
@@ -294,16 +325,46 @@ export class RateLimiter {
         prepared.flatMap((p) => p.keys),
         args,
       );
+      circuit.success();
     } catch (error) {
-      if (!(error instanceof UpstashUnavailableError)) throw error;
+      if (!circuit.failure(error) || !(error instanceof UpstashUnavailableError)) throw error;
       return RateLimiter.#duringOutage(prepared, now);
+    }
+    if (raised) {
+      for (const p of prepared) p.limiter.#local.caughtUp(p.keys);
     }
 
     const numbers = (reply as unknown[]).map(Number);
     const ok = numbers[0] === 1;
     const failedIndex = numbers[1] ?? 0;
     const states = prepared.map((_, i) => ({ a: numbers[2 + 2 * i] ?? 0, b: numbers[3 + 2 * i] ?? 0 }));
+    for (const [i, p] of prepared.entries()) {
+      if (p.limiter.outage === 'local')
+        p.limiter.#local.mirror(now, p.limiter.config, p.keys, states[i] ?? { a: 0, b: 0 });
+    }
     return RateLimiter.#summarize(prepared, now, ok, failedIndex, states, ok ? 'allowed' : 'limited');
+  }
+
+  /** Raises Redis's counters to what this container consumed during an outage. */
+  static #raise(redis: RedisLike, now: number, ahead: readonly AheadEntry[]): Promise<unknown> {
+    const args: (string | number)[] = [now];
+    for (const e of ahead) {
+      args.push(
+        e.kind === 'bucket' ? 'b' : 'n',
+        e.a,
+        e.b,
+        e.ttlMs,
+        e.config.limit,
+        e.config.windowMs,
+        e.config.refillRate,
+      );
+    }
+    return runScript(
+      redis,
+      RAISE_SCRIPT,
+      ahead.map((e) => e.key),
+      args,
+    );
   }
 
   static #duringOutage(

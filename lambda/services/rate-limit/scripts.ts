@@ -139,3 +139,53 @@ end
 return reply
 `,
 );
+
+/**
+ * Raises counters to what an in-container limiter consumed while Redis was unreachable (the
+ * `local` outage policy), so the limit holds across the outage: a window count only goes up, a
+ * token bucket only down. Sent in the same round trip as the check that follows the outage.
+ *
+ * KEYS: the counters. ARGV[1] now (epoch ms), then 7 per key: kind ('n' window count | 'b' token
+ * bucket), a (the count, or the tokens), b (the bucket's last refill time; 0 for counts), TTL ms
+ * for a counter this creates, limit, window ms, refill per window (buckets).
+ * Returns the number of counters raised.
+ * Billed: 1 + one GET per key + one SET per raised key.
+ */
+export const RAISE_SCRIPT = defineScript(
+  'ratelimit.raise',
+  `
+local now = tonumber(ARGV[1])
+local raised = 0
+for i = 1, #KEYS do
+  local base = 1 + (i - 1) * 7
+  local kind, a, b, ttl = ARGV[base + 1], tonumber(ARGV[base + 2]), tonumber(ARGV[base + 3]), ARGV[base + 4]
+  local raw = redis.call('GET', KEYS[i])
+  if kind == 'n' then
+    if a > tonumber(raw or '0') then
+      if raw then redis.call('SET', KEYS[i], a, 'KEEPTTL') else redis.call('SET', KEYS[i], a, 'PX', ttl) end
+      raised = raised + 1
+    end
+  else
+    local limit, window, refill = tonumber(ARGV[base + 5]), tonumber(ARGV[base + 6]), tonumber(ARGV[base + 7])
+    local function refilled(tokens, at)
+      if now >= at + window then
+        local refills = math.floor((now - at) / window)
+        return math.min(limit, tokens + refills * refill), at + refills * window
+      end
+      return tokens, at
+    end
+    local mine, mineAt = refilled(a, b)
+    local theirs = limit
+    if raw then
+      local sep = string.find(raw, ':', 1, true)
+      theirs = refilled(tonumber(string.sub(raw, 1, sep - 1)), tonumber(string.sub(raw, sep + 1)))
+    end
+    if mine < theirs then
+      redis.call('SET', KEYS[i], mine .. ':' .. mineAt, 'PX', ttl)
+      raised = raised + 1
+    end
+  end
+end
+return raised
+`,
+);

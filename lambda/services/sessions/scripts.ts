@@ -4,6 +4,8 @@ import { defineScript } from '../../shared/scripts';
  * A session is a hash: `_u` user id, `_c` created at, `_x` absolute expiry (epoch ms), `_i` idle
  * TTL (ms), and one `d:<name>` field per data field (JSON). Its key TTL is always
  * min(idle, absolute expiry - now), so Redis itself ends both timeouts.
+ * A fence is a hash with only `_t` under the id of a create that was given up on (see
+ * RESOLVE_CREATE_SCRIPT): every script reads it as no session.
  * The per-user index is a sorted set of session ids scored by creation time.
  */
 
@@ -34,19 +36,26 @@ return h
 );
 
 /**
- * Creates a session and enforces the per-user cap, evicting the oldest sessions atomically.
+ * Creates a session and enforces the per-user cap, evicting the oldest sessions atomically. The
+ * id is the request's token: a re-run with an id that exists changes nothing and answers as the
+ * first run did; an id that was fenced off (RESOLVE_CREATE_SCRIPT) never creates anything.
  * KEYS[1] new session, KEYS[2] user index, KEYS[3..] keys of the sessions to evict (the caller
  * learns them from a first attempt: every key a script touches must come in KEYS).
  * ARGV[1] now, ARGV[2] idle ms, ARGV[3] absolute ms, ARGV[4] max per user, ARGV[5] session id,
  * ARGV[6] user id, ARGV[7] session key prefix (to match KEYS[3..] with index members),
  * ARGV[8..] data field/value pairs.
- * Returns `{1}` when created, or `{0, member...}` naming every session of the index when one to
- * evict was not passed in KEYS (call again with them).
- * Billed: 6 to 8 (ZREMRANGEBYSCORE, ZCARD, [ZRANGE, DEL, ZREM,] HSET, PEXPIRE, ZADD, PEXPIRE).
+ * Returns `{1, createdAt}` when created (now, or by an earlier run), `{2}` when fenced, or
+ * `{0, member...}` naming every session of the index when one to evict was not passed in KEYS
+ * (call again with them).
+ * Billed: 7 to 9 (HMGET, ZREMRANGEBYSCORE, ZCARD, [ZRANGE, DEL, ZREM,] HSET, PEXPIRE, ZADD,
+ * PEXPIRE).
  */
 export const CREATE_SCRIPT = defineScript(
   'session.create',
   `
+local mine = redis.call('HMGET', KEYS[1], '_u', '_t', '_c')
+if mine[2] then return { 2 } end
+if mine[1] then return { 1, mine[3] } end
 local now, idle, absolute, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 -- Entries past the absolute lifetime are dead whatever happened to them.
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - absolute)
@@ -75,7 +84,27 @@ redis.call('PEXPIRE', KEYS[1], math.min(idle, absolute))
 redis.call('ZADD', KEYS[2], now, ARGV[5])
 -- The index lives as long as its newest session can.
 redis.call('PEXPIRE', KEYS[2], absolute)
-return { 1 }
+return { 1, now }
+`,
+);
+
+/**
+ * Settles a create whose answer was lost: reports it created, or fences its id off so that a
+ * copy still on its way can never create it (nor evict anything for it).
+ * KEYS[1] the session. ARGV[1] fence lifetime ms.
+ * Returns `{1, createdAt}` when the session was created, `{0}` when it is (now) fenced.
+ * Billed: 2 (HMGET) or 4 (+ HSET, PEXPIRE).
+ */
+export const RESOLVE_CREATE_SCRIPT = defineScript(
+  'session.resolve-create',
+  `
+local mine = redis.call('HMGET', KEYS[1], '_u', '_t', '_c')
+if mine[1] then return { 1, mine[3] } end
+if not mine[2] then
+  redis.call('HSET', KEYS[1], '_t', '1')
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+return { 0 }
 `,
 );
 

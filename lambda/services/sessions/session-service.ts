@@ -1,15 +1,23 @@
 import { randomBytes } from 'node:crypto';
-import { ConflictError, PayloadTooLargeError, ValidationError } from '../../shared/errors';
+import { circuitFor, throughCircuit } from '../../shared/circuit-breaker';
+import {
+  ConflictError,
+  PayloadTooLargeError,
+  UpstashUnavailableError,
+  ValidationError,
+} from '../../shared/errors';
 import { MAX_JSON_DEPTH, setField, stringifyJson } from '../../shared/json';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
+import { FENCE_TTL_MS, type Resolution, settle } from '../../shared/settle';
 import {
   CREATE_SCRIPT,
   FETCH_SCRIPT,
   GET_SCRIPT,
   INDEX_SCRIPT,
   REGENERATE_SCRIPT,
+  RESOLVE_CREATE_SCRIPT,
   REVOKE_SCRIPT,
   UPDATE_SCRIPT,
 } from './scripts';
@@ -58,10 +66,26 @@ export interface SessionServiceOptions {
    */
   readonly maxDataBytes?: number;
   /**
+   * How long a create whose answer was lost keeps trying to find out what became of it, in ms,
+   * when the call gives no `settleBy`.
+   * @default 5000
+   */
+  readonly settleWithinMs?: number;
+  /**
    * The clock, in epoch ms.
    * @default Date.now
    */
   readonly now?: () => number;
+}
+
+/** Options of one {@link SessionService.create}. */
+export interface CreateOptions {
+  /**
+   * Epoch ms until which a create whose answer was lost tries to settle it (see
+   * `lambda/shared/settle.ts`); a handler passes its own deadline.
+   * @default - now + the service's `settleWithinMs`
+   */
+  readonly settleBy?: number;
 }
 
 /** Ids we mint: 32 bytes in base64url, no padding. Anything else is not ours. */
@@ -95,6 +119,7 @@ export class SessionService {
   readonly #absolute: number;
   readonly #max: number;
   readonly #maxBytes: number;
+  readonly #settleWithin: number;
   readonly #now: () => number;
 
   constructor(options: SessionServiceOptions) {
@@ -104,6 +129,7 @@ export class SessionService {
     this.#absolute = positive(options.absoluteTtlMs ?? 86_400_000, 'absoluteTtlMs');
     this.#max = positive(options.maxPerUser ?? 20, 'maxPerUser');
     this.#maxBytes = positive(options.maxDataBytes ?? 16_384, 'maxDataBytes');
+    this.#settleWithin = positive(options.settleWithinMs ?? 5_000, 'settleWithinMs');
     this.#now = options.now ?? Date.now;
   }
 
@@ -166,40 +192,70 @@ export class SessionService {
   /**
    * Creates a session for `userId`; when the user already has `maxPerUser`, the oldest ones are
    * evicted in the same script. One round trip, two when something must be evicted.
+   *
+   * A create whose answer is lost is settled before this returns: it returns the session when
+   * the create applied, or throws UpstashUnavailableError with `outcome: 'not-applied'` after
+   * fencing the id off, so nothing (no session, no eviction) can come of it later. `unknown`
+   * only when the database stays unreachable until `settleBy`.
    */
   async create<T extends SessionData>(
     tenant: string,
     userId: string,
     data: T = {} as T,
+    options: CreateOptions = {},
   ): Promise<Session<T>> {
     const id = randomBytes(32).toString('base64url');
     const key = this.#sessionKey(tenant, id);
     const index = this.#indexKey(tenant, userId);
     const prefix = this.#sessionKey(tenant, 'x').slice(0, -1);
     const pairs = this.#encode(data);
-    let evict: string[] = [];
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const now = this.#now();
-      const reply = await runScript<unknown[]>(
-        this.#redis,
-        CREATE_SCRIPT,
-        [key, index, ...evict.map((member) => prefix + member)],
-        [now, this.#idle, this.#absolute, this.#max, id, userId, prefix, ...pairs],
-      );
-      if (Number(reply[0]) === 1) {
-        return {
-          id,
-          userId,
-          createdAt: now,
-          expiresAt: now + this.#absolute,
-          // What was stored, as a read returns it (undefined fields dropped, keys as given).
-          data: this.#decode<T>(id, pairs)?.data ?? ({} as T),
-        };
-      }
-      // Which sessions to evict is only known inside; name them in KEYS on the next attempt.
-      evict = reply.slice(1).map(String);
-    }
-    throw new ConflictError(`could not create a session for user "${userId}": its index keeps changing`);
+    // Wall-clock time, whatever the service's clock: this bounds a wait, it is not session time.
+    const settleBy = options.settleBy ?? Date.now() + this.#settleWithin;
+    const session = (createdAt: number): Session<T> => ({
+      id,
+      userId,
+      createdAt,
+      expiresAt: createdAt + this.#absolute,
+      // What was stored, as a read returns it (undefined fields dropped, keys as given).
+      data: this.#decode<T>(id, pairs)?.data ?? ({} as T),
+    });
+    const circuit = circuitFor(this.#redis);
+    return settle<Session<T>>(
+      // While the database counts as down nothing is sent: a fast 503, nothing to settle.
+      () =>
+        throughCircuit(circuit, async () => {
+          let evict: string[] = [];
+          for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+            const reply = await runScript<unknown[]>(
+              this.#redis,
+              CREATE_SCRIPT,
+              [key, index, ...evict.map((member) => prefix + member)],
+              [this.#now(), this.#idle, this.#absolute, this.#max, id, userId, prefix, ...pairs],
+            );
+            const state = Number(reply[0]);
+            if (state === 1) return session(Number(reply[1]));
+            if (state === 2) {
+              throw new UpstashUnavailableError('this create was given up on', { outcome: 'not-applied' });
+            }
+            // Which sessions to evict is only known inside; name them in KEYS on the next attempt.
+            evict = reply.slice(1).map(String);
+          }
+          throw new ConflictError(
+            `could not create a session for user "${userId}": its index keeps changing`,
+          );
+        }),
+      {
+        deadline: settleBy,
+        resolve: async (): Promise<Resolution<Session<T>>> => {
+          // Not held back by an open circuit: this is what makes the answer certain.
+          const reply = await runScript<unknown[]>(this.#redis, RESOLVE_CREATE_SCRIPT, [key], [FENCE_TTL_MS]);
+          circuit.success();
+          return Number(reply[0]) === 1
+            ? { applied: true, value: session(Number(reply[1])) }
+            : { applied: false };
+        },
+      },
+    );
   }
 
   /**

@@ -82,8 +82,13 @@ describe('api handler during an Upstash outage', () => {
     for (const r of results) {
       expect(r.status).toBe(503);
       expect(r.headers['retry-after']).toBe('1');
+      // The limit is checked first and could not be: the route did not run.
       expect(r.body).toEqual({
-        error: { code: 'UPSTASH_UNAVAILABLE', message: 'the data store is unavailable, retry shortly' },
+        error: {
+          code: 'UPSTASH_UNAVAILABLE',
+          message: 'the data store is unavailable, retry shortly',
+          outcome: 'not-applied',
+        },
       });
       expect(r.ms).toBeLessThan(2_500);
     }
@@ -94,6 +99,21 @@ describe('api handler during an Upstash outage', () => {
       databases: [{ ok: false, error: 'UPSTASH_UNAVAILABLE' }],
     });
     expect(leakedSecrets([token], output.text())).toEqual([]);
+  });
+
+  it('answers before its own deadline: no Upstash request outlives the invocation', async () => {
+    await container(stalled.url, {
+      rateLimits: { api: { algorithm: 'fixed-window', limit: 10, window: '60 s', outage: 'open' } },
+    });
+    // 1.3 s left: 1 s is kept for the answer, so the stalled check is cut off at 0.3 s, before
+    // its own 1 s timeout.
+    const started = performance.now();
+    const response = await api.handler(
+      apiEvent({ method: 'POST', path: '/sessions', body: { userId: 'u' }, tenant: 'acme' }),
+      lambdaContext({ functionName: 'api', remainingMs: 1_300 }),
+    );
+    expect(response.statusCode).toBe(503);
+    expect(performance.now() - started).toBeLessThan(900);
   });
 
   it('refuses with 503 rather than guess when the api limit is fail-closed', async () => {
@@ -126,10 +146,66 @@ describe('api handler during an Upstash outage', () => {
       endpoint.rotateToken(rotated, token);
     }
     await endpoint.close();
+    // Until the circuit opens (3 failed round trips in a row) a failure is not an outage yet:
+    // the limit cannot be checked, so 503, nothing applied. The third failure opens it, and that
+    // request is the first the outage policy and the fallback serve.
+    for (let i = 0; i < 2; i++) {
+      const early = await call({ method: 'GET', path: '/cache/menu', tenant: 'acme' });
+      expect(early.status).toBe(503);
+      expect(early.body.error.outcome).toBe('not-applied');
+    }
     const down = await call({ method: 'GET', path: '/cache/menu', tenant: 'acme' });
     expect(down.status).toBe(200);
     expect(down.body.value).toEqual(['soup']);
     expect(down.headers['x-cache-backend']).toBe('fallback');
+    // A write that cannot reach Upstash is never acknowledged; a delete neither.
+    for (const write of [
+      { method: 'PUT', path: '/cache/menu', body: ['stew'] },
+      { method: 'DELETE', path: '/cache/menu' },
+      { method: 'POST', path: '/cache/batch', body: { set: [{ key: 'menu', value: 1 }] } },
+    ] as const) {
+      const refused = await call({ ...write, tenant: 'acme' });
+      expect(refused.status).toBe(503);
+      expect(refused.body.error).toMatchObject({ code: 'UPSTASH_UNAVAILABLE', outcome: 'not-applied' });
+    }
+    expect((await call({ method: 'GET', path: '/cache/menu', tenant: 'acme' })).body.value).toEqual(['soup']);
+    // Each 5xx was logged once, as a WARN with its code and route.
+    const failures = output
+      .text()
+      .split('\n')
+      .filter((line) => line.includes('"request failed"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(failures).toHaveLength(6);
+    const [rejectedToken, ...outage] = failures;
+    expect(rejectedToken).toMatchObject({ level: 'ERROR', status: 500, code: 'CREDENTIALS_ERROR' });
+    for (const line of outage) {
+      expect(line).toMatchObject({ level: 'WARN', status: 503, code: 'UPSTASH_UNAVAILABLE' });
+    }
+    expect(failures.map((l) => l.routeKey)).toContain('PUT /cache/{key}');
     ({ endpoint, token } = await privateEndpoint(token));
+  });
+  it('with cache.localWrites, answers stored "local" from the fallback while Upstash is down', async () => {
+    await container(endpoint.url, {
+      rateLimits: { api: { algorithm: 'sliding-window', limit: 100, window: '60 s', outage: 'local' } },
+      cache: { fallback: true, localWrites: true },
+    });
+    const up = await call({ method: 'PUT', path: '/cache/menu', body: ['soup'], tenant: 'acme' });
+    expect(up.body).toEqual({ key: 'menu', stored: true });
+    expect(up.headers['x-cache-backend']).toBe('upstash');
+    await endpoint.close();
+    try {
+      for (let i = 0; i < 2; i++) await call({ method: 'GET', path: '/cache/menu', tenant: 'acme' });
+      const local = await call({ method: 'PUT', path: '/cache/menu', body: ['stew'], tenant: 'acme' });
+      expect(local.status).toBe(200);
+      expect(local.body).toEqual({ key: 'menu', stored: 'local' });
+      expect(local.headers['x-cache-backend']).toBe('fallback');
+      const read = await call({ method: 'GET', path: '/cache/menu', tenant: 'acme' });
+      expect(read.body.value).toEqual(['stew']);
+      expect(read.headers['x-cache-backend']).toBe('fallback');
+      // Deletes and invalidations never succeed locally only.
+      expect((await call({ method: 'DELETE', path: '/cache/menu', tenant: 'acme' })).status).toBe(503);
+    } finally {
+      ({ endpoint, token } = await privateEndpoint(token));
+    }
   });
 });

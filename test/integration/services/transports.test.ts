@@ -41,9 +41,12 @@ describe.each(transports)('services over %s', (_name, connect) => {
     const cache = new CacheService({ redis, keys });
     expect(await cache.set('acme', 'a', { n: 1 }, { ttlMs: 60_000 })).toBe(true);
     expect(await cache.set('acme', 'a', 2, { nx: true })).toBe(false);
-    expect(await cache.get('acme', 'a')).toEqual({ value: { n: 1 } });
+    expect(await cache.get('acme', 'a')).toEqual({ value: { n: 1 }, backend: 'upstash' });
     expect(await cache.get('acme', 'missing')).toBeNull();
-    expect(await cache.mget('acme', ['a', 'missing'])).toEqual([{ value: { n: 1 } }, null]);
+    expect(await cache.mget('acme', ['a', 'missing'])).toEqual([
+      { value: { n: 1 }, backend: 'upstash' },
+      null,
+    ]);
     expect(await cache.ttl('acme', 'a')).toBeGreaterThan(59_000);
     expect(await cache.delete('acme', 'a')).toBe(true);
     expect(await cache.get('acme', 'a')).toBeNull();

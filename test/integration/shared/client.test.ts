@@ -8,6 +8,7 @@ import { UpstashEndpoint } from '../../../local/upstash/server';
 import { startStalledServer } from '../../helpers/net';
 import { type CapturedOutput, captureOutput, leakedSecrets } from '../../helpers/output';
 import { randomPrefix } from '../../helpers/redis';
+import { startSlowProxy } from '../../helpers/slow-proxy';
 
 const TOKEN = 'client-test-token-7f3a9c';
 const database = { name: 'state', mode: 'rest' as const };
@@ -89,6 +90,64 @@ describe('ManagedRedisClient', () => {
 
       expect(call.value).toBeInstanceOf(UpstashUnavailableError);
       expect(call.ms).toBeLessThan(200 + 400);
+    } finally {
+      await stalled.close();
+    }
+  });
+
+  it('does not take its own busy time for server silence: an answer that came while this process was busy is read', async () => {
+    // The answer comes 100 ms after the request, from another thread, while this one is busy.
+    const proxy = await startSlowProxy(Number(new URL(inject('upstashUrl')).port), 100);
+    try {
+      const shared = { mode: 'rest' as const, url: proxy.url, token: inject('stateToken') };
+      const client = await ManagedRedisClient.create(database, fixed(shared));
+      expect(await client.ping()).toBe('PONG'); // connection open
+      const pending = client.ping().catch((e: unknown) => e);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the request is on its way
+      // Busy outside the timers phase, as request handling is (I/O callbacks): the next loop turn
+      // runs due timers before it reads sockets.
+      await new Promise((resolve) => setImmediate(resolve));
+      const until = performance.now() + 1.5 * DEFAULT_TIMEOUT_MS; // our own CPU load
+      while (performance.now() < until) {
+        // busy, as a process serving a burst of requests is
+      }
+      // A wall-clock timer fires before the answer waiting in the socket is read.
+      expect(await pending).toBe('PONG');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('still gives up after maxTimeoutMs of wall time, however busy this process stays', async () => {
+    const stalled = await startStalledServer();
+    try {
+      const client = await ManagedRedisClient.create(database, fixed(rest(stalled.url)), {
+        timeoutMs: 200,
+        maxTimeoutMs: 400,
+      });
+      const started = performance.now();
+      let settledAfter = Number.POSITIVE_INFINITY;
+      const pending = client.ping().then(
+        () => undefined,
+        (e: unknown) => {
+          settledAfter = performance.now() - started;
+          return e;
+        },
+      );
+      // Busy almost all the time (20 ms slices, timers still run between them): idle time hardly
+      // grows, so only the wall-clock ceiling can end the wait.
+      while (settledAfter === Number.POSITIVE_INFINITY && performance.now() - started < 5_000) {
+        const slice = performance.now() + 20;
+        while (performance.now() < slice) {
+          // busy
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      const error = await pending;
+      errors.push(error);
+      expect(error).toBeInstanceOf(UpstashUnavailableError);
+      expect((error as UpstashUnavailableError).outcome).toBe('unknown');
+      expect(settledAfter).toBeLessThan(2_500);
     } finally {
       await stalled.close();
     }

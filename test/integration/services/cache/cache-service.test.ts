@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CacheService } from '../../../../lambda/services/cache/cache-service';
+import { CircuitBreaker } from '../../../../lambda/shared/circuit-breaker';
+import { ManagedRedisClient } from '../../../../lambda/shared/client';
 import {
   PayloadTooLargeError,
   UpstashUnavailableError,
@@ -10,6 +12,7 @@ import {
 import { KeyBuilder } from '../../../../lambda/shared/keys';
 import { UpstashRedisClient } from '../../../../lambda/shared/redis';
 import { UpstashEndpoint } from '../../../../local/upstash/server';
+import { startStalledServer } from '../../../helpers/net';
 import {
   privateEndpoint,
   randomPrefix,
@@ -31,7 +34,7 @@ describe('CacheService', () => {
       const c = cache();
       for (const value of [null, 0, '', false, 'text', [1, { a: null }], { nested: { deep: [true] } }]) {
         await c.set('acme', 'k', value);
-        expect(await c.get('acme', 'k')).toEqual({ value });
+        expect(await c.get('acme', 'k')).toEqual({ value, backend: 'upstash' });
       }
       expect(await c.get('acme', 'missing')).toBeNull();
       expect(c.stats()).toMatchObject({ hits: 7, misses: 1, sets: 7 });
@@ -43,7 +46,7 @@ describe('CacheService', () => {
       expect(await c.set('acme', 'k', 1, { nx: true, ttlMs: 200 })).toBe(true);
       expect(await c.set('acme', 'k', 2, { nx: true })).toBe(false);
       expect(await c.set('acme', 'k', 3, { xx: true, ttlMs: 200 })).toBe(true);
-      expect(await c.get('acme', 'k')).toEqual({ value: 3 });
+      expect(await c.get('acme', 'k')).toEqual({ value: 3, backend: 'upstash' });
       const ttl = await c.ttl('acme', 'k');
       expect(ttl).toBeGreaterThan(0);
       expect(ttl).toBeLessThanOrEqual(200);
@@ -94,7 +97,11 @@ describe('CacheService', () => {
         ],
         { ttlMs: 60_000 },
       );
-      expect(await c.mget('acme', ['a', 'missing', 'b'])).toEqual([{ value: 1 }, null, { value: null }]);
+      expect(await c.mget('acme', ['a', 'missing', 'b'])).toEqual([
+        { value: 1, backend: 'upstash' },
+        null,
+        { value: null, backend: 'upstash' },
+      ]);
     });
   });
 
@@ -127,7 +134,7 @@ describe('CacheService', () => {
           expect(error).toBeInstanceOf(ValidationError);
         }
         if (written) {
-          expect(await c.get('acme', input)).toEqual({ value: 'secret' });
+          expect(await c.get('acme', input)).toEqual({ value: 'secret', backend: 'upstash' });
           expect(await c.get('globex', input)).toBeNull();
           expect(await c.exists('globex', input)).toBe(false);
         } else {
@@ -151,7 +158,7 @@ describe('CacheService', () => {
         const c = new CacheService({ redis: own, keys: new KeyBuilder(randomPrefix()) });
         await c.set('acme', 'k', { a: 1 });
         endpoint.resetStats();
-        expect(await c.get('acme', 'k')).toEqual({ value: { a: 1 } });
+        expect(await c.get('acme', 'k')).toEqual({ value: { a: 1 }, backend: 'upstash' });
         expect(endpoint.stats(token)).toMatchObject({ requests: 1, commands: 1, byCommand: { GETEX: 1 } });
         endpoint.resetStats();
         await c.delete('acme', 'k');
@@ -301,35 +308,88 @@ describe('CacheService', () => {
       await expect(c.get('acme', 'k')).rejects.toBeInstanceOf(UpstashUnavailableError);
     });
 
-    it('serves from memory while the endpoint is closed and recovers within one probe interval', async () => {
-      const probeIntervalMs = 300;
+    it('serves reads from memory while the endpoint is closed, refuses writes and deletes (not applied), and recovers on a probe', async () => {
       const c = new CacheService({
         redis: mapNetworkErrors(new UpstashRedisClient(upstashClient(endpoint.url, token))),
         keys: new KeyBuilder(randomPrefix()),
         fallback: true,
-        probeIntervalMs,
+        circuit: new CircuitBreaker({ firstProbeMs: 200 }),
       });
-      await c.set('acme', 'before', 'kept');
+      expect(await c.set('acme', 'before', 'kept')).toBe(true);
       expect(c.backend).toBe('upstash');
 
       await endpoint.close();
-      const started = Date.now();
-      expect(await c.get('acme', 'before')).toEqual({ value: 'kept' });
+      // A read is served from the container's memory, marked as such.
+      expect(await c.get('acme', 'before')).toEqual({ value: 'kept', backend: 'fallback' });
+      // A write that did not reach Upstash is never reported as stored.
+      const write = await c.set('acme', 'during', 42).catch((e: unknown) => e);
+      expect(write).toBeInstanceOf(UpstashUnavailableError);
+      expect(await c.get('acme', 'during')).toBeNull();
+      await c.get('acme', 'before'); // third failed round trip: the circuit opens
       expect(c.backend).toBe('fallback');
-      expect(await c.set('acme', 'during', 42)).toBe(true);
-      expect(await c.get('acme', 'during')).toEqual({ value: 42 });
-      await c.get('acme', 'before'); // third failure: the circuit opens
-      expect(Date.now() - started).toBeLessThan(1500);
-      expect(c.stats().fallbackServed).toBeGreaterThanOrEqual(4);
+      // Open circuit: nothing is sent, so nothing can apply.
+      for (const refused of [
+        c.set('acme', 'during', 43),
+        c.delete('acme', 'before'),
+        c.mset('acme', [{ key: 'm', value: 1 }]),
+      ]) {
+        const error = await refused.catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UpstashUnavailableError);
+        expect((error as UpstashUnavailableError).outcome).toBe('not-applied');
+      }
+      expect(await c.get('acme', 'before')).toEqual({ value: 'kept', backend: 'fallback' });
+      expect(c.stats().fallbackServed).toBeGreaterThanOrEqual(3);
 
       endpoint = await start(port);
-      const back = Date.now();
-      while (c.backend === 'fallback' && Date.now() - back < 5 * probeIntervalMs) {
-        await c.get('acme', 'before');
-        await sleep(20);
-      }
+      // The first probe is due 200 ms after opening; calls before it skip Upstash.
+      await expect
+        .poll(async () => (await c.get('acme', 'before'))?.backend, { timeout: 5_000, interval: 50 })
+        .toBe('upstash');
       expect(c.backend).toBe('upstash');
-      expect(Date.now() - back).toBeLessThanOrEqual(probeIntervalMs + 100);
+      expect(await c.set('acme', 'after', 1)).toBe(true);
+      expect(await c.delete('acme', 'before')).toBe(true);
+    });
+
+    it('with localWrites, answers "local" for writes while Upstash is away, but never deletes locally only', async () => {
+      const down = await start();
+      const c = new CacheService({
+        redis: mapNetworkErrors(new UpstashRedisClient(upstashClient(down.url, token))),
+        keys: new KeyBuilder(randomPrefix()),
+        fallback: true,
+        localWrites: true,
+      });
+      await down.close();
+      expect(await c.set('acme', 'k', 'mine')).toBe('local');
+      expect(await c.set('acme', 'k', 'other', { nx: true })).toBe(false);
+      expect(await c.mset('acme', [{ key: 'm', value: 2 }])).toBe('local');
+      expect(await c.get('acme', 'k')).toEqual({ value: 'mine', backend: 'fallback' });
+      await expect(c.delete('acme', 'k')).rejects.toBeInstanceOf(UpstashUnavailableError);
+    });
+
+    it('counts one failed round trip once: a burst of commands in one slow answer does not open the circuit', async () => {
+      const stalled = await startStalledServer();
+      try {
+        const client = await ManagedRedisClient.create(
+          { name: 'cache', mode: 'rest' },
+          {
+            load: async () => ({ mode: 'rest', url: stalled.url, token }),
+            refresh: async () => ({ mode: 'rest', url: stalled.url, token }),
+          },
+          { timeoutMs: 200 },
+        );
+        const c = new CacheService({ redis: client, keys: new KeyBuilder(randomPrefix()), fallback: true });
+        // Twenty reads in one tick: one auto-pipelined request, one timeout.
+        const burst = await Promise.all(Array.from({ length: 20 }, (_, i) => c.get('acme', `k${i}`)));
+        expect(burst).toEqual(Array.from({ length: 20 }, () => null));
+        expect(stalled.requests).toBe(1);
+        expect(c.backend).toBe('upstash');
+        await c.get('acme', 'k'); // second failed round trip
+        expect(c.backend).toBe('upstash');
+        await c.get('acme', 'k'); // third in a row: now it is an outage
+        expect(c.backend).toBe('fallback');
+      } finally {
+        await stalled.close();
+      }
     });
 
     it('expires fallback entries on their TTL', async () => {
@@ -338,10 +398,11 @@ describe('CacheService', () => {
         redis: mapNetworkErrors(new UpstashRedisClient(upstashClient(down.url, token))),
         keys: new KeyBuilder(randomPrefix()),
         fallback: true,
+        localWrites: true,
       });
       await down.close();
-      await c.set('acme', 'k', 1, { ttlMs: 300 });
-      expect(await c.get('acme', 'k')).toEqual({ value: 1 });
+      expect(await c.set('acme', 'k', 1, { ttlMs: 300 })).toBe('local');
+      expect(await c.get('acme', 'k')).toEqual({ value: 1, backend: 'fallback' });
       await sleep(400);
       expect(await c.get('acme', 'k')).toBeNull();
     });

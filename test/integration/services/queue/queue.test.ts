@@ -1,9 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobQueue, type JobQueueOptions } from '../../../../lambda/services/queue';
-import { PayloadTooLargeError, ValidationError } from '../../../../lambda/shared/errors';
+import {
+  PayloadTooLargeError,
+  UpstashUnavailableError,
+  ValidationError,
+} from '../../../../lambda/shared/errors';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
 import type { UpstashRedisClient } from '../../../../lambda/shared/redis';
 import type { UpstashEndpoint } from '../../../../local/upstash/server';
+import { faultyRedis } from '../../../helpers/fault-redis';
 import { privateEndpoint, randomPrefix, sharedRedis } from '../../../helpers/redis';
 
 /** A queue of its own (fresh key prefix) with a clock the test moves by hand. */
@@ -106,6 +111,51 @@ describe('JobQueue', () => {
       await expect(queue.enqueue({ tenant: 'acme', type: 't', payload: 'x'.repeat(200) })).rejects.toThrow(
         PayloadTooLargeError,
       );
+    });
+  });
+
+  describe('an enqueue whose answer is lost (503 semantics)', () => {
+    const faultyQueue = () => {
+      const faulty = faultyRedis(sharedRedis());
+      return { faulty, queue: new JobQueue({ redis: faulty, keys: new KeyBuilder(randomPrefix()) }) };
+    };
+    const jobs = async (queue: JobQueue) => {
+      const stats = await queue.stats();
+      return stats.ready.high + stats.ready.normal + stats.ready.low + stats.delayed;
+    };
+
+    it('is fenced off when it had not run: 503 not-applied, and a retry leaves exactly one job', async () => {
+      const { faulty, queue } = faultyQueue();
+      faulty.plan.push('hold');
+      const error = await queue.enqueue({ tenant: 'acme', type: 't' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstashUnavailableError);
+      expect((error as UpstashUnavailableError).outcome).toBe('not-applied');
+      const retried = await queue.enqueue({ tenant: 'acme', type: 't' });
+      await faulty.release(); // the first one reaches Redis after all
+      expect(await jobs(queue)).toBe(1);
+      expect(await queue.status('acme', retried.id)).toMatchObject({ state: 'ready' });
+    });
+
+    it('is acknowledged when it had run: its id is returned, not a 503', async () => {
+      const { faulty, queue } = faultyQueue();
+      faulty.plan.push('lose-reply');
+      const { id, duplicate } = await queue.enqueue({ tenant: 'acme', type: 't' });
+      expect(duplicate).toBe(false);
+      expect(await queue.status('acme', id)).toMatchObject({ state: 'ready' });
+      expect(await jobs(queue)).toBe(1);
+    });
+
+    it('with an idempotency key, a retry as is after an unknown outcome never duplicates', async () => {
+      const { faulty, queue } = faultyQueue();
+      faulty.plan.push('lose-reply');
+      faulty.mode = 'down'; // and the database stays away past settleBy
+      const input = { tenant: 'acme', type: 't', idempotencyKey: 'order:7' };
+      const error = await queue.enqueue(input, { settleBy: Date.now() + 300 }).catch((e: unknown) => e);
+      expect((error as UpstashUnavailableError).outcome).toBe('unknown');
+      faulty.mode = 'up';
+      const retried = await queue.enqueue(input);
+      expect(retried.duplicate).toBe(true);
+      expect(await jobs(queue)).toBe(1);
     });
   });
 

@@ -3,11 +3,13 @@ import { fileURLToPath } from 'node:url';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Algorithm, RateLimiter } from '../../../../lambda/services/rate-limit/rate-limiter';
-import { ValidationError } from '../../../../lambda/shared/errors';
+import { CircuitBreaker } from '../../../../lambda/shared/circuit-breaker';
+import { UpstashUnavailableError, ValidationError } from '../../../../lambda/shared/errors';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
 import { UpstashRedisClient } from '../../../../lambda/shared/redis';
 import { type RedisServer, startRedisServer } from '../../../../local/redis-server';
 import { UpstashEndpoint } from '../../../../local/upstash/server';
+import { faultyRedis } from '../../../helpers/fault-redis';
 import {
   privateEndpoint,
   randomPrefix,
@@ -334,7 +336,8 @@ describe('RateLimiter', () => {
       await server.stop();
     });
 
-    const outage = (policy: 'open' | 'closed' | 'local', name = 'api') =>
+    /** A limiter on the unreachable endpoint whose circuit is already open (one failure opens it). */
+    const outage = async (policy: 'open' | 'closed' | 'local', name = 'api', circuit = openCircuit()) =>
       new RateLimiter({
         redis: down,
         keys: new KeyBuilder('p'),
@@ -343,17 +346,44 @@ describe('RateLimiter', () => {
         limit: 2,
         windowMs: HOUR,
         outage: policy,
+        circuit: await circuit,
       });
+    async function openCircuit(): Promise<CircuitBreaker> {
+      const circuit = new CircuitBreaker({ failureThreshold: 1, firstProbeMs: HOUR });
+      circuit.failure(new UpstashUnavailableError('down'));
+      return circuit;
+    }
+
+    it('a check that fails while the circuit is closed is not an outage yet: it throws, until the circuit opens', async () => {
+      const rl = new RateLimiter({
+        redis: down,
+        keys: new KeyBuilder('p'),
+        name: 'api',
+        algorithm: 'fixed-window',
+        limit: 2,
+        windowMs: HOUR,
+        outage: 'local',
+        circuit: new CircuitBreaker({ failureThreshold: 3, firstProbeMs: HOUR }),
+      });
+      for (let i = 0; i < 2; i++) {
+        const error = await rl.check('acme', 'u1').catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(UpstashUnavailableError);
+      }
+      expect(rl.circuit.isOpen).toBe(false);
+      // The third failed round trip in a row opens the circuit: this check is decided locally.
+      expect(await rl.check('acme', 'u1')).toMatchObject({ success: true, reason: 'outage-local' });
+      expect(rl.circuit.isOpen).toBe(true);
+    });
 
     it('open admits with reason outage-open', async () => {
-      expect(await outage('open').check('acme', 'u1')).toMatchObject({
+      expect(await (await outage('open')).check('acme', 'u1')).toMatchObject({
         success: true,
         reason: 'outage-open',
       });
     });
 
     it('closed refuses with reason outage-closed (the default)', async () => {
-      expect(await outage('closed').check('acme', 'u1')).toMatchObject({
+      expect(await (await outage('closed')).check('acme', 'u1')).toMatchObject({
         success: false,
         reason: 'outage-closed',
       });
@@ -364,12 +394,13 @@ describe('RateLimiter', () => {
         algorithm: 'token-bucket',
         limit: 2,
         windowMs: HOUR,
+        circuit: await openCircuit(),
       });
       expect((await byDefault.check('acme', 'u1')).reason).toBe('outage-closed');
     });
 
     it('local decides in memory with reason outage-local', async () => {
-      const rl = outage('local');
+      const rl = await outage('local');
       const results = [
         await rl.check('acme', 'u1'),
         await rl.check('acme', 'u1'),
@@ -383,9 +414,10 @@ describe('RateLimiter', () => {
     });
 
     it('checkAll applies the strictest policy', async () => {
-      const open = outage('open', 'o');
-      const local = outage('local', 'l');
-      const closed = outage('closed', 'c');
+      const circuit = openCircuit();
+      const open = await outage('open', 'o', circuit);
+      const local = await outage('local', 'l', circuit);
+      const closed = await outage('closed', 'c', circuit);
       const both = await RateLimiter.checkAll([
         { limiter: open, tenant: 'acme', identifier: 'u1' },
         { limiter: local, tenant: 'acme', identifier: 'u1', cost: 2 },
@@ -398,5 +430,38 @@ describe('RateLimiter', () => {
       ]);
       expect(withClosed).toMatchObject({ success: false, reason: 'outage-closed' });
     });
+
+    it.each(ALGORITHMS)(
+      '%s: the local policy continues from what Redis last said and raises Redis after the outage: never over the limit',
+      async (algorithm) => {
+        const faulty = faultyRedis(sharedRedis());
+        let clock = 0;
+        const rl = new RateLimiter({
+          redis: faulty,
+          keys: new KeyBuilder(randomPrefix()),
+          name: 'api',
+          algorithm,
+          limit: 5,
+          windowMs: HOUR,
+          refillRate: 1,
+          outage: 'local',
+          blockedCacheSize: 0,
+          circuit: new CircuitBreaker({ failureThreshold: 1, firstProbeMs: 1_000, now: () => clock }),
+        });
+        const decide = async () => (await rl.check('acme', 'u')).success;
+        const admitted: string[] = [];
+        for (let i = 0; i < 3; i++) if (await decide()) admitted.push('redis');
+        faulty.mode = 'down';
+        for (let i = 0; i < 4; i++) if (await decide()) admitted.push('local');
+        expect(admitted).toEqual(['redis', 'redis', 'redis', 'local', 'local']);
+        // Back: the first call after the probe wait raises Redis to what was used meanwhile.
+        faulty.mode = 'up';
+        clock += 1_000;
+        for (let i = 0; i < 3; i++) if (await decide()) admitted.push('after');
+        expect(admitted).toHaveLength(5);
+        expect(rl.circuit.isOpen).toBe(false);
+        expect(await rl.peek('acme', 'u')).toMatchObject({ remaining: 0, reason: 'allowed' });
+      },
+    );
   });
 });

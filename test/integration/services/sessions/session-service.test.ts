@@ -1,9 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SessionService } from '../../../../lambda/services/sessions/session-service';
-import { PayloadTooLargeError, ValidationError } from '../../../../lambda/shared/errors';
+import {
+  PayloadTooLargeError,
+  UpstashUnavailableError,
+  ValidationError,
+} from '../../../../lambda/shared/errors';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
 import type { UpstashRedisClient } from '../../../../lambda/shared/redis';
 import type { UpstashEndpoint } from '../../../../local/upstash/server';
+import { faultyRedis } from '../../../helpers/fault-redis';
 import { privateEndpoint, randomPrefix, sharedRedis } from '../../../helpers/redis';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -135,6 +140,59 @@ describe('SessionService', () => {
       const alive = (await Promise.all(created.map((s) => sessions.get('acme', s.id)))).filter(Boolean);
       expect(alive).toHaveLength(4);
       expect(await sessions.list('acme', 'alice')).toHaveLength(4);
+    });
+  });
+
+  describe('a create whose answer is lost (503 semantics)', () => {
+    const atCap = async () => {
+      const faulty = faultyRedis(redis);
+      let now = Date.now();
+      const sessions = new SessionService({
+        redis: faulty,
+        keys: new KeyBuilder(randomPrefix()),
+        maxPerUser: 3,
+        now: () => now++,
+      });
+      const acknowledged = [];
+      for (let i = 0; i < 3; i++) acknowledged.push((await sessions.create('acme', 'alice', { i })).id);
+      return { faulty, sessions, acknowledged };
+    };
+
+    it('is fenced off when it had not run: 503 not-applied, and when it finally runs it creates and evicts nothing', async () => {
+      const { faulty, sessions, acknowledged } = await atCap();
+      // The create that would evict waits in a queue; the caller gets no answer.
+      faulty.plan.push('up', 'hold');
+      const error = await sessions.create('acme', 'alice', { late: true }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstashUnavailableError);
+      expect((error as UpstashUnavailableError).outcome).toBe('not-applied');
+      await faulty.release(); // the stuck create reaches Redis after all
+      expect((await sessions.list('acme', 'alice')).map((s) => s.id)).toEqual(acknowledged);
+    });
+
+    it('is acknowledged when it had run: the session is returned, not a 503', async () => {
+      const { faulty, sessions, acknowledged } = await atCap();
+      // At the cap a create takes two calls (the first learns what to evict); the second one,
+      // which creates and evicts, loses its answer.
+      faulty.plan.push('up', 'lose-reply');
+      const created = await sessions.create('acme', 'alice', { i: 3 });
+      expect(await sessions.get('acme', created.id)).toMatchObject({ userId: 'alice', data: { i: 3 } });
+      // It evicted the oldest, as an acknowledged create does.
+      expect((await sessions.list('acme', 'alice')).map((s) => s.id)).toEqual([
+        ...acknowledged.slice(1),
+        created.id,
+      ]);
+    });
+
+    it('says the outcome is unknown only while the database stays unreachable until settleBy', async () => {
+      const { faulty, sessions } = await atCap();
+      faulty.plan.push('hold');
+      faulty.mode = 'down';
+      const error = await sessions
+        .create('acme', 'alice', {}, { settleBy: Date.now() + 300 })
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UpstashUnavailableError);
+      expect((error as UpstashUnavailableError).outcome).toBe('unknown');
+      faulty.mode = 'up';
     });
   });
 
