@@ -228,7 +228,8 @@ async function enqueueJob(
 function cacheRead(ctx: RouteContext, hit: { backend: CacheBackend } | null): void {
   ctx.services.stats.record(ctx.tenant, hit !== null);
   ctx.metrics.add(hit ? METRICS.cacheHit : METRICS.cacheMiss, 1);
-  if (hit?.backend === 'fallback') ctx.metrics.add(METRICS.fallbackServed, 1);
+  // A miss carries no backend: it counts as served by the fallback while the circuit is open.
+  if ((hit?.backend ?? ctx.services.cache.backend) === 'fallback') ctx.metrics.add(METRICS.fallbackServed, 1);
 }
 
 /** `x-cache-backend` of a write: where it is stored. */

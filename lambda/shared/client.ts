@@ -287,13 +287,15 @@ export class ManagedRedisClient implements RedisLike {
     return this.#rebuilding;
   }
 
-  #unavailable(reason: string, sent: boolean, error: unknown): UpstashUnavailableError {
+  #unavailable(reason: string, sent: boolean, error: unknown, first: unknown): UpstashUnavailableError {
     // The cause is kept only when it cannot quote the command (network errors, timeouts).
     const safeCause = error instanceof Error && error.name !== 'UpstashError' ? { cause: error } : {};
     return new UpstashUnavailableError(`database "${this.database.name}" is unavailable (${reason})`, {
       ...safeCause,
       outcome: sent ? 'unknown' : 'not-applied',
-      roundTrip: roundTripOf(error),
+      // A retry belongs to the round trip it repeats: a breaker counts the pair once, and every
+      // command of the first batch, retried apart or not, shares that one token.
+      roundTrip: roundTripOf(first),
     });
   }
 
@@ -302,6 +304,7 @@ export class ManagedRedisClient implements RedisLike {
     let authRetried = false;
     let networkRetried = false;
     let sentBefore = false;
+    let firstFailure: unknown;
     for (;;) {
       try {
         return await command(connection.redis);
@@ -322,10 +325,11 @@ export class ManagedRedisClient implements RedisLike {
           if (safe && !networkRetried) {
             networkRetried = true;
             sentBefore = failure.sent;
+            firstFailure = error;
             continue;
           }
           // A retry that fails after a first attempt that may have run keeps the outcome unknown.
-          throw this.#unavailable(failure.reason, failure.sent || sentBefore, error);
+          throw this.#unavailable(failure.reason, failure.sent || sentBefore, error, firstFailure ?? error);
         }
         throw error;
       }

@@ -90,7 +90,11 @@ describe('queue-worker handler', () => {
       leaseLost: 0,
       stoppedBecause: 'empty',
     });
-    expect(await cache.mget('acme', ['user:1', 'user:2', 'page:1'])).toEqual([null, null, { value: 'v' }]);
+    expect(await cache.mget('acme', ['user:1', 'user:2', 'page:1'])).toEqual([
+      null,
+      null,
+      { value: 'v', backend: 'upstash' },
+    ]);
     expect(await queue.status('acme', unknown.id)).toMatchObject({
       state: 'dead',
       lastError: expect.stringContaining('no handler registered'),
