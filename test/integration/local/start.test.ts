@@ -53,19 +53,74 @@ function redisPids(port: number): number[] {
   return pids;
 }
 
+/** Whether `pid` runs (a zombie, exited but not yet reaped by its new parent, does not). */
 const alive = (pid: number): boolean => {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return !existsSync('/proc/self/stat'); // no /proc: kill(pid, 0) is all there is to go by
+  }
 };
+
+/** Process groups the tests started (`npm start` runs detached), killed if a test failed midway. */
+const groups: number[] = [];
+
+/**
+ * `npm start -- --port 0 --no-scheduler` as a user types it (npm, then node), in a process group
+ * of its own as a terminal's job is; `output()` is what it printed so far.
+ */
+function npmStart(stackFile: string): { child: ChildProcess; output: () => string } {
+  const child = spawn('npm', ['start', '--', '--port', '0', '--no-scheduler'], {
+    env: { ...env, LOCAL_STACK_FILE: stackFile },
+    detached: true,
+  });
+  if (child.pid) groups.push(child.pid);
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  return { child, output: () => out };
+}
+
+/** What a started stack runs: node's pid (from its stack file), its redis-server and its ports. */
+function running(stackFile: string, out: string) {
+  const redisPort = Number(/Redis\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+  return {
+    pid: (JSON.parse(readFileSync(stackFile, 'utf8')) as { pid: number }).pid,
+    apiPort: Number(/HTTP API\s+http:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]),
+    redisPort,
+    redisPids: redisPids(redisPort),
+  };
+}
+
+/** Waits until the stack `started` described is gone, then checks it left nothing behind. */
+async function expectAllStopped(stackFile: string, started: ReturnType<typeof running>): Promise<void> {
+  await expect.poll(() => alive(started.pid), { timeout: 60_000, interval: 100 }).toBe(false);
+  expect(existsSync(stackFile)).toBe(false);
+  for (const pid of started.redisPids) expect(alive(pid), `redis-server ${pid} still running`).toBe(false);
+  expect(await portOpen(started.redisPort)).toBe(false);
+  expect(await portOpen(started.apiPort)).toBe(false);
+}
 
 describe('npm start', () => {
   let child: ChildProcess | undefined;
   afterAll(() => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
+    for (const group of groups) {
+      try {
+        process.kill(-group, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -144,6 +199,30 @@ describe('npm start', () => {
     expect(after.code).toBe(1);
     expect(after.err).toContain('npm start');
   });
+
+  it('stops everything when its terminal closes: SIGHUP to its process group, its output gone', async () => {
+    const file = join(dir, 'hup.json');
+    const { child: npm, output } = npmStart(file);
+    await expect.poll(output, { timeout: 60_000, interval: 100 }).toContain('Ctrl-C stops everything');
+    const started = running(file, output());
+    expect(started.redisPids.length).toBe(existsSync('/proc/self/cmdline') ? 1 : 0);
+    // The terminal is gone: nothing reads what the stack prints any more.
+    npm.stdout?.destroy();
+    npm.stderr?.destroy();
+    process.kill(-(npm.pid as number), 'SIGHUP');
+    await expectAllStopped(file, started);
+  }, 120_000);
+
+  it('stops everything on SIGTERM to npm, as `kill <pid>` sends it', async () => {
+    const file = join(dir, 'term-npm.json');
+    const { child: npm, output } = npmStart(file);
+    await expect.poll(output, { timeout: 60_000, interval: 100 }).toContain('Ctrl-C stops everything');
+    const started = running(file, output());
+    npm.kill('SIGTERM');
+    await expectAllStopped(file, started);
+    await expect.poll(output, { timeout: 10_000, interval: 100 }).toContain('stopped; nothing left running.');
+    expect(output()).toContain('SIGTERM: stopping the local stack');
+  }, 120_000);
 
   it('says how to install redis-server when there is none, and exits 1', async () => {
     const started = spawn(process.execPath, ['--import', 'tsx', 'local/start.ts', '--port', '0'], {
