@@ -23,6 +23,7 @@ import { createRedisClient } from '../lambda/shared/client';
 import { loadCredentials, refreshCredentials } from '../lambda/shared/credentials';
 import type { RedisLike } from '../lambda/shared/redis';
 import { keyBuilder, runtimeEnv } from '../lambda/shared/runtime';
+import { safeUrl } from './safe-url';
 import { readStackFile } from './stack-file';
 
 const USAGE = `Usage:
@@ -30,11 +31,7 @@ const USAGE = `Usage:
   npm run migrate -- verify --from <redis-url> --to <db> [--match <pattern>] [--sample <n>] [--ttl-tolerance-ms 2000]
   npm run migrate -- status --from <redis-url> --to <db> [--match <pattern>]`;
 
-/** The source URL as it may be printed: no user, no password. */
-export function safeUrl(url: string): string {
-  const u = new URL(url);
-  return `${u.protocol}//${u.hostname}:${u.port || '6379'}${u.pathname === '/' ? '' : u.pathname}`;
-}
+export { safeUrl } from './safe-url';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 

@@ -26,7 +26,11 @@ if (values.help) {
 
 const databases: UpstashDatabase[] = (values.database ?? []).map((spec) => {
   const at = spec.indexOf('=');
-  if (at < 1) throw new Error(`--database wants <token>=<redis-url>, got "${spec}"`);
+  if (at < 1) {
+    // Not echoed: the value holds a token, and maybe a Redis password.
+    console.error('error: --database wants <token>=<redis-url>');
+    process.exit(2);
+  }
   return { token: spec.slice(0, at), redisUrl: spec.slice(at + 1) };
 });
 if (databases.length === 0) {
