@@ -201,6 +201,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const coldStart = async () => {
       api.resetApiForTests();
       authorizer.resetAuthorizerForTests();
+      queueWorker.resetQueueWorkerForTests();
+      maintenance.resetMaintenanceForTests();
       await resetRuntimeForTests();
     };
     await coldStart();

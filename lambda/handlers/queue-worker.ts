@@ -174,5 +174,10 @@ function coldStartServices(): Promise<QueueWorkerServices> {
   return built;
 }
 
+/** Test-only: a fresh container (the next invocation builds its services again). */
+export function resetQueueWorkerForTests(): void {
+  built = undefined;
+}
+
 /** Lambda entry, invoked by EventBridge Scheduler. */
 export const handler = createQueueWorkerHandler(coldStartServices);

@@ -135,7 +135,7 @@ describe('npm start', () => {
     child.stderr?.on('data', (d: Buffer) => {
       out += d.toString();
     });
-    await expect.poll(() => out, { timeout: 20_000, interval: 100 }).toContain('Ctrl-C stops everything');
+    await expect.poll(() => out, { timeout: 60_000, interval: 100 }).toContain('Ctrl-C stops everything');
     const url = /HTTP API\s+(http:\/\/\S+)/.exec(out)?.[1] as string;
     const key = /API key\s+(usk_\S+)/.exec(out)?.[1] as string;
     const redisPort = Number(/Redis\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
@@ -180,9 +180,20 @@ describe('npm start', () => {
       skipped: false,
     });
 
-    const health = await runCli('local/invoke.ts', ['api']);
+    const [health, authorizer, usage] = await Promise.all([
+      runCli('local/invoke.ts', ['api']),
+      runCli('local/invoke.ts', ['authorizer']),
+      runCli('local/invoke.ts', []),
+    ]);
     expect(health.code, health.err).toBe(0);
     expect(JSON.parse(health.out.split('--- api result ---\n')[1] ?? '')).toMatchObject({ statusCode: 200 });
+    // Without a file the authorizer gets the example event, whose placeholder key is refused.
+    expect(authorizer.code, authorizer.err).toBe(0);
+    expect(JSON.parse(authorizer.out.split('--- authorizer result ---\n')[1] ?? '')).toEqual({
+      isAuthorized: false,
+    });
+    expect(usage.code).toBe(2);
+    expect(usage.err).toContain('Example events for every function: local/events/');
 
     expect(await portOpen(redisPort)).toBe(true);
     const pids = redisPids(redisPort);
@@ -198,7 +209,7 @@ describe('npm start', () => {
     const after = await runCli('local/invoke.ts', ['api']);
     expect(after.code).toBe(1);
     expect(after.err).toContain('npm start');
-  });
+  }, 120_000);
 
   it('stops everything when its terminal closes: SIGHUP to its process group, its output gone', async () => {
     const file = join(dir, 'hup.json');
@@ -240,7 +251,7 @@ describe('npm start', () => {
     expect(text).toContain('apt-get install redis-server');
     expect(text).toContain('brew install redis');
     expect(existsSync(stackFile)).toBe(false);
-  });
+  }, 60_000);
 
   it('uses REDIS_URL and PORT when set, and stops on SIGTERM leaving that Redis running', async () => {
     const redisUrl = inject('redisUrl');
@@ -254,7 +265,7 @@ describe('npm start', () => {
     started.stderr.on('data', (d: Buffer) => {
       text += d.toString();
     });
-    await expect.poll(() => text, { timeout: 20_000, interval: 100 }).toContain('Ctrl-C stops everything');
+    await expect.poll(() => text, { timeout: 60_000, interval: 100 }).toContain('Ctrl-C stops everything');
     expect(text).toContain(`Redis           ${redisUrl}`);
     const url = /HTTP API\s+(http:\/\/\S+)/.exec(text)?.[1] as string;
     expect(Number(new URL(url).port)).not.toBe(3000);
@@ -264,5 +275,5 @@ describe('npm start', () => {
     expect(code).toBe(0);
     expect(await portOpen(Number(new URL(url).port))).toBe(false);
     expect(await portOpen(Number(new URL(redisUrl).port))).toBe(true);
-  });
+  }, 120_000);
 });
