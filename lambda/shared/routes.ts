@@ -11,7 +11,7 @@ export interface RouteDefinition {
   readonly auth: boolean;
 }
 
-/** Every route of DESIGN.md §6. The order matters only for readability. */
+/** Every route of the HTTP API (docs/api.md). The order matters only for readability. */
 export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/health', auth: false },
   { method: 'GET', path: '/cache/{key}', auth: true },
