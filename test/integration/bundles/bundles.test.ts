@@ -101,7 +101,9 @@ describe('Lambda bundles', () => {
       expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
       copyFileSync(join(asset, 'index.mjs'), join(dir, `${name}.mjs`));
     }
-  });
+    // Synthesizes the whole app and bundles four functions with esbuild: about 3 s on a quiet
+    // machine, ten times that with the cores busy, so the default hook timeout is not enough.
+  }, 180_000);
   afterAll(async () => {
     await sm.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1,13 +1,15 @@
 import { createHash } from 'node:crypto';
 import { Redis as IORedis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyKeys, redisCheckpoint, verifyKeys } from '../../../../lambda/services/migration/copy';
+import type { UpstashRedisClient } from '../../../../lambda/shared/redis';
 import { type RedisServer, startRedisServer } from '../../../../local/redis-server';
-import { randomPrefix, sharedRedis } from '../../../helpers/redis';
+import { type OwnDatabase, ownDatabase, randomPrefix } from '../../../helpers/redis';
 
 /**
  * The key copy between two real Redis servers: the old one (a private redis-server) and the
- * shared one behind the local Upstash endpoint, reached through the real @upstash/redis.
+ * target behind the local Upstash endpoint, reached through the real @upstash/redis. Both are
+ * this file's own: 100,000 keys on the shared Redis would slow every test that walks it.
  */
 
 const KEYS = 100_000;
@@ -15,15 +17,17 @@ const TYPES = ['string', 'hash', 'list', 'set', 'zset'] as const;
 
 describe('copyKeys', () => {
   let old: RedisServer;
+  let own: OwnDatabase;
   let source: IORedis;
   let target: IORedis;
-  const upstash = sharedRedis();
+  let upstash: UpstashRedisClient;
   const p = randomPrefix();
 
   beforeAll(async () => {
-    old = await startRedisServer();
+    [old, own] = await Promise.all([startRedisServer(), ownDatabase()]);
     source = new IORedis(old.url);
-    target = new IORedis(inject('redisUrl'));
+    target = new IORedis(own.redisUrl);
+    upstash = own.redis;
     // 20,000 keys of each type; every other key with a TTL of 10 to 20 minutes.
     for (let start = 0; start < KEYS; start += 5_000) {
       const pipe = source.pipeline();
@@ -41,9 +45,10 @@ describe('copyKeys', () => {
     }
   }, 60_000);
   afterAll(async () => {
-    source.disconnect();
-    target.disconnect();
-    await old.stop();
+    source?.disconnect();
+    target?.disconnect();
+    await old?.stop();
+    await own?.close();
   });
 
   /** SHA-256 over every target key under the prefix and its DUMP (value and type, not TTL). */

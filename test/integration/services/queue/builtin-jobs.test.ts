@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   INVALIDATE_PREFIX,
   invalidateByPrefix,
@@ -8,13 +8,27 @@ import {
   registerBuiltinJobs,
 } from '../../../../lambda/services/queue';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
-import { randomPrefix, sharedEndpoint, sharedRedis, upstashClient } from '../../../helpers/redis';
+import type { UpstashRedisClient } from '../../../../lambda/shared/redis';
+import {
+  type OwnDatabase,
+  ownDatabase,
+  randomPrefix,
+  sharedRedis,
+  upstashClient,
+} from '../../../helpers/redis';
 
 describe('built-in jobs', () => {
-  const cache = sharedRedis('cache');
-  const { url, token } = sharedEndpoint('cache');
-  const raw = upstashClient(url, token);
+  // A cache database of this file's own: 100,000 keys, and SCANs that walk a whole database.
+  let own: OwnDatabase;
+  let cache: UpstashRedisClient;
+  let raw: ReturnType<typeof upstashClient>;
   const keys = new KeyBuilder(randomPrefix());
+
+  beforeAll(async () => {
+    own = await ownDatabase();
+    cache = own.redis;
+    raw = upstashClient(own.url, own.token);
+  });
 
   /** Writes `count` cache keys for `tenant` under `idPrefix`, 5,000 per MSET. */
   async function seed(tenant: string, idPrefix: string, count: number): Promise<void> {
@@ -38,8 +52,7 @@ describe('built-in jobs', () => {
   };
 
   afterAll(async () => {
-    await invalidateByPrefix(cache, keys, 'acme', '');
-    await invalidateByPrefix(cache, keys, 'globex', '');
+    await own?.close();
   });
 
   describe('invalidateByPrefix', () => {
