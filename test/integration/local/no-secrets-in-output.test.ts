@@ -113,12 +113,19 @@ describe('the local stack and its CLIs print no secret', () => {
     expect(created.code, created.out).toBe(0);
     const minted = /^(usk_\S+)$/m.exec(created.out)?.[1] as string;
     expect(created.out.split(minted)).toHaveLength(2); // printed once
+    // A copy from a Redis that wants the password (an empty database of it) into the stack.
+    const from = `${redis.url}/5`;
     const clis = await Promise.all([
       run('local/api-key-cli.ts', ['list']).done,
       run('local/invoke.ts', ['api']).done,
       run('local/invoke.ts', ['maintenance']).done,
+      run('local/migrate-cli.ts', ['copy', '--from', from, '--to', 'cache', '--match', 'none:*']).done,
+      run('local/migrate-cli.ts', ['status', '--from', from, '--to', 'cache', '--match', 'none:*']).done,
     ]);
     for (const cli of clis) expect(cli.code, cli.out).toBe(0);
+    expect(clis[3]?.out).toContain(
+      `copying none:* from redis://127.0.0.1:${redis.port}/5 to database "cache"`,
+    );
 
     stack.child.kill('SIGINT');
     const { code, out } = await stack.done;
