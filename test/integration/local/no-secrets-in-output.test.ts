@@ -107,7 +107,13 @@ describe('the local stack and its CLIs print no secret', () => {
       send(`${url}/cache/a`, { method: 'GET', headers: { 'x-api-key': 'usk_wrong' } }),
       send(`${url}/cache/a`, { method: 'GET' }),
     ]);
-    expect(answers.map((a) => a.status)).toEqual([200, 200, 404, 400, 403, 401]);
+    // What each path answers is other tests' business; here every path must run and log. Those
+    // that reach Redis may answer the documented 503 when a loaded machine slows Redis past the
+    // client's timeout: that path logs too, and must not leak either.
+    const expected = [200, 200, 404, 400, 403, 401];
+    answers.forEach((answer, i) => {
+      expect(i < 3 ? [expected[i], 503] : [expected[i]]).toContain(answer.status);
+    });
 
     const created = await run('local/api-key-cli.ts', ['create', '--tenant', 'acme']).done;
     expect(created.code, created.out).toBe(0);
