@@ -66,6 +66,6 @@ describe('LockService under contention', () => {
       total += fences.length;
     }
     expect(total).toBe(ACQUISITIONS);
-    // Several minutes of CPU on a loaded 2-core machine at worst; about 10 s on a quiet one.
+    // Seconds on a quiet 2-core machine; over a minute with the cores busy.
   }, 180_000);
 });
