@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CopyProgress } from '../../../lambda/services/migration/copy';
 import { progressLine, progressPrinter } from '../../../local/migrate-cli';
+import { terminalScreen } from '../../helpers/terminal';
 
 /** `npm run migrate -- copy`'s progress line and how it reaches a terminal or a log. */
 
@@ -18,22 +19,8 @@ const progress = (over: Partial<CopyProgress>): CopyProgress => ({
   ...over,
 });
 
-/** What a terminal shows after `text`: `\r` goes back to the line's start, ESC [K erases to its end. */
-function screen(text: string): string {
-  let line = '';
-  let col = 0;
-  for (let i = 0; i < text.length; i++) {
-    if (text.startsWith('\x1b[K', i)) {
-      line = line.slice(0, col);
-      i += 2;
-    } else if (text[i] === '\r') col = 0;
-    else {
-      line = line.slice(0, col) + text[i] + line.slice(col + 1);
-      col += 1;
-    }
-  }
-  return line;
-}
+/** The line a terminal shows after `text` (one line of progress, rewritten in place). */
+const screen = (text: string): string => terminalScreen(text).at(-1) ?? '';
 
 describe('progressLine', () => {
   it('draws the bar against the counted total: share, counts, rate, ETA', () => {

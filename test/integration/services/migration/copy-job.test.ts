@@ -7,6 +7,7 @@ import { lambdaContext, schedulerEvent } from '../../../helpers/lambda';
 import { type MigratingDatabase, migratingDatabase } from '../../../helpers/migration';
 import { captureOutput } from '../../../helpers/output';
 import { randomPrefix, sharedRedis } from '../../../helpers/redis';
+import { terminalScreen } from '../../../helpers/terminal';
 
 /**
  * The copy as a queue job and as the CLI, wired as deployed: a database in shadow migration,
@@ -220,32 +221,10 @@ describe('migration copy job and CLI', () => {
       { interactive: true, columns: 200 },
     );
     expect(code).toBe(0);
-    const lines = screen(text).filter((line) => line !== '');
+    const lines = terminalScreen(text).filter((line) => line !== '');
     expect(lines[0]).toMatch(/^copying .* to database "main" \(environment of database "main"\)$/);
     expect(lines.slice(1)).toHaveLength(1); // one line, rewritten in place
     expect(lines[1]).toMatch(/^\[#{24}\] 100% 111 of ~111 keys copied, [\d,]+ keys\/s, done$/);
     expect(text.match(/\r/g)?.length).toBeGreaterThan(1);
   });
 });
-
-/** What a terminal shows after `text`: `\r` goes back to the line's start, ESC [K erases to its end. */
-function screen(text: string): string[] {
-  const lines = [''];
-  let col = 0;
-  for (let i = 0; i < text.length; i++) {
-    const row = lines.length - 1;
-    const line = lines[row] as string;
-    if (text.startsWith('\x1b[K', i)) {
-      lines[row] = line.slice(0, col);
-      i += 2;
-    } else if (text[i] === '\r') col = 0;
-    else if (text[i] === '\n') {
-      lines.push('');
-      col = 0;
-    } else {
-      lines[row] = line.slice(0, col) + text[i] + line.slice(col + 1);
-      col += 1;
-    }
-  }
-  return lines;
-}
