@@ -128,7 +128,13 @@ describe('the local stack and its CLIs print no secret', () => {
       run('local/migrate-cli.ts', ['copy', '--from', from, '--to', 'cache', '--match', 'none:*']).done,
       run('local/migrate-cli.ts', ['status', '--from', from, '--to', 'cache', '--match', 'none:*']).done,
     ]);
-    for (const cli of clis) expect(cli.code, cli.out).toBe(0);
+    for (const cli of clis) {
+      // A handler run by invoke may give up on a Redis a loaded machine slowed past the client's
+      // timeout: it exits 1 with that one line, another path whose output is checked below.
+      if (cli.code === 1)
+        expect(cli.out.trim().split('\n').at(-1)).toMatch(/^database "\w+" is unavailable \(timeout\)$/);
+      else expect(cli.code, cli.out).toBe(0);
+    }
     expect(clis[3]?.out).toContain(
       `copying none:* from redis://127.0.0.1:${redis.port}/5 to database "cache"`,
     );
