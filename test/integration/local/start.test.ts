@@ -70,6 +70,25 @@ const alive = (pid: number): boolean => {
 /** Process groups the tests started (`npm start` runs detached), killed if a test failed midway. */
 const groups: number[] = [];
 
+/** Pids in one of `groups` whose command line matches `command` (Linux: from /proc). */
+function groupMembers(groups: readonly number[], command: RegExp): number[] {
+  if (!existsSync('/proc/self/stat')) return [];
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // pid (comm) state ppid pgrp ...: the comm may hold spaces, so read after its ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const pgrp = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (groups.includes(pgrp) && command.test(cmdline)) pids.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
 /**
  * `npm start -- --port 0 --no-scheduler` as a user types it (npm, then node), in a process group
  * of its own as a terminal's job is; `output()` is what it printed so far.
@@ -114,11 +133,13 @@ describe('npm start', () => {
   let child: ChildProcess | undefined;
   afterAll(() => {
     if (child && child.exitCode === null) child.kill('SIGKILL');
-    for (const group of groups) {
+    // Only what is left of our own groups: members of the group that run npm, the stack or its
+    // redis-server (a group id is a pid, and pids are reused once a group is gone).
+    for (const pid of groupMembers(groups, /npm start|local\/start\.ts|redis-server/)) {
       try {
-        process.kill(-group, 'SIGKILL');
+        process.kill(pid, 'SIGKILL');
       } catch {
-        // gone already
+        // gone meanwhile
       }
     }
     rmSync(dir, { recursive: true, force: true });
