@@ -4,8 +4,9 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/helpers/global-setup.ts'],
-    // Fails any test file whose output carries an Upstash token (see the file).
-    setupFiles: ['test/helpers/leak-guard.ts'],
+    // Fails any test file whose output carries an Upstash token; keeps every test away from the
+    // stack file of a running `npm start` (see the files).
+    setupFiles: ['test/helpers/leak-guard.ts', 'test/helpers/isolation.ts'],
     // Two cores: two workers keep the suite parallel without starving the Redis it talks to.
     pool: 'forks',
     maxWorkers: 2,

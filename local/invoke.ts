@@ -3,10 +3,12 @@
  *
  * Runs one handler once, in this process, against the stack `npm start` runs (same databases,
  * secrets and environment), and prints its result as JSON. Without an event file: the scheduled
- * jobs get the event their schedule sends, the api gets `GET /health`.
+ * jobs get the event their schedule sends, the api gets `GET /health`, the authorizer the example
+ * in `local/events/authorizer.json`. `local/events/` holds an example event for every function.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { invoke, type LocalHandler } from './lambda-runtime';
 import { scheduledEvent } from './scheduler';
 import { readStackFile } from './stack-file';
@@ -20,6 +22,12 @@ const FUNCTIONS = {
 } as const;
 
 type FunctionName = keyof typeof FUNCTIONS;
+
+/** Where the example events live: one per function, `<function>.json`. */
+const EVENTS_DIR = 'local/events/';
+
+const USAGE = `Usage: npm run invoke -- <${Object.keys(FUNCTIONS).join('|')}> [event.json]
+Example events for every function: ${EVENTS_DIR} (e.g. npm run invoke -- api ${EVENTS_DIR}api.json)`;
 
 function defaultEvent(name: FunctionName): unknown {
   if (name === 'queue-worker' || name === 'maintenance' || name === 'usage-probe')
@@ -56,12 +64,16 @@ function defaultEvent(name: FunctionName): unknown {
       isBase64Encoded: false,
     };
   }
-  throw new Error('the authorizer needs an event file (see test/fixtures/events/)');
+  // The example's key is a placeholder, so it answers { isAuthorized: false } until a copy of the
+  // file carries a real key (the one npm start printed, or one from npm run api-key).
+  return JSON.parse(
+    readFileSync(fileURLToPath(new URL('./events/authorizer.json', import.meta.url)), 'utf8'),
+  );
 }
 
 const [name, eventFile] = process.argv.slice(2);
 if (!name || !(name in FUNCTIONS)) {
-  console.error(`Usage: npm run invoke -- <${Object.keys(FUNCTIONS).join('|')}> [event.json]`);
+  console.error(USAGE);
   process.exit(2);
 }
 try {

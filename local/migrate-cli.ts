@@ -4,9 +4,10 @@
  * `npm run migrate -- status --from <redis-url> --to <db> [--match <pattern>]`
  *
  * Copies keys from a self-hosted Redis into an Upstash database of this stack, resumably, with a
- * progress bar; verifies the result. `--to` names a database of the running local stack
- * (`npm start`), or, without one, of the environment the runtime reads (UPSTASH_DATABASES with
- * secret ARNs and AWS credentials, or UPSTASH_REDIS_REST_URL_<DB> / _TOKEN_<DB>).
+ * progress bar; verifies the result. `--to` names a database of the environment the runtime reads
+ * when it names one (UPSTASH_DATABASES with secret ARNs and AWS credentials, or
+ * UPSTASH_REDIS_REST_URL_<DB> / _TOKEN_<DB>; docs/migration.md lists them), else of the running
+ * local stack (`npm start`).
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -20,9 +21,10 @@ import {
 } from '../lambda/services/migration/copy';
 import { checkpointKey, copyId } from '../lambda/services/migration/copy-job';
 import { createRedisClient } from '../lambda/shared/client';
-import { loadCredentials, refreshCredentials } from '../lambda/shared/credentials';
+import { credentialsSource, loadCredentials, refreshCredentials } from '../lambda/shared/credentials';
 import type { RedisLike } from '../lambda/shared/redis';
 import { keyBuilder, runtimeEnv } from '../lambda/shared/runtime';
+import { safeUrl } from './safe-url';
 import { readStackFile } from './stack-file';
 
 const USAGE = `Usage:
@@ -30,23 +32,27 @@ const USAGE = `Usage:
   npm run migrate -- verify --from <redis-url> --to <db> [--match <pattern>] [--sample <n>] [--ttl-tolerance-ms 2000]
   npm run migrate -- status --from <redis-url> --to <db> [--match <pattern>]`;
 
-/** The source URL as it may be printed: no user, no password. */
-export function safeUrl(url: string): string {
-  const u = new URL(url);
-  return `${u.protocol}//${u.hostname}:${u.port || '6379'}${u.pathname === '/' ? '' : u.pathname}`;
-}
+export { safeUrl } from './safe-url';
 
 const fmt = (n: number) => n.toLocaleString('en-US');
 
-/** One line of progress: bar, counts, rate, ETA. */
+/**
+ * One line of progress. With a total: bar, share, counts, rate and ETA. Without one (a pattern
+ * not counted first): what was copied and the rate, and says the total is unknown rather than
+ * draw a bar against the wrong base.
+ */
 export function progressLine(p: CopyProgress, rate: CopyRate, width = 24): string {
-  // DBSIZE counts every key, so with a --match pattern the share is a floor until done.
+  const speed = `${fmt(rate.keysPerSecond)} keys/s`;
+  if (p.total === null) {
+    return `${fmt(p.copied)} keys copied${p.done ? '' : ' (total unknown)'}, ${speed}${p.done ? ', done' : ''}`;
+  }
+  // The total was counted at the start; keys come and go meanwhile, so the share stops at 100 %.
   const share = p.done ? 1 : p.total > 0 ? Math.min(1, p.scanned / p.total) : 0;
   const filled = Math.round(share * width);
   const eta = p.done ? 'done' : rate.etaSeconds === null ? 'ETA -' : `ETA ${rate.etaSeconds} s`;
-  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(share * 100)}% ${fmt(p.copied)} keys copied${
-    p.total ? ` of ~${fmt(p.total)}` : ''
-  }, ${fmt(rate.keysPerSecond)} keys/s, ${eta}`;
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(share * 100)}% ${fmt(p.copied)} of ~${fmt(
+    p.total,
+  )} keys copied, ${speed}, ${eta}`;
 }
 
 /** The rate over a copy's whole life so far (its runs and the pauses between them). */
@@ -55,22 +61,70 @@ export function averageRate(p: CopyProgress): CopyRate {
   const rate = seconds > 0 ? (p.copied + p.skipped) / seconds : 0;
   return {
     keysPerSecond: Math.round(rate),
-    etaSeconds: rate > 0 ? Math.round(Math.max(0, p.total - p.scanned) / rate) : null,
+    etaSeconds: rate > 0 && p.total !== null ? Math.round(Math.max(0, p.total - p.scanned) / rate) : null,
   };
 }
 
-async function target(db: string): Promise<RedisLike & { close(): Promise<void> }> {
+/** Where progress goes: a terminal (one line rewritten in place) or a log (a line every 5 s). */
+export interface ProgressTerminal {
+  readonly interactive: boolean;
+  /** Width of the terminal: a line wider than this would wrap, and `\r` would rewrite only its end. */
+  readonly columns?: number;
+}
+
+/**
+ * Prints progress lines to `write`. On a terminal each line replaces the last, erased to the end
+ * of the line first (ESC [K), so nothing of a longer line stays behind ("done s"); elsewhere a
+ * line every 5 s and the final one.
+ */
+export function progressPrinter(
+  write: (text: string) => void,
+  terminal: ProgressTerminal,
+  now: () => number = Date.now,
+): { update(line: string, final: boolean): void; end(): void } {
+  let shown = false;
+  let last = 0;
+  return {
+    update(line, final) {
+      if (terminal.interactive) {
+        const fitted = terminal.columns && terminal.columns > 1 ? line.slice(0, terminal.columns - 1) : line;
+        write(`\r${fitted}\x1b[K`);
+        shown = true;
+      } else if (final || now() - last > 5_000) {
+        last = now();
+        write(`${line}\n`);
+      }
+    },
+    end() {
+      if (shown) write('\n');
+    },
+  };
+}
+
+/** The target database's plain client, and where its credentials come from (for messages). */
+async function target(
+  db: string,
+): Promise<{ client: RedisLike & { close(): Promise<void> }; source: string }> {
   const database = runtimeEnv().databases[db];
   if (!database) {
-    throw new Error(`no database "${db}" (known: ${Object.keys(runtimeEnv().databases).join(', ')})`);
+    throw new Error(
+      `no database "${db}" (known: ${Object.keys(runtimeEnv().databases).join(', ')}); outside the local stack, UPSTASH_DATABASES names them (docs/migration.md)`,
+    );
   }
   // The plain client (never the migration router), with room for large pipelines.
-  return createRedisClient(
+  const client = await createRedisClient(
     database,
     { load: () => loadCredentials(database), refresh: () => refreshCredentials(database) },
     { timeoutMs: 15_000 },
   );
+  return { client, source: credentialsSource(database) };
 }
+
+/**
+ * Variables that name a target themselves: when one is set, the environment is the target and
+ * a running local stack is not (so a copy meant for Upstash never lands in `npm start`'s Redis).
+ */
+const TARGET_VARIABLES = /^(UPSTASH_DATABASES|FEATURE_DATABASES|UPSTASH_REDIS_REST_URL(_.+)?|REDIS_URL_.+)$/;
 
 /**
  * Runs the CLI; returns the exit code. `err` gets progress and messages, `out` the results;
@@ -81,6 +135,10 @@ export async function main(
   out: (line: string) => void = console.log,
   err: (text: string) => void = (t) => process.stderr.write(t),
   signal?: AbortSignal,
+  terminal: ProgressTerminal = {
+    interactive: process.stderr.isTTY === true,
+    columns: process.stderr.columns,
+  },
 ): Promise<number> {
   const { values, positionals } = parseArgs({
     args: [...argv],
@@ -106,15 +164,17 @@ export async function main(
     err(`--from <redis-url> and --to <db> are required\n${USAGE}\n`);
     return 2;
   }
-  try {
-    Object.assign(process.env, readStackFile().env);
-  } catch {
-    // No local stack: the environment as it is (a deployed stack's secrets, or local variables).
+  if (!Object.keys(process.env).some((name) => TARGET_VARIABLES.test(name))) {
+    try {
+      Object.assign(process.env, readStackFile().env);
+    } catch {
+      // No local stack either: the runtime's defaults (one database, "default").
+    }
   }
   const keys = keyBuilder();
   const match = values.match ?? `${keys.prefix}:*`;
   const source = new IORedis(values.from, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  const to = await target(values.to);
+  const { client: to, source: toSource } = await target(values.to);
   try {
     await source.connect();
     const checkpoint = redisCheckpoint(to, checkpointKey(keys, copyId(values.from, match)));
@@ -142,10 +202,9 @@ export async function main(
       return clean ? 0 : 1;
     }
     err(
-      `${values['dry-run'] ? 'counting' : 'copying'} ${match} from ${safeUrl(values.from)} to database "${values.to}"\n`,
+      `${values['dry-run'] ? 'counting' : 'copying'} ${match} from ${safeUrl(values.from)} to database "${values.to}" (${toSource})\n`,
     );
-    const interactive = process.stderr.isTTY === true;
-    let lastLine = 0;
+    const printer = progressPrinter(err, terminal);
     const final = await copyKeys({
       source,
       target: to,
@@ -154,16 +213,13 @@ export async function main(
       batch: Number(values.batch),
       dryRun: values['dry-run'],
       restart: values.restart,
+      // A new copy counts the matching keys first, so the bar has the right total (a dry run is
+      // that count itself).
+      countFirst: !values['dry-run'],
       ...(signal ? { signal } : {}),
-      onProgress: (p, rate) => {
-        if (interactive) err(`\r${progressLine(p, rate)}`);
-        else if (p.done || Date.now() - lastLine > 5_000) {
-          lastLine = Date.now();
-          err(`${progressLine(p, rate)}\n`);
-        }
-      },
+      onProgress: (p, rate) => printer.update(progressLine(p, rate), p.done),
     });
-    if (interactive) err('\n');
+    printer.end();
     if (!final.done && !values['dry-run']) err('stopped: the same command resumes from the checkpoint\n');
     out(
       JSON.stringify(

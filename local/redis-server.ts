@@ -4,7 +4,7 @@ import { Redis } from 'ioredis';
 
 /** A private `redis-server` started by {@link startRedisServer}. */
 export interface RedisServer {
-  /** `redis://127.0.0.1:<port>` */
+  /** `redis://127.0.0.1:<port>` (`redis://:<password>@127.0.0.1:<port>` with a password) */
   readonly url: string;
   readonly port: number;
   /** Stops the server and waits for it to exit. */
@@ -23,6 +23,11 @@ export interface RedisServerOptions {
    * @default 'redis-server' from PATH
    */
   readonly binary?: string;
+  /**
+   * Require this password (`requirepass`), as a production Redis would.
+   * @default - none
+   */
+  readonly password?: string;
 }
 
 const HOW_TO_GET_REDIS =
@@ -40,12 +45,26 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Another process holds the port: a free port was taken between the probe and the start. */
+class PortTakenError extends Error {}
+
 /**
  * Starts a throwaway `redis-server` that keeps nothing on disk, on a free port, and resolves once
- * it answers PING. The server dies with this process, so nothing is left running.
+ * it answers PING. The server dies with this process, so nothing is left running. On a busy
+ * machine the free port can be taken before the server binds it: then it tries another (twice
+ * more) instead of failing, or of talking to whoever took it.
  */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = options.port ?? (await freePort());
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await launch(options.port ?? (await freePort()), options);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || options.port !== undefined || attempt >= 3) throw error;
+    }
+  }
+}
+
+async function launch(port: number, options: RedisServerOptions): Promise<RedisServer> {
   const binary = options.binary ?? 'redis-server';
   const child: ChildProcess = spawn(
     binary,
@@ -60,6 +79,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
       'no',
       '--protected-mode',
       'yes',
+      ...(options.password ? ['--requirepass', options.password] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -82,41 +102,56 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   );
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
-
-  const url = `redis://127.0.0.1:${port}`;
-  await Promise.race([spawnError, waitForPing(url, exited, () => output)]);
-  return {
-    url,
-    port,
-    async stop() {
-      process.removeListener('exit', killOnExit);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await exited;
-      }
-    },
+  const stop = async () => {
+    process.removeListener('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exited;
+    }
   };
+
+  const auth = options.password ? `:${encodeURIComponent(options.password)}@` : '';
+  const url = `redis://${auth}127.0.0.1:${port}`;
+  try {
+    await Promise.race([spawnError, waitForPing(url, child, exited, () => output)]);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { url, port, stop };
 }
 
-async function waitForPing(url: string, exited: Promise<number | null>, output: () => string): Promise<void> {
+async function waitForPing(
+  url: string,
+  child: ChildProcess,
+  exited: Promise<number | null>,
+  output: () => string,
+): Promise<void> {
   let gone = false;
   void exited.then(() => {
     gone = true;
   });
-  const deadline = Date.now() + 10_000;
+  // Generous: a loaded machine can take seconds to start a process.
+  const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    if (gone) throw new Error(`redis-server exited before it was ready:\n${output()}`);
+    if (gone) {
+      if (/Address already in use/i.test(output())) throw new PortTakenError(output());
+      throw new Error(`redis-server exited before it was ready:\n${output()}`);
+    }
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     probe.on('error', () => {});
     try {
       await probe.connect();
-      await probe.ping();
+      // The answer must come from our server, not from whoever holds the port.
+      const pid = Number(/process_id:(\d+)/.exec(String(await probe.info('server')))?.[1]);
+      if (pid !== child.pid) throw new PortTakenError(`port taken by process ${pid}`);
       return;
-    } catch {
+    } catch (error) {
+      if (error instanceof PortTakenError) throw error;
       await new Promise((resolve) => setTimeout(resolve, 50));
     } finally {
       probe.disconnect();
     }
   }
-  throw new Error(`redis-server did not answer within 10 s:\n${output()}`);
+  throw new Error(`redis-server did not answer within 30 s:\n${output()}`);
 }

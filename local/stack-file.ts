@@ -2,12 +2,20 @@ import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:
 import { dirname } from 'node:path';
 
 /**
- * `.local/stack.json`: how `npm run invoke` and `npm run api-key` find the stack `npm start`
- * runs. It holds endpoints and the function environment (no secret of any real system; the local
- * Upstash tokens are fixed names), never the API key. Readable by its owner only.
- * `LOCAL_STACK_FILE` moves it (tests use their own, so a running `npm start` is never touched).
+ * `.local/stack.json`: how `npm run invoke`, `npm run api-key` and `npm run migrate` find the
+ * stack `npm start` runs. It holds endpoints and the function environment (no secret of any real
+ * system; the local Upstash tokens are fixed names), never the API key. Readable by its owner only.
  */
-export const STACK_FILE = process.env.LOCAL_STACK_FILE || '.local/stack.json';
+
+/** Where the file is unless `LOCAL_STACK_FILE` says otherwise (relative to the working directory). */
+export const DEFAULT_STACK_FILE = '.local/stack.json';
+
+/**
+ * The file's path: `LOCAL_STACK_FILE` when set, else {@link DEFAULT_STACK_FILE}. Read at each call,
+ * not when the module loads, so whoever sets the variable after importing (a test, a tool) never
+ * touches the file of an `npm start` running in the same directory.
+ */
+export const stackFilePath = (): string => process.env.LOCAL_STACK_FILE || DEFAULT_STACK_FILE;
 
 /** What the file holds. */
 export interface StackFile {
@@ -18,13 +26,26 @@ export interface StackFile {
   readonly env: Readonly<Record<string, string>>;
 }
 
-export function writeStackFile(info: StackFile, path = STACK_FILE): void {
+export function writeStackFile(info: StackFile, path = stackFilePath()): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, JSON.stringify(info, null, 2));
   chmodSync(path, 0o600);
 }
 
-export function removeStackFile(path = STACK_FILE): void {
+/**
+ * Removes the file. With `ifPid`, only when it records that process: a stack started since in the
+ * same directory keeps its file. Synchronous, so it can run in an `exit` handler.
+ */
+export function removeStackFile(path = stackFilePath(), options: { ifPid?: number } = {}): void {
+  if (options.ifPid !== undefined) {
+    let recorded: unknown;
+    try {
+      recorded = (JSON.parse(readFileSync(path, 'utf8')) as Partial<StackFile>).pid;
+    } catch {
+      return; // gone already, or not ours to judge
+    }
+    if (recorded !== options.ifPid) return;
+  }
   rmSync(path, { force: true });
 }
 
@@ -32,7 +53,7 @@ export function removeStackFile(path = STACK_FILE): void {
  * The running stack's file.
  * @throws Error saying how to start one when there is none (or its process is gone)
  */
-export function readStackFile(path = STACK_FILE): StackFile {
+export function readStackFile(path = stackFilePath()): StackFile {
   let info: StackFile;
   try {
     info = JSON.parse(readFileSync(path, 'utf8')) as StackFile;

@@ -206,6 +206,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const coldStart = async () => {
       api.resetApiForTests();
       authorizer.resetAuthorizerForTests();
+      queueWorker.resetQueueWorkerForTests();
+      maintenance.resetMaintenanceForTests();
       await resetRuntimeForTests();
     };
     await coldStart();

@@ -2,11 +2,12 @@
  * `npm start [-- --port 3000]`: the whole stack on this machine, with no AWS or Upstash account.
  * Starts a private redis-server (or uses REDIS_URL), the local Upstash and Secrets Manager
  * endpoints, and serves the real handlers through the local API gateway, with the scheduled jobs
- * on their rates. Ctrl-C stops everything it started.
+ * on their rates. Ctrl-C, SIGTERM and SIGHUP (the terminal closed) stop everything it started.
  */
 import { parseArgs } from 'node:util';
+import { safeUrl } from './safe-url';
 import { type LocalStack, startLocalStack } from './stack';
-import { removeStackFile, writeStackFile } from './stack-file';
+import { removeStackFile, stackFilePath, writeStackFile } from './stack-file';
 
 const { values } = parseArgs({
   options: {
@@ -33,18 +34,26 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
 
 let stack: LocalStack | undefined;
 let stopping = false;
+const stackFile = stackFilePath();
 
-async function shutdown(signal: string): Promise<void> {
+// A closed terminal takes stdout and stderr with it: a failed write must not end the process
+// before it has stopped its redis-server.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+
+async function shutdown(signal: NodeJS.Signals): Promise<void> {
   if (stopping) return;
   stopping = true;
   console.log(`\n${signal}: stopping the local stack...`);
-  removeStackFile();
+  removeStackFile(stackFile, { ifPid: process.pid });
   await stack?.stop();
   console.log('stopped; nothing left running.');
   process.exit(0);
 }
-process.on('SIGINT', () => void shutdown('SIGINT'));
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
+// Ctrl-C, `kill`, and the terminal closing: all three stop the same way.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+  process.on(signal, () => void shutdown(signal));
+// Any other way out (a crash) still leaves no stale file; the redis-server dies with the process.
+process.on('exit', () => removeStackFile(stackFile, { ifPid: process.pid }));
 
 try {
   stack = await startLocalStack({
@@ -67,13 +76,16 @@ try {
   process.exit(1);
 }
 
-writeStackFile({
-  pid: process.pid,
-  url: stack.url,
-  upstashUrl: stack.upstashUrl,
-  secretsUrl: stack.secretsUrl,
-  env: stack.env,
-});
+writeStackFile(
+  {
+    pid: process.pid,
+    url: stack.url,
+    upstashUrl: stack.upstashUrl,
+    secretsUrl: stack.secretsUrl,
+    env: stack.env,
+  },
+  stackFile,
+);
 
 const skipped = stack.scheduler?.skipped ?? [];
 console.log(`
@@ -81,11 +93,9 @@ Local stack ready (the same handlers that run in Lambda)
 
   HTTP API        ${stack.url}
   API key         ${stack.apiKey}   (tenant "${stack.tenant}", all scopes; shown once, new on every start)
-  Upstash REST    ${stack.upstashUrl}   (tokens: ${Object.entries(stack.tokens)
-    .map(([db, token]) => `${db}=${token}`)
-    .join(', ')})
+  Upstash REST    ${stack.upstashUrl}   (databases: ${Object.keys(stack.tokens).join(', ')}; tokens in docs/local.md)
   Secrets Manager ${stack.secretsUrl}
-  Redis           ${stack.redisUrl}
+  Redis           ${safeUrl(stack.redisUrl)}
   Schedules       ${values['no-scheduler'] ? 'off' : `queue-worker ${stack.config.schedules.queueWorker}, maintenance ${stack.config.schedules.maintenance}`}${skipped.length ? `\n                  not run locally (only rate(...) expressions are): ${skipped.join(', ')}; run them by hand with npm run invoke -- <job>` : ''}
 
 Try it:

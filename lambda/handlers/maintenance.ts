@@ -138,5 +138,10 @@ function coldStartServices(): Promise<MaintenanceServices> {
   return built;
 }
 
+/** Test-only: a fresh container (the next invocation builds its services again). */
+export function resetMaintenanceForTests(): void {
+  built = undefined;
+}
+
 /** Lambda entry, invoked by EventBridge Scheduler. */
 export const handler = createMaintenanceHandler(coldStartServices);

@@ -214,7 +214,7 @@ function coldStartServices(): Promise<QueueWorkerServices> {
   return built;
 }
 
-/** Test-only: forget the services, as a new container would. */
+/** Test-only: a fresh container (the next invocation builds its services again). */
 export function resetQueueWorkerForTests(): void {
   built = undefined;
 }

@@ -53,7 +53,7 @@ const TTL_MS: QueryParam = {
   description: 'time to live in ms (also the x-ttl-ms header)',
 };
 
-/** Every route of the HTTP API. The order matters only for readability. */
+/** Every route of the HTTP API (docs/api.md). The order matters only for readability. */
 export const ROUTES: readonly RouteDefinition[] = [
   { method: 'GET', path: '/health', auth: false },
   { method: 'GET', path: '/cache/{key}', auth: true, scope: 'cache:read' },

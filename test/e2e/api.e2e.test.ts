@@ -3,7 +3,7 @@ import type {
   APIGatewayProxyResultV2,
   APIGatewayProxyStructuredResultV2,
 } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES, routeKey } from '../../lambda/shared/routes';
 import { localContext } from '../../local/lambda-runtime';
 import { scheduledEvent } from '../../local/scheduler';
@@ -25,7 +25,8 @@ describe('HTTP API (end to end)', () => {
   beforeAll(async () => {
     stack = await startLocalStack({
       port: 0,
-      redisUrl: inject('redisUrl'),
+      // No redisUrl: a Redis of its own, so its SCANs (the snapshot, prefix invalidation) walk
+      // only this stack's keys.
       keyPrefix: randomPrefix(),
       scheduler: false,
       tenant: 'acme',

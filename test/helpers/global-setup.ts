@@ -1,9 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { type RedisServer, startRedisServer } from '../../local/redis-server';
+import { stackFilePath } from '../../local/stack-file';
 import { UpstashEndpoint } from '../../local/upstash/server';
 
 /** Tokens of the two databases the shared endpoint serves (db 0: state, db 1: cache). */
@@ -21,11 +22,34 @@ declare module 'vitest' {
   }
 }
 
+/** The stack file of an `npm start` running here, as it is: its mtime and bytes, or null. */
+function stackFileState(path: string): string | null {
+  try {
+    return `${statSync(path).mtimeMs} ${readFileSync(path, 'utf8')}`;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether the process a stack file state records is still running. */
+function recordedPidAlive(state: string | null): boolean {
+  const pid = Number(/"pid":\s*(\d+)/.exec(state ?? '')?.[1]);
+  try {
+    return pid > 0 && process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Starts one private Redis (or uses REDIS_URL) and one local Upstash endpoint over it for the
  * whole run. Tests isolate themselves with random key prefixes, never by flushing.
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Tests use stack files of their own (test/helpers/isolation.ts): a running `npm start`'s must
+  // be exactly as it was when the run ends.
+  const runningStackFile = stackFilePath();
+  const stackFileBefore = stackFileState(runningStackFile);
   let redis: RedisServer | undefined;
   let redisUrl = process.env.REDIS_URL;
   if (!redisUrl) {
@@ -53,5 +77,14 @@ export default async function setup(project: TestProject): Promise<() => Promise
     await endpoint.close();
     await redis?.stop();
     rmSync(scratchRoot, { recursive: true, force: true });
+    // A stack stopped meanwhile removes its own file; any other change is a test's doing (or a
+    // stack started during the run, which the message mentions).
+    const stoppedMeanwhile = stackFileBefore !== null && !recordedPidAlive(stackFileBefore);
+    if (!stoppedMeanwhile && stackFileState(runningStackFile) !== stackFileBefore) {
+      process.exitCode = 1; // vitest only logs a teardown error; this fails the run
+      throw new Error(
+        `${runningStackFile} changed during the tests: a test wrote or removed the file of a running \`npm start\` (or one was started meanwhile)`,
+      );
+    }
   };
 }

@@ -32,7 +32,7 @@ export function schedulerEvent(
   job: 'queue-worker' | 'maintenance' | 'usage-probe',
   overrides: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  const fixture = new URL(`../fixtures/events/scheduler-${job}.json`, import.meta.url);
+  const fixture = new URL(`../../local/events/${job}.json`, import.meta.url);
   const event = JSON.parse(readFileSync(fixture, 'utf8')) as Record<string, unknown>;
   return { ...event, scheduledTime: new Date().toISOString(), executionId: randomUUID(), ...overrides };
 }

@@ -1,6 +1,6 @@
 import { Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { defineStacks } from '../../lib/app-stacks';
 import { ConfigError, configFromContext, parseConfig } from '../../lib/config';
 import {
@@ -12,6 +12,10 @@ import {
   synthesize,
   TWO_DATABASES,
 } from './helpers';
+
+// Each test synthesizes whole apps: seconds of CPU on a quiet machine, many times that with
+// the cores busy (the default 30 s was nearly used up on a loaded 2-core machine).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 const migrating = (mode: string, extra: Record<string, unknown> = {}) => ({
   ...TWO_DATABASES,

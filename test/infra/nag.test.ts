@@ -3,11 +3,15 @@ import { join } from 'node:path';
 import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { defineStacks } from '../../lib/app-stacks';
 import { configFromContext } from '../../lib/config';
 import { UpstashDatabaseSecret } from '../../lib/constructs/upstash-database-secret';
 import { JWT_WITH_ALARM_EMAIL, newApp, SINGLE_DATABASE, scratchDir, TWO_DATABASES } from './helpers';
+
+// Each test synthesizes whole apps: seconds of CPU on a quiet machine, many times that with
+// the cores busy (the default 30 s was nearly used up on a loaded 2-core machine).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 interface Violation {
   readonly ruleName: string;

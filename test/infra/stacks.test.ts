@@ -1,5 +1,5 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEFAULT_ROUTE_KEY, ROUTES, routeKey } from '../../lambda/shared/routes';
 import type { UpstashFunction } from '../../lib/constructs/upstash-function';
 import { widgetMetrics, widgetTitles } from '../helpers/metrics-contract';
@@ -15,6 +15,10 @@ import {
   THREE_DATABASES,
   TWO_DATABASES,
 } from './helpers';
+
+// Each test synthesizes whole apps: seconds of CPU on a quiet machine, many times that with
+// the cores busy (the default 30 s was nearly used up on a loaded 2-core machine).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 });
 
 /**
  * The databases whose secrets a function's role may read, found by the secret each

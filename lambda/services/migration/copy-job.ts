@@ -44,8 +44,11 @@ export interface CopySliceReport {
   readonly copied: number;
   readonly scanned: number;
   readonly skipped: number;
-  /** Keys in the source when the copy started (DBSIZE). */
-  readonly total: number;
+  /**
+   * Keys in the source when the copy started (DBSIZE) when the pattern is `*`; `null` with any
+   * other pattern: a slice does not count the keyspace first (it may not fit in one invocation).
+   */
+  readonly total: number | null;
   /** Keys per second in this slice. */
   readonly keysPerSecond: number;
   /** Seconds left at this slice's rate; `null` when unknown. */

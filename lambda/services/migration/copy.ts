@@ -29,8 +29,12 @@ export interface CopyProgress {
   readonly byType: Readonly<Record<string, number>>;
   /** Bytes of keys and items read. */
   readonly bytes: number;
-  /** Keys in the source when the copy started (DBSIZE): the base of the ETA. */
-  readonly total: number;
+  /**
+   * Keys to copy, as counted when the copy started: the keys matching the pattern
+   * ({@link CopyOptions.countFirst}), or DBSIZE when the pattern is `*`; `null` when unknown
+   * (a pattern, not counted). The base of the progress share and the ETA.
+   */
+  readonly total: number | null;
   readonly startedAt: number;
   readonly updatedAt: number;
 }
@@ -38,7 +42,7 @@ export interface CopyProgress {
 /** What the progress callback also gets. */
 export interface CopyRate {
   readonly keysPerSecond: number;
-  /** Seconds left at this rate; `null` until there is a rate. */
+  /** Seconds left at this rate; `null` until there is a rate, or when the total is unknown. */
   readonly etaSeconds: number | null;
 }
 
@@ -80,6 +84,13 @@ export interface CopyOptions {
   readonly signal?: AbortSignal;
   /** Stops after this many batches (for time-boxed runs). @default Infinity */
   readonly maxBatches?: number;
+  /**
+   * Before the first batch of a new copy, count the keys matching `match` (one SCAN pass over the
+   * source, key names only), so `total` and the ETA are right. Off, a copy with a pattern has no
+   * total: a pass over the whole keyspace may not fit in a time-boxed run.
+   * @default false
+   */
+  readonly countFirst?: boolean;
   readonly onProgress?: (progress: CopyProgress, rate: CopyRate) => void;
   /** @default Date.now */
   readonly now?: () => number;
@@ -119,6 +130,26 @@ export async function readKeys(redis: Pick<RedisLike, 'kind' | 'evalsha' | 'eval
 const sizeOf = (key: string, content: KeyContent) =>
   Buffer.byteLength(key) + content.items.reduce((sum, item) => sum + Buffer.byteLength(item), 0);
 
+/** The total of a new copy: counted, DBSIZE for `*` (every key matches), else unknown. */
+async function countTotal(
+  source: IORedis,
+  match: string,
+  batch: number,
+  count: boolean,
+): Promise<number | null> {
+  if (match === '*') return Number(await source.dbsize());
+  if (!count) return null;
+  // Key names only, in large steps; a key SCAN returns twice is counted twice (rare, harmless).
+  let total = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await source.scan(cursor, 'MATCH', match, 'COUNT', Math.max(batch, 1_000));
+    total += keys.length;
+    cursor = next;
+  } while (cursor !== '0');
+  return total;
+}
+
 /**
  * Copies (or, with `dryRun`, counts) the keys matching `match`, resuming from the checkpoint.
  * Returns the final progress; `done` is false when stopped by `signal` or `maxBatches`.
@@ -138,7 +169,7 @@ export async function copyKeys(options: CopyOptions): Promise<CopyProgress> {
     skipped: 0,
     byType: {},
     bytes: 0,
-    total: Number(await options.source.dbsize()),
+    total: await countTotal(options.source, match, batch, options.countFirst ?? false),
     startedAt: now(),
     updatedAt: now(),
   };
@@ -190,10 +221,11 @@ export async function copyKeys(options: CopyOptions): Promise<CopyProgress> {
     if (!options.dryRun) await options.checkpoint.save(progress);
     const elapsed = (now() - runStart) / 1000;
     const rate = elapsed > 0 ? (progress.copied + progress.skipped - copiedAtStart) / elapsed : 0;
-    const left = Math.max(0, progress.total - progress.scanned);
+    const total = progress.total;
     options.onProgress?.(progress, {
       keysPerSecond: Math.round(rate),
-      etaSeconds: rate > 0 ? Math.round(left / rate) : null,
+      etaSeconds:
+        rate > 0 && total !== null ? Math.round(Math.max(0, total - progress.scanned) / rate) : null,
     });
   } while (cursor !== '0');
   return progress;

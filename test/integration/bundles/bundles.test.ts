@@ -103,8 +103,9 @@ describe('Lambda bundles', () => {
       expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
       copyFileSync(join(asset, 'index.mjs'), join(dir, `${name}.mjs`));
     }
-    // Five esbuild bundles and a full synth: on a busy 2-core machine that outlasts the default 30 s.
-  }, 120_000);
+    // Synthesizes the whole app and bundles five functions with esbuild: a few seconds on a quiet
+    // machine, ten times that with the cores busy, so the default hook timeout is not enough.
+  }, 180_000);
   afterAll(async () => {
     await sm.close();
     rmSync(dir, { recursive: true, force: true });

@@ -15,7 +15,7 @@ import { writeStackFile } from '../../../local/stack-file';
 
 const dir = mkdtempSync(join(tmpdir(), 'api-key-cli-'));
 const stackFile = join(dir, 'stack.json');
-// The CLI reads LOCAL_STACK_FILE when loaded: set before the dynamic import below.
+// This file's own stack file (the CLI resolves LOCAL_STACK_FILE when it runs).
 process.env.LOCAL_STACK_FILE = stackFile;
 
 type Main = (argv: readonly string[], out?: (line: string) => void) => Promise<number>;

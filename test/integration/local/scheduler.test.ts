@@ -143,7 +143,8 @@ describe('LocalScheduler', () => {
     });
     const began = Date.now();
     await scheduler.stop(50);
-    expect(Date.now() - began).toBeLessThan(1_000);
+    // The 50 ms grace, not the job's 60 s timeout (room for a loaded machine's late timers).
+    expect(Date.now() - began).toBeLessThan(10_000);
     void hung;
   });
 });

@@ -1,6 +1,9 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findApiKey, hashApiKey, parseApiKeySet } from '../../../lambda/shared/api-keys';
+import { invoke } from '../../../local/lambda-runtime';
+import { type RedisServer, startRedisServer } from '../../../local/redis-server';
 import type { ScheduledRun } from '../../../local/scheduler';
 import { API_KEYS_SECRET, type LocalStack, mergeConfig, startLocalStack } from '../../../local/stack';
 import { send } from '../../helpers/http-client';
@@ -19,14 +22,17 @@ const portOf = (url: string): number => Number(new URL(url).port);
 describe('startLocalStack with a given Redis', () => {
   const keyPrefix = randomPrefix();
   let stack: LocalStack;
+  let given: RedisServer;
   let redis: Redis;
 
   beforeAll(async () => {
-    redis = new Redis(inject('redisUrl'), { lazyConnect: true });
+    // A Redis of this file's own, so looking at its keys walks no other test's.
+    given = await startRedisServer();
+    redis = new Redis(given.url, { lazyConnect: true });
     await redis.connect();
     stack = await startLocalStack({
       port: 0,
-      redisUrl: inject('redisUrl'),
+      redisUrl: given.url,
       keyPrefix,
       scheduler: false,
       config: { rateLimits: { api: { limit: 7 } } },
@@ -34,13 +40,8 @@ describe('startLocalStack with a given Redis', () => {
   });
   afterAll(async () => {
     await stack?.stop();
-    // Only this file's keys: the shared Redis is never flushed.
-    for (const db of [0, 1]) {
-      await redis.select(db);
-      const keys = await redis.keys(`${keyPrefix}*`);
-      if (keys.length > 0) await redis.del(...keys);
-    }
-    redis.disconnect();
+    redis?.disconnect();
+    await given?.stop();
   });
 
   it('sets the function environment as the stacks do, with secret ARNs the local Secrets Manager serves', () => {
@@ -72,7 +73,7 @@ describe('startLocalStack with a given Redis', () => {
     expect(stack.config.rateLimits.api).toMatchObject({ algorithm: 'sliding-window', limit: 7 });
     expect(stack.config.rateLimits.search).toBeDefined();
     expect(stack.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(stack.redisUrl).toBe(inject('redisUrl'));
+    expect(stack.redisUrl).toBe(given.url);
     expect(stack.tenant).toBe('dev');
   });
 
@@ -134,6 +135,51 @@ describe('startLocalStack with a given Redis', () => {
 
     const missing = await send(`${stack.url}/no/such/route`, { method: 'GET' });
     expect(missing.status).toBe(404);
+  });
+
+  it('runs the example event of every function in local/events/ (npm run invoke -- <fn> <file>)', async () => {
+    const examples = readdirSync(new URL('../../../local/events/', import.meta.url)).sort();
+    expect(examples).toEqual([
+      'api.json',
+      'authorizer.json',
+      'maintenance.json',
+      'queue-worker.json',
+      'usage-probe.json',
+    ]);
+    const event = (name: string) =>
+      JSON.parse(readFileSync(new URL(`../../../local/events/${name}.json`, import.meta.url), 'utf8'));
+
+    const put = (await invoke('api', stack.handlers.api, event('api'), 10_000)) as {
+      statusCode: number;
+      body: string;
+    };
+    expect(put.statusCode).toBe(200);
+    expect(JSON.parse(put.body)).toEqual({ key: 'hello', stored: true });
+    // Its placeholder key is refused until a copy carries a real one.
+    expect(await invoke('authorizer', stack.handlers.authorizer, event('authorizer'), 5_000)).toEqual({
+      isAuthorized: false,
+    });
+    const withKey = { ...event('authorizer'), identitySource: [stack.apiKey] };
+    expect(await invoke('authorizer', stack.handlers.authorizer, withKey, 5_000)).toMatchObject({
+      isAuthorized: true,
+      context: { tenant: 'dev' },
+    });
+    for (const job of ['queue-worker', 'maintenance'] as const) {
+      const handler = job === 'queue-worker' ? stack.handlers.queueWorker : stack.handlers.maintenance;
+      expect(await invoke(job, handler, event(job), 60_000)).toMatchObject({
+        queue: 'default',
+        skipped: false,
+      });
+    }
+    const probed = (await invoke(
+      'usage-probe',
+      stack.handlers.usageProbe,
+      event('usage-probe'),
+      10_000,
+    )) as Array<{
+      ok: boolean;
+    }>;
+    expect(probed.map((p) => p.ok)).toEqual([true, true]);
   });
 
   it('stop() closes every port it opened and leaves the given Redis and its data alone', async () => {

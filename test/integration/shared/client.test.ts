@@ -51,7 +51,8 @@ describe('ManagedRedisClient', () => {
     expect(get.value).toBeInstanceOf(UpstashUnavailableError);
     expect((get.value as Error).message).toBe('database "state" is unavailable (ECONNREFUSED)');
     expect(script.value).toBeInstanceOf(UpstashUnavailableError);
-    expect(get.ms).toBeLessThan(500);
+    // At once, not after a retry schedule (@upstash/redis's default backoff alone is about 4.3 s).
+    expect(get.ms).toBeLessThan(2_000);
   });
 
   it('cuts a stalled endpoint off at the default timeout, for reads and scripts alike', async () => {
@@ -71,7 +72,8 @@ describe('ManagedRedisClient', () => {
         expect(call.value).toBeInstanceOf(UpstashUnavailableError);
         expect((call.value as Error).message).toBe('database "state" is unavailable (timeout)');
         expect(call.ms).toBeGreaterThanOrEqual(DEFAULT_TIMEOUT_MS - 50);
-        expect(call.ms).toBeLessThan(DEFAULT_TIMEOUT_MS + 500);
+        // Generous above: a loaded machine fires timers late; a retry would show in `requests`.
+        expect(call.ms).toBeLessThan(DEFAULT_TIMEOUT_MS * 3);
       }
       // No retry after a timeout: the one auto-pipelined request, nothing re-sent.
       expect(stalled.requests).toBe(1);
@@ -89,7 +91,8 @@ describe('ManagedRedisClient', () => {
       errors.push(call.value);
 
       expect(call.value).toBeInstanceOf(UpstashUnavailableError);
-      expect(call.ms).toBeLessThan(200 + 400);
+      expect(call.ms).toBeGreaterThanOrEqual(150);
+      expect(call.ms).toBeLessThan(DEFAULT_TIMEOUT_MS); // the configured 200 ms, not the default
     } finally {
       await stalled.close();
     }

@@ -154,7 +154,7 @@ describe('MigrationRouter', () => {
   describe('the old Redis going down', () => {
     it('costs no failed request in rollout (nor in upstash mode, which never touches it)', async () => {
       const server = await startRedisServer();
-      const doomed = new TcpRedisClient(server.url, { database: 'doomed', timeoutMs: 300 });
+      const doomed = new TcpRedisClient(server.url, { database: 'doomed', timeoutMs: 2_000 });
       const keys = new KeyBuilder(randomPrefix());
       const routers = {
         rollout: new MigrationRouter({ upstash, legacy: doomed, mode: 'rollout', rolloutPercent: 25 }),
@@ -190,26 +190,24 @@ describe('MigrationRouter', () => {
       };
       for (let round = 0; round < 6; round++) await traffic(round);
       await server.stop(); // mid-test
-      const down = Date.now();
       for (let round = 6; round < 12; round++) await traffic(round);
-      const downMs = Date.now() - down;
       await doomed.close();
 
       expect(failures).toEqual([]);
       expect(served).toBe(24);
       // The circuit opened after 3 failures in a row: the rest skipped the old Redis instead of
-      // each waiting for its 300 ms timeout.
+      // each waiting for its timeout (counted, not timed: a loaded machine stretches time; the 2 s
+      // timeout keeps a slow answer from a live Redis from counting as a failure).
       const stats = routers.rollout.stats();
       expect(stats.legacyFailures).toBeGreaterThanOrEqual(3);
       expect(stats.legacyFailures).toBeLessThanOrEqual(6);
       expect(stats.legacySkipped).toBeGreaterThan(20);
-      expect(downMs).toBeLessThan(5_000);
     }, 60_000);
 
     it('probes the old Redis again after the cooldown and uses it once it is back', async () => {
       const first = await startRedisServer();
       const port = first.port;
-      const client = new TcpRedisClient(first.url, { database: 'flaky', timeoutMs: 300 });
+      const client = new TcpRedisClient(first.url, { database: 'flaky', timeoutMs: 2_000 });
       let clock = 1_000_000;
       const router = new MigrationRouter({
         upstash,
@@ -239,7 +237,7 @@ describe('MigrationRouter', () => {
               clock += 30_000;
               return router.get(key);
             },
-            { timeout: 10_000, interval: 200 },
+            { timeout: 30_000, interval: 200 },
           )
           .toBe('old-only');
         const skipped = router.stats().legacySkipped;

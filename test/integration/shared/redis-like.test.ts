@@ -5,7 +5,7 @@ import type { Credentials } from '../../../lambda/shared/credentials';
 import type { RedisLike } from '../../../lambda/shared/redis';
 import { TcpRedisClient } from '../../../lambda/shared/redis-tcp';
 import { defineScript, runScript } from '../../../lambda/shared/scripts';
-import { randomPrefix, sharedEndpoint } from '../../helpers/redis';
+import { ownDatabase, randomPrefix, sharedEndpoint } from '../../helpers/redis';
 
 type Connect = () => Promise<RedisLike & { close(): Promise<void> }>;
 
@@ -24,14 +24,19 @@ const transports: Array<[string, 'upstash' | 'redis', Connect]> = [
 describe.each(transports)('RedisLike over %s', (_name, kind, connect) => {
   let redis: RedisLike & { close(): Promise<void> };
   const prefix = randomPrefix();
-  const k = (id: string) => `${prefix}:${id}`;
+  // Every key a test names, so cleaning up walks no other test's keys.
+  const written = new Set<string>();
+  const k = (id: string) => {
+    const key = `${prefix}:${id}`;
+    written.add(key);
+    return key;
+  };
 
   beforeAll(async () => {
     redis = await connect();
   });
   afterAll(async () => {
-    const [, keys] = await redis.scan('0', `${prefix}:*`, 1000);
-    if (keys.length > 0) await redis.unlink(keys);
+    if (written.size > 0) await redis.unlink([...written]);
     await redis.close();
   });
 
@@ -93,18 +98,33 @@ describe.each(transports)('RedisLike over %s', (_name, kind, connect) => {
   });
 
   it('walks matching keys with scan until the cursor returns to 0', async () => {
-    const ids = Array.from({ length: 25 }, (_, i) => `scan:${i}`);
-    await Promise.all(ids.map((id) => redis.set(k(id), 'x')));
+    // SCAN walks the whole database whatever its MATCH: on a database of its own it walks these
+    // 50 keys, not every key the other test files hold meanwhile.
+    const own = await ownDatabase();
+    const scanner =
+      kind === 'upstash'
+        ? await managed('rest-own', { mode: 'rest', url: own.url, token: own.token })
+        : await managed('tcp-own', { mode: 'tcp', url: own.redisUrl });
+    try {
+      const ids = Array.from({ length: 25 }, (_, i) => `scan:${i}`);
+      const key = (id: string) => `${prefix}:${id}`;
+      await Promise.all(ids.map((id) => scanner.set(key(id), 'x')));
+      // Keys the pattern must leave out.
+      await Promise.all(ids.map((id) => scanner.set(`${prefix}:other:${id}`, 'x')));
 
-    const found = new Set<string>();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, `${prefix}:scan:*`, 10);
-      for (const key of keys) found.add(key);
-      cursor = next;
-    } while (cursor !== '0');
+      const found = new Set<string>();
+      let cursor = '0';
+      do {
+        const [next, keys] = await scanner.scan(cursor, `${prefix}:scan:*`, 10);
+        for (const key of keys) found.add(key);
+        cursor = next;
+      } while (cursor !== '0');
 
-    expect([...found].sort()).toEqual(ids.map(k).sort());
+      expect([...found].sort()).toEqual(ids.map(key).sort());
+    } finally {
+      await scanner.close();
+      await own.close();
+    }
   });
 
   it('answers ping with PONG', async () => {

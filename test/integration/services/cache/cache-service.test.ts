@@ -42,16 +42,19 @@ describe('CacheService', () => {
 
     it('honours ttl, nx and xx', async () => {
       const c = cache();
+      // TTLs long enough that the key outlives the calls however slow the machine; the TTL
+      // given (not the 5 min default) is read back as PTTL.
       expect(await c.set('acme', 'k', 1, { xx: true })).toBe(false);
-      expect(await c.set('acme', 'k', 1, { nx: true, ttlMs: 200 })).toBe(true);
+      expect(await c.set('acme', 'k', 1, { nx: true, ttlMs: 60_000 })).toBe(true);
       expect(await c.set('acme', 'k', 2, { nx: true })).toBe(false);
-      expect(await c.set('acme', 'k', 3, { xx: true, ttlMs: 200 })).toBe(true);
+      expect(await c.set('acme', 'k', 3, { xx: true, ttlMs: 30_000 })).toBe(true);
       expect(await c.get('acme', 'k')).toEqual({ value: 3, backend: 'upstash' });
       const ttl = await c.ttl('acme', 'k');
       expect(ttl).toBeGreaterThan(0);
-      expect(ttl).toBeLessThanOrEqual(200);
-      await sleep(250);
-      expect(await c.get('acme', 'k')).toBeNull();
+      expect(ttl).toBeLessThanOrEqual(30_000);
+      // And it goes when its TTL ends.
+      expect(await c.set('acme', 'k', 4, { xx: true, ttlMs: 1 })).toBe(true);
+      await expect.poll(() => c.get('acme', 'k'), { timeout: 10_000, interval: 20 }).toBeNull();
       expect(await c.ttl('acme', 'k')).toBeNull();
     });
 
@@ -205,26 +208,40 @@ describe('CacheService', () => {
 
     it('releases the lock when the loader fails, so the next caller loads', async () => {
       const keys = new KeyBuilder(randomPrefix());
-      const a = new CacheService({ redis, keys });
-      const b = new CacheService({ redis, keys, lockWaitMs: 2000 });
+      // A lock that would outlive b's wait if the failure left it behind.
+      const a = new CacheService({ redis, keys, lockTtlMs: 60_000 });
+      const b = new CacheService({ redis, keys, lockWaitMs: 30_000 });
+      let loading: () => void = () => {};
+      const aLoads = new Promise<void>((resolve) => {
+        loading = resolve;
+      });
       const failing = a.getOrSet('acme', 'k', async () => {
+        loading(); // a holds the lock now: ordered by this, not by a sleep
         await sleep(100);
         throw new Error('source down');
       });
-      await sleep(20);
+      await aLoads;
       const waiting = b.getOrSet('acme', 'k', () => 'from b');
       await expect(failing).rejects.toThrow('source down');
       const started = Date.now();
       expect(await waiting).toBe('from b');
-      expect(Date.now() - started).toBeLessThan(1000);
+      // Released, not waited out: b would otherwise wait its 30 s lockWaitMs.
+      expect(Date.now() - started).toBeLessThan(10_000);
     });
 
     it('runs the loader itself after lockWaitMs when the holder never delivers', async () => {
       const keys = new KeyBuilder(randomPrefix());
       const holder = new CacheService({ redis, keys, lockTtlMs: 10_000 });
       const waiter = new CacheService({ redis, keys, lockWaitMs: 300 });
-      void holder.getOrSet('acme', 'k', () => new Promise(() => {})); // never settles
-      await sleep(50);
+      let holding: () => void = () => {};
+      const held = new Promise<void>((resolve) => {
+        holding = resolve;
+      });
+      void holder.getOrSet('acme', 'k', () => {
+        holding();
+        return new Promise(() => {}); // never settles
+      });
+      await held; // the holder has the lock before the waiter asks
       expect(await waiter.getOrSet('acme', 'k', () => 'mine')).toBe('mine');
     });
 

@@ -1,30 +1,35 @@
 import { createHash } from 'node:crypto';
 import { Redis as IORedis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyKeys, redisCheckpoint, verifyKeys } from '../../../../lambda/services/migration/copy';
+import type { UpstashRedisClient } from '../../../../lambda/shared/redis';
 import { type RedisServer, startRedisServer } from '../../../../local/redis-server';
-import { randomPrefix, sharedRedis } from '../../../helpers/redis';
+import { type OwnDatabase, ownDatabase, randomPrefix } from '../../../helpers/redis';
 
 /**
  * The key copy between two real Redis servers: the old one (a private redis-server) and the
- * shared one behind the local Upstash endpoint, reached through the real @upstash/redis.
+ * target behind the local Upstash endpoint, reached through the real @upstash/redis. Both are
+ * this file's own: tens of thousands of keys on the shared Redis would slow every test that walks it.
  */
 
-const KEYS = 100_000;
+// Enough for 40 batches, an interruption half way and every type; the rate is the bench's business.
+const KEYS = 20_000;
 const TYPES = ['string', 'hash', 'list', 'set', 'zset'] as const;
 
 describe('copyKeys', () => {
   let old: RedisServer;
+  let own: OwnDatabase;
   let source: IORedis;
   let target: IORedis;
-  const upstash = sharedRedis();
+  let upstash: UpstashRedisClient;
   const p = randomPrefix();
 
   beforeAll(async () => {
-    old = await startRedisServer();
+    [old, own] = await Promise.all([startRedisServer(), ownDatabase()]);
     source = new IORedis(old.url);
-    target = new IORedis(inject('redisUrl'));
-    // 20,000 keys of each type; every other key with a TTL of 10 to 20 minutes.
+    target = new IORedis(own.redisUrl);
+    upstash = own.redis;
+    // 4,000 keys of each type; every other key with a TTL of 10 to 20 minutes.
     for (let start = 0; start < KEYS; start += 5_000) {
       const pipe = source.pipeline();
       for (let i = start; i < start + 5_000; i++) {
@@ -41,9 +46,10 @@ describe('copyKeys', () => {
     }
   }, 60_000);
   afterAll(async () => {
-    source.disconnect();
-    target.disconnect();
-    await old.stop();
+    source?.disconnect();
+    target?.disconnect();
+    await old?.stop();
+    await own?.close();
   });
 
   /** SHA-256 over every target key under the prefix and its DUMP (value and type, not TTL). */
@@ -68,12 +74,12 @@ describe('copyKeys', () => {
     };
   }
 
-  it('copies 100,000 keys of every type with TTLs, resumes after an interruption, and a re-run changes nothing', async () => {
+  it('copies 20,000 keys of every type with TTLs, resumes after an interruption, and a re-run changes nothing', async () => {
     const checkpoint = redisCheckpoint(upstash, `${p}-checkpoint`);
     const progress: number[] = [];
 
-    // Interrupted halfway: stop after 100 batches of about 500.
-    const first = await copyKeys({ source, target: upstash, checkpoint, match: `${p}:*`, maxBatches: 100 });
+    // Interrupted halfway: stop after 20 batches of about 500.
+    const first = await copyKeys({ source, target: upstash, checkpoint, match: `${p}:*`, maxBatches: 20 });
     expect(first.done).toBe(false);
     expect(first.copied).toBeGreaterThan(KEYS * 0.3);
     expect(first.copied).toBeLessThan(KEYS * 0.7);
@@ -154,7 +160,7 @@ describe('copyKeys', () => {
       checkpoint: redisCheckpoint(upstash, `${q}-cp`),
       match: `${q}:in:*`,
     });
-    // The 100,000 keys of the first test are in the same source: none of them may be sampled.
+    // The 20,000 keys of the first test are in the same source: none of them may be sampled.
     const report = await verifyKeys({ source, target: upstash, match: `${q}:in:*`, sample: 50 });
     expect(report).toMatchObject({ checked: 50, equal: 50 });
     const all = await verifyKeys({ source, target: upstash, match: `${q}:in:*`, sample: 1_000 });

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CacheService } from '../../../../lambda/services/cache/cache-service';
 import {
   INVALIDATE_PREFIX,
@@ -10,7 +10,7 @@ import {
 } from '../../../../lambda/services/queue';
 import { ValidationError } from '../../../../lambda/shared/errors';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
-import { randomPrefix, sharedRedis } from '../../../helpers/redis';
+import { type OwnDatabase, ownDatabase, randomPrefix, sharedRedis } from '../../../helpers/redis';
 
 /**
  * The built-in jobs over the cache and session services. Values are written and read back
@@ -18,7 +18,18 @@ import { randomPrefix, sharedRedis } from '../../../helpers/redis';
  */
 describe('built-in jobs', () => {
   const keys = new KeyBuilder(randomPrefix());
-  const cache = new CacheService({ redis: sharedRedis('cache'), keys, defaultTtlMs: 600_000 });
+  // A cache database of this file's own: its SCANs walk the whole database, 20,000 values of it.
+  let own: OwnDatabase;
+  let cache: CacheService;
+
+  beforeAll(async () => {
+    own = await ownDatabase();
+    cache = new CacheService({ redis: own.redis, keys, defaultTtlMs: 600_000 });
+  });
+
+  afterAll(async () => {
+    await own?.close();
+  });
 
   /** Writes `count` values for `tenant` under `idPrefix`, 1,000 per MSET (one round trip each). */
   async function seed(tenant: string, idPrefix: string, count: number): Promise<void> {

@@ -26,7 +26,8 @@ const queueKeys = (prefix: string) =>
   new JobQueue({ redis: { kind: 'upstash' } as never, keys: new KeyBuilder(prefix) }).keys;
 
 describe('JobQueue under load', () => {
-  const JOBS = 10_000;
+  // Thousands of deliveries race over 32 workers in 2 processes; more only costs time.
+  const JOBS = 5_000;
   const prefix = randomPrefix();
   let endpoint: UpstashEndpoint;
   let token: string;
@@ -42,7 +43,7 @@ describe('JobQueue under load', () => {
     await endpoint.close();
   });
 
-  it('loses and duplicates no job: 10,000 jobs, 2 processes, 20% of deliveries abandoned', async () => {
+  it('loses and duplicates no job: 5,000 jobs, 2 processes, 20% of deliveries abandoned', async () => {
     // Prepare
     const env = {
       UPSTASH_URL: endpoint.url,
@@ -109,6 +110,7 @@ describe('JobQueue under load', () => {
     expect(acked.length).toBe(done?.length);
     expect(new Set(acked)).toEqual(new Set(done));
     // The abandonments really happened (about 20% of deliveries).
-    expect(a.abandoned + b.abandoned).toBeGreaterThan(1_000);
-  }, 90_000);
+    expect(a.abandoned + b.abandoned).toBeGreaterThan(JOBS / 10);
+    // A few seconds on a quiet 2-core machine; over a minute with the cores busy.
+  }, 180_000);
 });

@@ -318,6 +318,8 @@ describe('RateLimiter', () => {
         const results = await Promise.all(workers.map((w) => w.done));
         expect(results.reduce((sum, r) => sum + r.allowed, 0)).toBe(100);
       },
+      // Up to 30 s of waiting out an hour boundary, then two processes' start and 1,000 checks.
+      120_000,
     );
   });
 
