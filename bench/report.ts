@@ -72,7 +72,7 @@ function apiWithoutTarget(r: BenchResults): string[] {
   for (const row of r.costs) {
     if (row.group === 'API' && !row.target && row.ours.roundTrips > 1)
       out.push(
-        `${row.group} ${row.operation}: ${row.ours.commands} commands / ${row.ours.roundTrips} round trips (DESIGN.md §9 sets 1 round trip for an authenticated read only). It is not a read: ${
+        `${row.group} ${row.operation}: ${row.ours.commands} commands / ${row.ours.roundTrips} round trips (the cost targets (docs/bench.md) set 1 round trip for an authenticated read only). It is not a read: ${
           row.operation.startsWith('PUT') ? 'it writes' : 'the named check consumes quota'
         }, so it runs only after the API rate limit admitted the request (a refused request must change nothing): the check and the work are two round trips. Only reads leave with the check, in one.`,
       );
@@ -127,7 +127,7 @@ function markdown(r: BenchResults): string {
     '',
   );
   lines.push(
-    '| operation | ours | sent as | target (DESIGN §9) | reference | reference cost |',
+    '| operation | ours | sent as | target (docs/bench.md) | reference | reference cost |',
     '|---|---|---|---|---|---|',
   );
   for (const row of r.costs) {
@@ -151,7 +151,7 @@ function markdown(r: BenchResults): string {
   lines.push('');
   lines.push('## Rate-limit checks: billed commands, ours vs @upstash/ratelimit', '');
   lines.push(
-    'Limit 3 per 60 s, ephemeral/blocked caches off on both sides (the cache path costs 0 commands). "anchor" is the figure DESIGN.md §9 cites for the library.',
+    'Limit 3 per 60 s, ephemeral/blocked caches off on both sides (the cache path costs 0 commands). "anchor" is the figure the cost targets (docs/bench.md) cite for the library.',
     '',
   );
   lines.push(
@@ -263,7 +263,7 @@ function markdown(r: BenchResults): string {
     '',
     '### Billed above the reference',
     '',
-    'DESIGN.md §9 sets billed targets only for rate-limit checks (met above, but for the refused fixed-window check). Elsewhere a script does in one round trip what the naive version does in several, and Upstash bills the EVALSHA on top of the commands it runs:',
+    'the cost targets (docs/bench.md) set billed targets only for rate-limit checks (met above, but for the refused fixed-window check). Elsewhere a script does in one round trip what the naive version does in several, and Upstash bills the EVALSHA on top of the commands it runs:',
     '',
   );
   for (const line of billedAbove(r)) lines.push(`- ${line}`);

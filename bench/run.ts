@@ -192,7 +192,7 @@ export interface RateLimitRow {
   readonly case: 'first call' | 'allowed' | 'rejected';
   readonly ours: Cost;
   readonly library: Cost;
-  /** The @upstash/ratelimit figure DESIGN.md §9 anchors on. */
+  /** The @upstash/ratelimit figure the cost targets (docs/bench.md) anchor on. */
   readonly anchorBilled: number;
 }
 const rateLimits: RateLimitRow[] = [];

@@ -5,12 +5,12 @@ import { describe, expect, it } from 'vitest';
 /**
  * The repository's docs and code comments stand alone: none points at design notes outside the
  * repository (`../shared/...`, a DESIGN.md, its § numbers), which a user of the repository does not
- * have. bench/ is left out until its generated report is reworded by its owners.
+ * have.
  */
 describe('docs and comments', () => {
   const files = execFileSync('git', ['ls-files', '*.md', '*.ts', '*.json'], { encoding: 'utf8' })
     .split('\n')
-    .filter((file) => file !== '' && !file.startsWith('bench/') && file !== 'package-lock.json')
+    .filter((file) => file !== '' && file !== 'package-lock.json')
     // This file names what it looks for.
     .filter((file) => file !== 'test/unit/docs-stand-alone.test.ts');
   const outside = /\.\.\/shared\/[A-Z]|\/work\/shared|DESIGN(\.md)?\b|§\s?\d/;
