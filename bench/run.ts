@@ -23,9 +23,9 @@ import { UpstashRedisClient } from '../lambda/shared/redis';
 import { ESM_REQUIRE_BANNER } from '../lib/constructs/upstash-function';
 import { commandsCostUsd, PRICES_READ_ON } from '../lib/plans';
 import { handlerEntry } from '../lib/runtime';
+import { startLocalApp } from '../local/app';
 import { localContext } from '../local/lambda-runtime';
 import { startRedisServer } from '../local/redis-server';
-import { startLocalStack } from '../local/stack';
 import { UpstashEndpoint } from '../local/upstash/server';
 import { API_SCENARIO, runStep, type ScenarioClient, stepName } from './api-scenario';
 import { compareResults } from './check';
@@ -420,7 +420,7 @@ log('costs: locks and queue');
 
 // ---------------------------------------------------------------- the API, through the local stack
 log('costs: API requests through the local stack; secret fetches');
-const stack = await startLocalStack({
+const stack = await startLocalApp({
   port: 0,
   redisUrl: server.url,
   keyPrefix: 'benchapi',

@@ -1,10 +1,11 @@
 /**
- * What the stacks hand to the Lambda runtime: where each handler lives and which database
- * secrets each function may read.
+ * What the project's stacks hand to the Lambda runtime: where each handler lives and which
+ * database serves each feature of a function.
  */
 import { fileURLToPath } from 'node:url';
-import { type AppConfig, databasesOf, type Feature } from './config';
+import type { AppConfig, Feature } from './config';
 import type { UpstashDatabaseSecret } from './constructs/upstash-database-secret';
+import type { FeatureDatabases, UpstashFunction } from './constructs/upstash-function';
 
 /** Absolute path of a handler entry in lambda/handlers, e.g. `handlerEntry('api')`. */
 export function handlerEntry(name: string): string {
@@ -12,21 +13,26 @@ export function handlerEntry(name: string): string {
 }
 
 /**
- * The secrets of exactly the databases the given features use.
+ * Which secret serves each of `features`, from the configuration's feature → database map: what
+ * an {@link UpstashFunction}'s `features` prop takes.
  *
  * @throws Error when the secrets stack has no secret for one of them
  */
-export function secretsFor(
+export function featureSecrets(
   config: AppConfig,
   secrets: Readonly<Record<string, UpstashDatabaseSecret>>,
   features: readonly Feature[],
-): UpstashDatabaseSecret[] {
-  return databasesOf(config, features).map((name) => {
-    const secret = secrets[name];
-    if (!secret)
-      throw new Error(
-        `no secret was given for database "${name}" (given: ${Object.keys(secrets).join(', ')})`,
-      );
-    return secret;
-  });
+): FeatureDatabases {
+  return Object.fromEntries(
+    features.map((feature) => {
+      const name = config.features[feature];
+      const secret = secrets[name];
+      if (!secret) {
+        throw new Error(
+          `no secret was given for database "${name}" (given: ${Object.keys(secrets).join(', ')})`,
+        );
+      }
+      return [feature, secret];
+    }),
+  );
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type {
   APIGatewayProxyEventV2,
   APIGatewayProxyResultV2,
@@ -13,6 +12,7 @@ import {
   type RouteMatch,
 } from '../lambda/shared/routes';
 import { invoke, type LocalHandler } from './lambda-runtime';
+import { listen, serverUrl } from './listen';
 
 /**
  * A local API Gateway HTTP API (payload format 2.0) on node:http: the routes of the route table,
@@ -207,17 +207,13 @@ export class HttpGateway {
         else res.destroy();
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-    });
+    await listen(server, options);
     return gateway;
   }
 
   /** Base URL, without a trailing slash. */
   get url(): string {
-    const { address, port } = this.#server.address() as AddressInfo;
-    return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+    return serverUrl(this.#server);
   }
 
   /** How many times the authorizer ran (cache misses). */

@@ -5,8 +5,8 @@
  * on their rates. Ctrl-C, SIGTERM and SIGHUP (the terminal closed) stop everything it started.
  */
 import { parseArgs } from 'node:util';
+import { type LocalApp, startLocalApp } from './app';
 import { safeUrl } from './safe-url';
-import { type LocalStack, startLocalStack } from './stack';
 import { removeStackFile, stackFilePath, writeStackFile } from './stack-file';
 
 const { values } = parseArgs({
@@ -32,7 +32,7 @@ if (!Number.isInteger(port) || port < 0 || port > 65_535) {
   process.exit(2);
 }
 
-let stack: LocalStack | undefined;
+let stack: LocalApp | undefined;
 let stopping = false;
 const stackFile = stackFilePath();
 
@@ -56,7 +56,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
 process.on('exit', () => removeStackFile(stackFile, { ifPid: process.pid }));
 
 try {
-  stack = await startLocalStack({
+  stack = await startLocalApp({
     port,
     tenant: values.tenant,
     scheduler: !values['no-scheduler'],

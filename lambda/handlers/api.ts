@@ -3,16 +3,12 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { type CacheBackend, CacheService } from '../services/cache/cache-service';
 import { BUILTIN_JOB_TYPES, INVALIDATE_PREFIX, type JobTypes } from '../services/queue/job-types';
 import { JobQueue, type Priority } from '../services/queue/queue';
-import {
-  type Algorithm,
-  type OutagePolicy,
-  RateLimiter,
-  type RateLimitResult,
-} from '../services/rate-limit/rate-limiter';
+import { RateLimiter, type RateLimitResult } from '../services/rate-limit/rate-limiter';
 import { type JsonValue, SessionService } from '../services/sessions/session-service';
 import { StatsService } from '../services/stats/stats-service';
 import { hasScope, SCOPES } from '../shared/api-keys';
 import { withRequestDeadline } from '../shared/client';
+import { DEFAULTS } from '../shared/config';
 import {
   ForbiddenError,
   NotFoundError,
@@ -41,6 +37,7 @@ import { intField, isObject, objectBody, stringField } from '../shared/input';
 import { setField } from '../shared/json';
 import { validateId } from '../shared/keys';
 import { logFailure } from '../shared/log';
+import { memoize } from '../shared/memo';
 import { METRICS, SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
 import { MAX_TTL_MS, ROUTES, type RouteDefinition, routeKey } from '../shared/routes';
@@ -57,27 +54,9 @@ import { InvocationUsage } from '../shared/usage';
  * one round trip (two when the cache and the limits live in different databases, in parallel).
  */
 
-/** The slice of `APP_CONFIG` this function reads (see lib/config.ts `runtimeConfig`). */
-interface ApiAppConfig {
-  readonly rateLimits?: Record<
-    string,
-    { algorithm: Algorithm; limit: number; windowMs: number; refillRate?: number; outage?: OutagePolicy }
-  >;
-  readonly sessions?: { idleTtlMs?: number; absoluteTtlMs?: number; maxPerUser?: number };
-  readonly cache?: {
-    defaultTtlMs?: number;
-    maxValueBytes?: number;
-    fallback?: boolean;
-    localWrites?: boolean;
-  };
-  readonly auth?: { type?: string; tenantClaim?: string };
-  readonly api?: { maxBodyBytes?: number; corsAllowOrigins?: string[] };
-}
-
 /** The name of the limit every authenticated request runs under, when configured. */
 export const API_LIMIT = 'api';
 const MAX_BATCH = 100;
-const DEFAULT_MAX_BODY = 1_048_576;
 /**
  * Time kept back from the function's deadline for the answer itself: no Upstash request (and no
  * attempt to settle a write whose answer was lost) runs past the rest.
@@ -97,7 +76,8 @@ export interface ApiServices {
   readonly jobTypes: JobTypes;
 }
 
-const config = (): ApiAppConfig => appConfig() as ApiAppConfig;
+/** `APP_CONFIG`, validated once per cold start (lambda/shared/config.ts), defaults applied. */
+const config = appConfig;
 
 async function buildServices(): Promise<ApiServices> {
   const keys = keyBuilder();
@@ -109,7 +89,7 @@ async function buildServices(): Promise<ApiServices> {
     redisFor('queue'),
   ]);
   const limiters = new Map<string, RateLimiter>();
-  for (const [name, limit] of Object.entries(cfg.rateLimits ?? {})) {
+  for (const [name, limit] of Object.entries(cfg.rateLimits)) {
     limiters.set(name, new RateLimiter({ redis: limitRedis, keys, name, ...limit }));
   }
   return {
@@ -122,23 +102,12 @@ async function buildServices(): Promise<ApiServices> {
   };
 }
 
-let services: Promise<ApiServices> | undefined;
-
 /** The services of this container: built on first use, rebuilt after a failed build. */
-export function apiServices(): Promise<ApiServices> {
-  if (!services) {
-    const building = buildServices();
-    services = building;
-    building.catch(() => {
-      if (services === building) services = undefined;
-    });
-  }
-  return services;
-}
+export const apiServices = memoize(buildServices);
 
 /** Test-only: forget the services, as a new container would. */
 export function resetApiForTests(): void {
-  services = undefined;
+  apiServices.forget();
 }
 
 /** Who is calling, from the authorizer's context. */
@@ -156,7 +125,8 @@ function principalOf(event: APIGatewayProxyEventV2): Principal | null {
   }
   const jwt = authorizer?.jwt as { claims?: Record<string, unknown>; scopes?: string[] | null } | undefined;
   if (jwt?.claims) {
-    const tenant = jwt.claims[config().auth?.tenantClaim ?? 'tenant'];
+    const auth = config().auth;
+    const tenant = jwt.claims[auth.type === 'jwt' ? auth.tenantClaim : DEFAULTS.auth.tenantClaim];
     if (typeof tenant !== 'string' || tenant === '') return null;
     // A token that carries none of our scopes grants them all: identity providers rarely know
     // this API's scopes, and the tenant boundary is what isolates data.
@@ -476,6 +446,7 @@ export const HANDLED_ROUTES: readonly string[] = ['GET /health', ...Object.keys(
 async function health(): Promise<HttpResponse> {
   const databases = await healthCheck();
   // The cache backend is only known once the services exist; health never builds them.
+  const services = apiServices.peek();
   const cacheBackend = services ? (await services.catch(() => null))?.cache.backend : undefined;
   const ok = databases.every((d) => d.ok);
   return json(ok ? 200 : 503, {
@@ -491,7 +462,7 @@ function bodyOf(request: ApiRequest, definition: RouteDefinition): unknown {
     if (request.body !== undefined) throw new ValidationError('this route takes no body');
     return undefined;
   }
-  return jsonBody(request, config().api?.maxBodyBytes ?? DEFAULT_MAX_BODY, definition.body === 'optional');
+  return jsonBody(request, config().api.maxBodyBytes, definition.body === 'optional');
 }
 
 /**
@@ -512,7 +483,7 @@ async function dispatch(
 ) {
   const request = readRequest(event);
   const cfg = config();
-  const cors = { allowOrigins: cfg.api?.corsAllowOrigins ?? [] };
+  const cors = { allowOrigins: cfg.api.corsAllowOrigins };
   const answer = preflight(cors, request);
   if (answer) return answer;
   const definition = ROUTE_TABLE.get(request.routeKey);
@@ -614,7 +585,7 @@ async function publishMigration(): Promise<void> {
 
 function corsFor(origin: string | undefined): Record<string, string> {
   try {
-    return corsHeaders({ allowOrigins: config().api?.corsAllowOrigins ?? [] }, origin);
+    return corsHeaders({ allowOrigins: config().api.corsAllowOrigins }, origin);
   } catch {
     return {}; // a broken APP_CONFIG is already reported by the response itself
   }

@@ -1,9 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
 import { ApiKeyAuthorizer } from '../services/auth/api-key-authorizer';
 import { ConfigurationError } from '../shared/errors';
 import { logFailure } from '../shared/log';
+import { resetSecretsManagerForTests, secretString } from '../shared/secrets-manager';
 
 /**
  * The API-key authorizer of the HTTP API (payload 2.0, simple responses). API Gateway calls it
@@ -20,15 +20,12 @@ export interface AuthorizerResult {
 }
 
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'authorizer' });
-let sdk: SecretsManagerClient | undefined;
 
 async function readKeySecret(): Promise<string | undefined> {
   const secretId = process.env.API_KEYS_SECRET_ARN;
   if (!secretId) throw new ConfigurationError('API_KEYS_SECRET_ARN is not set');
-  sdk ??= new SecretsManagerClient({ requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 } });
   try {
-    const reply = await sdk.send(new GetSecretValueCommand({ SecretId: secretId }));
-    return reply.SecretString;
+    return await secretString(secretId);
   } catch (error) {
     // A new deployment's secret has no value until the first key is minted: no keys, deny all.
     const name = (error as { name?: string }).name;
@@ -63,8 +60,7 @@ let authorizer = newAuthorizer();
 
 /** Test-only: a fresh container (forgets the key set and the SDK client). */
 export function resetAuthorizerForTests(): void {
-  sdk?.destroy();
-  sdk = undefined;
+  resetSecretsManagerForTests();
   authorizer = newAuthorizer();
 }
 

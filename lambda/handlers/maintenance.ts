@@ -4,6 +4,7 @@ import { GLOBAL, LockService } from '../services/lock';
 import { DEFAULT_QUEUE, JobQueue, type MaintenanceResult, maintainQueue } from '../services/queue';
 import { ValidationError } from '../shared/errors';
 import { logFailure } from '../shared/log';
+import { memoize } from '../shared/memo';
 import { DIMENSIONS, METRICS, SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
 import { keyBuilder, redisFor } from '../shared/runtime';
@@ -127,20 +128,12 @@ export function createMaintenanceHandler(
   }
 }
 
-let built: Promise<MaintenanceServices> | undefined;
-
 /** Built once per cold start; a failed build is forgotten so the next invocation retries. */
-function coldStartServices(): Promise<MaintenanceServices> {
-  built ??= maintenanceServices().catch((error: unknown) => {
-    built = undefined;
-    throw error;
-  });
-  return built;
-}
+const coldStartServices = memoize(maintenanceServices);
 
 /** Test-only: a fresh container (the next invocation builds its services again). */
 export function resetMaintenanceForTests(): void {
-  built = undefined;
+  coldStartServices.forget();
 }
 
 /** Lambda entry, invoked by EventBridge Scheduler. */

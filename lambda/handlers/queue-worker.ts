@@ -16,6 +16,7 @@ import {
 import { SessionService } from '../services/sessions/session-service';
 import { ValidationError } from '../shared/errors';
 import { logFailure } from '../shared/log';
+import { memoize } from '../shared/memo';
 import { SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
 import {
@@ -75,17 +76,11 @@ export async function queueWorkerServices(): Promise<QueueWorkerServices> {
     redisFor('cache'),
     redisFor('sessions'),
   ]);
-  const sessionConfig = (appConfig().sessions ?? {}) as { idleTtlMs?: number; absoluteTtlMs?: number };
   // revokeAll reads the user index up to the absolute lifetime, so it must be the deployed one.
-  const sessions = new SessionService({
-    redis: sessionRedis,
-    keys,
-    ...(sessionConfig.idleTtlMs !== undefined ? { idleTtlMs: sessionConfig.idleTtlMs } : {}),
-    ...(sessionConfig.absoluteTtlMs !== undefined ? { absoluteTtlMs: sessionConfig.absoluteTtlMs } : {}),
-  });
+  const sessions = new SessionService({ redis: sessionRedis, keys, ...appConfig().sessions });
   const registry = registerBuiltinJobs(new JobRegistry(), {
     // No fallback: an invalidation that cannot reach the cache database fails and is retried.
-    cache: new CacheService({ redis: cacheRedis, keys }),
+    cache: new CacheService({ redis: cacheRedis, keys, fallback: false }),
     revokeUserSessions: (tenant, userId) => sessions.revokeAll(tenant, userId),
   });
   const queues = new Map<string, JobQueue>();
@@ -203,20 +198,12 @@ export function createQueueWorkerHandler(
   }
 }
 
-let built: Promise<QueueWorkerServices> | undefined;
-
 /** Built once per cold start; a failed build is forgotten so the next invocation retries. */
-function coldStartServices(): Promise<QueueWorkerServices> {
-  built ??= queueWorkerServices().catch((error: unknown) => {
-    built = undefined;
-    throw error;
-  });
-  return built;
-}
+const coldStartServices = memoize(queueWorkerServices);
 
 /** Test-only: a fresh container (the next invocation builds its services again). */
 export function resetQueueWorkerForTests(): void {
-  built = undefined;
+  coldStartServices.forget();
 }
 
 /** Lambda entry, invoked by EventBridge Scheduler. */

@@ -51,6 +51,11 @@ export interface CircuitBreakerOptions {
    * @default Date.now
    */
   readonly now?: () => number;
+  /**
+   * Which errors count as failures; any other is an answer of the server (a success).
+   * @default - an UpstashUnavailableError: the database could not be reached
+   */
+  readonly isFailure?: (error: unknown) => boolean;
 }
 
 /** What a caller may do now: call the database, call it as the one probe, or skip it. */
@@ -82,6 +87,7 @@ export class CircuitBreaker {
   readonly #firstProbeMs: number;
   readonly #maxProbeMs: number;
   readonly #now: () => number;
+  readonly #isFailure: (error: unknown) => boolean;
   /** Round trips already counted (each failed command of one round trip carries the same one). */
   readonly #seen = new WeakSet<object>();
   /** Outcomes per slice of the window: slice index, calls, failures (a ring). */
@@ -105,6 +111,7 @@ export class CircuitBreaker {
     this.#firstProbeMs = Math.min(positive(options.firstProbeMs ?? 1_000, 'firstProbeMs'), this.#maxProbeMs);
     this.#probeWaitMs = this.#firstProbeMs;
     this.#now = options.now ?? Date.now;
+    this.#isFailure = options.isFailure ?? ((error) => error instanceof UpstashUnavailableError);
   }
 
   /** Whether the circuit is open (the database counts as down in this container). */
@@ -144,11 +151,11 @@ export class CircuitBreaker {
    * @returns whether the circuit is open now.
    */
   failure(error: unknown): boolean {
-    if (!(error instanceof UpstashUnavailableError)) {
+    if (!this.#isFailure(error)) {
       this.success();
       return false;
     }
-    const roundTrip = error.roundTrip;
+    const roundTrip = error instanceof UpstashUnavailableError ? error.roundTrip : undefined;
     if (roundTrip) {
       if (this.#seen.has(roundTrip)) return this.isOpen;
       this.#seen.add(roundTrip);

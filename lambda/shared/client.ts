@@ -1,8 +1,9 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Redis } from '@upstash/redis';
 import { type Credentials, credentialsSource, type RestCredentials } from './credentials';
-import type { DatabaseConfig } from './env';
-import { CredentialsError, UpstashUnavailableError } from './errors';
+import type { RuntimeDatabase } from './env';
+import { CredentialsError } from './errors';
+import { classifyFailure, unavailableError } from './failures';
 import { type RedisLike, type ServerKind, type SetOptions, UpstashRedisClient } from './redis';
 import { MeteredRedis, meterUpstashClient, type RoundTripRecorder } from './usage';
 
@@ -119,7 +120,7 @@ interface Connection {
 }
 
 async function connect(
-  database: DatabaseConfig,
+  database: RuntimeDatabase,
   credentials: Credentials,
   options: ClientOptions,
 ): Promise<Connection> {
@@ -137,77 +138,6 @@ async function connect(
   const redis = new UpstashRedisClient(createUpstashRedis(credentials, options));
   // REST holds no connection of its own beyond keep-alive sockets the runtime reuses.
   return { redis, credentials, close: async () => {} };
-}
-
-/** What went wrong with a command, as far as retrying is concerned. */
-export type Failure =
-  | { readonly type: 'auth' }
-  | { readonly type: 'unavailable'; readonly reason: string; readonly sent: boolean }
-  | { readonly type: 'other' };
-
-// A rotated or wrong token: REST 401 (`Unauthorized` / `WRONGPASS ...`), TCP `WRONGPASS`/`NOAUTH`.
-const AUTH = /unauthorized|wrongpass|noauth/i;
-// @upstash/redis 1.39 drops the HTTP status of a non-2xx reply and keeps only its `error` text
-// with `, command was: <body>` appended, so a 5xx is recognised by that suffix plus wording.
-const SERVER_FAILURE =
-  /unavailable|internal server error|bad gateway|gateway time-?out|timed? ?out|overloaded|try again/i;
-// Connect-phase errors: nothing reached the server, so even a script may be re-sent.
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
-
-const errnoOf = (error: unknown): string | undefined => {
-  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
-  }
-  return undefined;
-};
-
-/**
- * Sorts an error thrown by a transport. Exported for the unit tests; the messages it looks at
- * are those of `@upstash/redis` 1.39, undici's fetch and ioredis 5.
- */
-export function classifyFailure(error: unknown): Failure {
-  if (!(error instanceof Error)) return { type: 'other' };
-  if (error instanceof UpstashUnavailableError) {
-    const code = errnoOf(error);
-    return {
-      type: 'unavailable',
-      reason: code ?? 'unavailable',
-      sent: code === undefined || !NOT_SENT.has(code),
-    };
-  }
-  if (error.name === 'TimeoutError' || error.name === 'AbortError') {
-    return { type: 'unavailable', reason: 'timeout', sent: true };
-  }
-  if (error.name === 'UpstashJSONParseError') {
-    // A body that is not JSON comes from a proxy or load balancer in front of Upstash.
-    return { type: 'unavailable', reason: 'invalid response', sent: true };
-  }
-  if (error instanceof TypeError && error.message === 'fetch failed') {
-    const code = errnoOf(error) ?? 'network error';
-    return { type: 'unavailable', reason: code, sent: !NOT_SENT.has(code) };
-  }
-  // Only the server's own text counts: the `, command was:` part quotes keys, which may say anything.
-  const suffix = error.message.indexOf(', command was: ');
-  const text = suffix >= 0 ? error.message.slice(0, suffix) : error.message;
-  if (AUTH.test(text) && (suffix >= 0 || /^(WRONGPASS|NOAUTH)\b/.test(text))) return { type: 'auth' };
-  if (suffix >= 0 && SERVER_FAILURE.test(text))
-    return { type: 'unavailable', reason: 'server error', sent: true };
-  return { type: 'other' };
-}
-
-// Every command auto-pipelined into one HTTP request fails with the same error object; its token
-// lets a circuit breaker count that request once. A token, so no error that may quote a command
-// (the SDK's 5xx errors do) hangs off ours.
-const roundTrips = new WeakMap<object, object>();
-function roundTripOf(error: unknown): object | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  let token = roundTrips.get(error);
-  if (!token) {
-    token = Object.freeze({});
-    roundTrips.set(error, token);
-  }
-  return token;
 }
 
 /** Where a {@link ManagedRedisClient} gets and re-gets its credentials. */
@@ -236,14 +166,14 @@ const sameCredentials = (a: Credentials, b: Credentials): boolean =>
  */
 export class ManagedRedisClient implements RedisLike {
   readonly kind: ServerKind;
-  readonly database: DatabaseConfig;
+  readonly database: RuntimeDatabase;
   #connection: Connection;
   #rebuilding: Promise<Connection> | undefined;
   readonly #provider: CredentialsProvider;
   readonly #options: ClientOptions;
 
   private constructor(
-    database: DatabaseConfig,
+    database: RuntimeDatabase,
     connection: Connection,
     provider: CredentialsProvider,
     options: ClientOptions,
@@ -257,7 +187,7 @@ export class ManagedRedisClient implements RedisLike {
 
   /** Loads the credentials (once, through the provider) and builds the client. */
   static async create(
-    database: DatabaseConfig,
+    database: RuntimeDatabase,
     provider: CredentialsProvider,
     options: ClientOptions = {},
   ): Promise<ManagedRedisClient> {
@@ -285,18 +215,6 @@ export class ManagedRedisClient implements RedisLike {
       }
     })();
     return this.#rebuilding;
-  }
-
-  #unavailable(reason: string, sent: boolean, error: unknown, first: unknown): UpstashUnavailableError {
-    // The cause is kept only when it cannot quote the command (network errors, timeouts).
-    const safeCause = error instanceof Error && error.name !== 'UpstashError' ? { cause: error } : {};
-    return new UpstashUnavailableError(`database "${this.database.name}" is unavailable (${reason})`, {
-      ...safeCause,
-      outcome: sent ? 'unknown' : 'not-applied',
-      // A retry belongs to the round trip it repeats: a breaker counts the pair once, and every
-      // command of the first batch, retried apart or not, shares that one token.
-      roundTrip: roundTripOf(first),
-    });
   }
 
   async #run<T>(readOnly: boolean, command: (redis: RedisLike) => Promise<T>): Promise<T> {
@@ -329,7 +247,12 @@ export class ManagedRedisClient implements RedisLike {
             continue;
           }
           // A retry that fails after a first attempt that may have run keeps the outcome unknown.
-          throw this.#unavailable(failure.reason, failure.sent || sentBefore, error, firstFailure ?? error);
+          throw unavailableError(
+            `database "${this.database.name}"`,
+            { ...failure, sent: failure.sent || sentBefore },
+            error,
+            firstFailure ?? error,
+          );
         }
         throw error;
       }
@@ -399,7 +322,7 @@ export class ManagedRedisClient implements RedisLike {
  * credentials' mode, wrapped in a {@link ManagedRedisClient}.
  */
 export function createRedisClient(
-  database: DatabaseConfig,
+  database: RuntimeDatabase,
   provider: CredentialsProvider,
   options: ClientOptions = {},
 ): Promise<ManagedRedisClient> {

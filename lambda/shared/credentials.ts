@@ -1,7 +1,8 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { DatabaseConfig, DatabaseMode } from './env';
+import type { DatabaseMode, RuntimeDatabase } from './env';
 import { envSuffix } from './env';
 import { ConfigurationError, CredentialsError } from './errors';
+import { MemoMap } from './memo';
+import { secretString as readSecret, resetSecretsManagerForTests } from './secrets-manager';
 
 /** How to reach an Upstash database over REST. */
 export interface RestCredentials {
@@ -23,7 +24,7 @@ export interface TcpCredentials {
 export type Credentials = RestCredentials | TcpCredentials;
 
 /** Where a database's credentials come from, for messages: the secret ARN/name, or the env. */
-export const credentialsSource = (database: DatabaseConfig): string =>
+export const credentialsSource = (database: RuntimeDatabase): string =>
   database.secretArn !== undefined
     ? `secret "${database.secretArn}"`
     : `environment of database "${database.name}"`;
@@ -125,7 +126,7 @@ export function parseSecret(
  * @default env - `process.env`
  */
 export function credentialsFromEnv(
-  database: DatabaseConfig,
+  database: RuntimeDatabase,
   env: NodeJS.ProcessEnv = process.env,
 ): Credentials {
   const suffix = envSuffix(database.name);
@@ -166,21 +167,16 @@ export interface CredentialsOptions {
   readonly refreshIntervalMs?: number;
 }
 
-interface Entry {
-  /** The credentials callers get: the first load, or the latest successful refresh. */
-  promise: Promise<Credentials>;
-  /**
-   * When the last forced re-fetch started, for the throttle. The cold-start load does not
-   * count: a container that started just before a rotation must still be able to refresh.
-   */
-  refreshedAt?: number;
-}
-
 // Module scope on purpose: one Lambda execution environment = one module instance, so every
-// invocation (and every concurrent one) of a warm container shares these.
-const entries = new Map<string, Entry>();
+// invocation (and every concurrent one) of a warm container shares these. The credentials callers
+// get: the first load, or the latest successful refresh.
+const loaded = new MemoMap<string, Credentials>();
+/**
+ * When the last forced re-fetch of each secret started, for the throttle. The cold-start load
+ * does not count: a container that started just before a rotation must still be able to refresh.
+ */
+const refreshedAt = new Map<string, number>();
 let refreshIntervalMs = 30_000;
-let secretsClient: SecretsManagerClient | undefined;
 
 /** Changes the refresh throttle (tests use a short one). */
 export function configureCredentials(options: CredentialsOptions): void {
@@ -192,25 +188,10 @@ export function configureCredentials(options: CredentialsOptions): void {
   }
 }
 
-/**
- * The one Secrets Manager client of the container, created on first use so a function that
- * never needs a secret never pays for it. Region, credentials and endpoint come from the
- * standard chain (`AWS_REGION`, the role, `AWS_ENDPOINT_URL_SECRETS_MANAGER` locally).
- */
-function secrets(): SecretsManagerClient {
-  secretsClient ??= new SecretsManagerClient({
-    // The SDK's own retries (3 attempts, throttling-aware) are right for an idempotent read;
-    // the timeouts keep a hung connection from eating the function's timeout.
-    requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 },
-  });
-  return secretsClient;
-}
-
-async function fetchSecret(database: DatabaseConfig & { secretArn: string }): Promise<Credentials> {
+async function fetchSecret(database: RuntimeDatabase & { secretArn: string }): Promise<Credentials> {
   let secretString: string | undefined;
   try {
-    const reply = await secrets().send(new GetSecretValueCommand({ SecretId: database.secretArn }));
-    secretString = reply.SecretString;
+    secretString = await readSecret(database.secretArn);
   } catch (error) {
     const name = error instanceof Error ? error.name : 'UnknownError';
     // SDK errors carry no secret value (there is none to carry when the call failed).
@@ -223,13 +204,13 @@ async function fetchSecret(database: DatabaseConfig & { secretArn: string }): Pr
   return parseSecret(database.secretArn, database.mode, secretString);
 }
 
-const load = (database: DatabaseConfig): Promise<Credentials> =>
+const load = (database: RuntimeDatabase): Promise<Credentials> =>
   database.secretArn !== undefined
     ? fetchSecret({ ...database, secretArn: database.secretArn })
     : // Async so a bad environment rejects like a bad secret instead of throwing synchronously.
       Promise.resolve().then(() => credentialsFromEnv(database));
 
-const cacheKey = (database: DatabaseConfig): string =>
+const cacheKey = (database: RuntimeDatabase): string =>
   database.secretArn !== undefined
     ? `secret:${database.mode}:${database.secretArn}`
     : `env:${database.mode}:${database.name}`;
@@ -238,17 +219,8 @@ const cacheKey = (database: DatabaseConfig): string =>
  * The credentials of `database`, fetched once per container: concurrent and later calls share
  * one promise (one `GetSecretValue`). A failed fetch is forgotten, so the next call retries.
  */
-export function loadCredentials(database: DatabaseConfig): Promise<Credentials> {
-  const key = cacheKey(database);
-  const cached = entries.get(key);
-  if (cached) return cached.promise;
-  const entry: Entry = { promise: load(database) };
-  entry.promise = entry.promise.catch((error: unknown) => {
-    if (entries.get(key) === entry) entries.delete(key);
-    throw error;
-  });
-  entries.set(key, entry);
-  return entry.promise;
+export function loadCredentials(database: RuntimeDatabase): Promise<Credentials> {
+  return loaded.get(cacheKey(database), () => load(database));
 }
 
 /**
@@ -257,19 +229,17 @@ export function loadCredentials(database: DatabaseConfig): Promise<Credentials> 
  * the current credentials (or the re-fetch in flight) without calling Secrets Manager. A failed re-fetch
  * keeps the previous credentials for later callers and rejects for the ones waiting on it.
  */
-export function refreshCredentials(database: DatabaseConfig): Promise<Credentials> {
+export function refreshCredentials(database: RuntimeDatabase): Promise<Credentials> {
   const key = cacheKey(database);
-  const entry = entries.get(key);
-  if (!entry) return loadCredentials(database);
+  const current = loaded.peek(key);
+  if (!current) return loadCredentials(database);
   const now = Date.now();
-  if (entry.refreshedAt !== undefined && now - entry.refreshedAt < refreshIntervalMs) return entry.promise;
-  const previous = entry.promise;
-  entry.refreshedAt = now;
-  entry.promise = load(database).catch((error: unknown) => {
-    entry.promise = previous;
-    throw error;
-  });
-  return entry.promise;
+  const last = refreshedAt.get(key);
+  if (last !== undefined && now - last < refreshIntervalMs) return current;
+  refreshedAt.set(key, now);
+  const next = load(database);
+  loaded.set(key, next, current);
+  return next;
 }
 
 /**
@@ -277,8 +247,8 @@ export function refreshCredentials(database: DatabaseConfig): Promise<Credential
  * endpoint from the environment when it was built), as a cold start would.
  */
 export function resetCredentialsForTests(): void {
-  entries.clear();
-  secretsClient?.destroy();
-  secretsClient = undefined;
+  loaded.forget();
+  refreshedAt.clear();
+  resetSecretsManagerForTests();
   refreshIntervalMs = 30_000;
 }

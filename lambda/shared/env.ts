@@ -1,23 +1,26 @@
+import * as v from 'valibot';
+import {
+  DEFAULTS,
+  dictionary,
+  FEATURES,
+  type Feature,
+  keyPrefix,
+  oneOf,
+  type RuntimeConfig,
+  RuntimeConfigSchema,
+  settings,
+  validate,
+} from './config';
 import { ConfigurationError } from './errors';
-import { MIGRATION_MODES, type MigrationMode, type RolloutBy } from './migration';
+import type { MigrationMode, RolloutBy } from './migration';
 
-/** The features that need a database, as named in `FEATURE_DATABASES` and by `redisFor()`. */
-export type RuntimeFeature = 'cache' | 'sessions' | 'rateLimit' | 'locks' | 'queue';
-
-/** Every {@link RuntimeFeature}, in a stable order. */
-export const RUNTIME_FEATURES: readonly RuntimeFeature[] = [
-  'cache',
-  'sessions',
-  'rateLimit',
-  'locks',
-  'queue',
-];
+export type { Feature } from './config';
 
 /** How a database is reached: Upstash REST (default) or a Redis TCP connection through ioredis. */
 export type DatabaseMode = 'rest' | 'tcp';
 
-/** One database of the deployment, from `UPSTASH_DATABASES` (or implied for local use). */
-export interface DatabaseConfig {
+/** One database of a function, from `UPSTASH_DATABASES` (or implied for local use). */
+export interface RuntimeDatabase {
   /** Logical name (`cache`, `state`, ...); also the suffix of the per-database local variables. */
   readonly name: string;
   /** Transport. */
@@ -50,16 +53,19 @@ export interface DatabaseMigration {
 /** The validated runtime environment of a function. */
 export interface RuntimeEnv {
   /** Databases by name. */
-  readonly databases: Readonly<Record<string, DatabaseConfig>>;
-  /** Database name of each feature. */
-  readonly features: Readonly<Record<RuntimeFeature, string>>;
+  readonly databases: Readonly<Record<string, RuntimeDatabase>>;
+  /** Database name of each feature this function has a database for. */
+  readonly features: Readonly<Partial<Record<Feature, string>>>;
   /** First segment of every key (`KEY_PREFIX`). */
   readonly keyPrefix: string;
-  /** Non-secret configuration (`APP_CONFIG`), parsed. */
-  readonly appConfig: Readonly<Record<string, unknown>>;
+  /** Non-secret configuration (`APP_CONFIG`), validated, every default applied. */
+  readonly config: RuntimeConfig;
 }
 
-/** Environment variables the runtime reads; the CDK stacks set exactly these names. */
+/**
+ * Environment variables the runtime reads. `UpstashFunction` (lib/constructs) writes exactly these
+ * from its props, and the local stack from its databases: see {@link functionEnvironment}.
+ */
 export const ENV = {
   databases: 'UPSTASH_DATABASES',
   features: 'FEATURE_DATABASES',
@@ -70,133 +76,66 @@ export const ENV = {
 /** Name of the implied database when the environment names none. */
 export const DEFAULT_DATABASE = 'default';
 
-/** Key prefix when `KEY_PREFIX` is unset. */
-export const DEFAULT_KEY_PREFIX = 'app';
-
 // Database names end up in environment variable names (`UPSTASH_REDIS_REST_URL_<DB>`).
 const DATABASE_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
-const KEY_PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
 
 /** The suffix of a database's local variables: `state` -> `STATE`, `rate-limits` -> `RATE_LIMITS`. */
 export const envSuffix = (database: string): string => database.toUpperCase().replace(/-/g, '_');
 
-// These variables hold ARNs, names and non-secret JSON, so quoting them in errors is safe; cut
-// them short so one bad variable cannot flood a log line.
-const quote = (value: string): string =>
-  JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}...` : value);
+const nonEmpty = () =>
+  v.pipe(
+    v.string((issue) => `must be a non-empty string, got ${issue.received}`),
+    v.trim(),
+    v.nonEmpty('must be a non-empty string'),
+  );
 
-function parseJson(variable: string, raw: string): unknown {
-  try {
-    return JSON.parse(raw);
-  } catch (error) {
-    throw new ConfigurationError(`${variable} must be JSON, got ${quote(raw)}`, { cause: error });
-  }
-}
+const databaseName = v.pipe(
+  v.string(),
+  v.regex(
+    DATABASE_NAME,
+    (issue) =>
+      `is not a database name (1-32 characters of A-Z, a-z, 0-9, "_" or "-" starting with a letter), got ${issue.received}`,
+  ),
+);
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+/** `UPSTASH_DATABASES`: `{"<name>": {"secretArn": "...", "mode": "rest", "migration": {...}}}`. */
+export const DatabasesEnvSchema = v.pipe(
+  dictionary(
+    databaseName,
+    settings({
+      secretArn: v.optional(nonEmpty()),
+      mode: v.optional(oneOf(['rest', 'tcp'] as const), 'rest'),
+      migration: v.optional(
+        settings({
+          mode: oneOf(['off', 'shadow', 'rollout', 'upstash'] as const),
+          sourceSecretArn: v.optional(nonEmpty()),
+          rolloutPercent: v.optional(
+            v.pipe(
+              v.number((issue) => `must be a number from 0 to 100, got ${issue.received}`),
+              v.minValue(0, (issue) => `must be a number from 0 to 100, got ${issue.received}`),
+              v.maxValue(100, (issue) => `must be a number from 0 to 100, got ${issue.received}`),
+            ),
+            0,
+          ),
+          rolloutBy: v.optional(oneOf(['key', 'tenant'] as const), 'key'),
+        }),
+      ),
+    }),
+    'a JSON object {"<db>": {"secretArn": "...", "mode": "rest"}}',
+  ),
+  v.check((dbs) => Object.keys(dbs).length > 0, 'must name at least one database, got {}'),
+);
 
-function parseDatabases(raw: string): Record<string, DatabaseConfig> {
-  const parsed = parseJson(ENV.databases, raw);
-  if (!isObject(parsed) || Object.keys(parsed).length === 0) {
-    throw new ConfigurationError(
-      `${ENV.databases} must be a non-empty JSON object {"<db>": {"secretArn": "...", "mode": "rest"}}, got ${quote(raw)}`,
-    );
-  }
-  const databases: Record<string, DatabaseConfig> = {};
-  for (const [name, spec] of Object.entries(parsed)) {
-    if (!DATABASE_NAME.test(name)) {
-      throw new ConfigurationError(
-        `${ENV.databases}: database name must be 1-32 characters of A-Z, a-z, 0-9, "_" or "-" starting with a letter, got ${quote(name)}`,
-      );
-    }
-    if (!isObject(spec)) {
-      throw new ConfigurationError(
-        `${ENV.databases}.${name} must be an object, got ${quote(JSON.stringify(spec))}`,
-      );
-    }
-    const { secretArn, mode = 'rest' } = spec;
-    if (secretArn !== undefined && (typeof secretArn !== 'string' || secretArn.trim() === '')) {
-      throw new ConfigurationError(
-        `${ENV.databases}.${name}.secretArn must be a non-empty string, got ${quote(JSON.stringify(secretArn))}`,
-      );
-    }
-    if (mode !== 'rest' && mode !== 'tcp') {
-      throw new ConfigurationError(
-        `${ENV.databases}.${name}.mode must be "rest" or "tcp", got ${quote(JSON.stringify(mode))}`,
-      );
-    }
-    const migration = spec.migration === undefined ? undefined : parseMigration(name, spec.migration);
-    databases[name] = {
-      name,
-      mode,
-      ...(secretArn !== undefined ? { secretArn: secretArn as string } : {}),
-      ...(migration ? { migration } : {}),
-    };
-  }
-  return databases;
-}
-
-function parseMigration(name: string, spec: unknown): DatabaseMigration {
-  const where = `${ENV.databases}.${name}.migration`;
-  if (!isObject(spec))
-    throw new ConfigurationError(`${where} must be an object, got ${quote(JSON.stringify(spec))}`);
-  const { mode, sourceSecretArn, rolloutPercent = 0, rolloutBy = 'key' } = spec;
-  if (!MIGRATION_MODES.includes(mode as MigrationMode)) {
-    throw new ConfigurationError(
-      `${where}.mode must be one of ${MIGRATION_MODES.join(', ')}, got ${quote(JSON.stringify(mode))}`,
-    );
-  }
-  if (
-    sourceSecretArn !== undefined &&
-    (typeof sourceSecretArn !== 'string' || sourceSecretArn.trim() === '')
-  ) {
-    throw new ConfigurationError(`${where}.sourceSecretArn must be a non-empty string`);
-  }
-  if (typeof rolloutPercent !== 'number' || !(rolloutPercent >= 0 && rolloutPercent <= 100)) {
-    throw new ConfigurationError(
-      `${where}.rolloutPercent must be a number from 0 to 100, got ${quote(JSON.stringify(rolloutPercent))}`,
-    );
-  }
-  if (rolloutBy !== 'key' && rolloutBy !== 'tenant') {
-    throw new ConfigurationError(
-      `${where}.rolloutBy must be "key" or "tenant", got ${quote(JSON.stringify(rolloutBy))}`,
-    );
-  }
-  return {
-    mode: mode as MigrationMode,
-    ...(sourceSecretArn !== undefined ? { sourceSecretArn: sourceSecretArn as string } : {}),
-    rolloutPercent,
-    rolloutBy,
-  };
-}
-
-function parseFeatures(raw: string): Partial<Record<RuntimeFeature, string>> {
-  const parsed = parseJson(ENV.features, raw);
-  if (!isObject(parsed)) {
-    throw new ConfigurationError(
-      `${ENV.features} must be a JSON object of feature -> database, got ${quote(raw)}`,
-    );
-  }
-  const features: Partial<Record<RuntimeFeature, string>> = {};
-  for (const [feature, database] of Object.entries(parsed)) {
-    if (!(RUNTIME_FEATURES as readonly string[]).includes(feature)) {
-      throw new ConfigurationError(
-        `${ENV.features}: unknown feature ${quote(feature)}; known: ${RUNTIME_FEATURES.join(', ')}`,
-      );
-    }
-    if (typeof database !== 'string' || !DATABASE_NAME.test(database)) {
-      throw new ConfigurationError(
-        `${ENV.features}.${feature} must be a database name, got ${quote(JSON.stringify(database))}`,
-      );
-    }
-    features[feature as RuntimeFeature] = database;
-  }
-  return features;
-}
+/** `FEATURE_DATABASES`: the database of each feature the function uses. */
+export const FeatureDatabasesSchema = settings(
+  Object.fromEntries(FEATURES.map((feature) => [feature, v.optional(databaseName)])) as Record<
+    Feature,
+    v.OptionalSchema<typeof databaseName, undefined>
+  >,
+);
 
 /** The usual split: cache data on an evicting database, everything else on a non-evicting one. */
-const STANDARD_SPLIT: Record<RuntimeFeature, string> = {
+const STANDARD_SPLIT: Record<Feature, string> = {
   cache: 'cache',
   sessions: 'state',
   rateLimit: 'state',
@@ -204,70 +143,111 @@ const STANDARD_SPLIT: Record<RuntimeFeature, string> = {
   queue: 'state',
 };
 
+// These variables hold ARNs, names and non-secret JSON, so quoting them in errors is safe; cut
+// them short so one bad variable cannot flood a log line.
+const quote = (value: string): string =>
+  JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}...` : value);
+
+/** Validates one JSON variable against `schema`: every problem in one error, one line each. */
+function read<S extends v.GenericSchema>(
+  schema: S,
+  variable: string,
+  raw: string | undefined,
+  fallback: unknown,
+): v.InferOutput<S> {
+  let input = fallback;
+  if (raw !== undefined) {
+    try {
+      input = JSON.parse(raw);
+    } catch (error) {
+      throw new ConfigurationError(`${variable} must be JSON, got ${quote(raw)}`, { cause: error });
+    }
+  }
+  return validate(schema, input, variable, (lines) => new ConfigurationError(lines.join('\n')));
+}
+
 /**
- * Reads and validates the runtime environment. Throws a {@link ConfigurationError} naming the
- * variable and its bad value; none of these variables holds a secret (tokens live in Secrets
- * Manager, or in the local-only `UPSTASH_REDIS_REST_TOKEN*`, which this function never reads).
+ * Reads and validates the runtime environment, once per cold start (the runtime memoizes it).
+ * Throws a {@link ConfigurationError} naming each bad variable and value; none of these variables
+ * holds a secret (tokens live in Secrets Manager, or in the local-only
+ * `UPSTASH_REDIS_REST_TOKEN*`, which this function never reads).
  *
  * Without `UPSTASH_DATABASES` the databases are those named in `FEATURE_DATABASES`, or a single
  * one named `default`; either way their credentials come from environment variables (local use).
+ * A feature the environment gives no database fails when it is used, not here: a function only
+ * needs the databases of the features it uses.
  *
  * @param env - the environment to read
  * @default env - `process.env`
  */
 export function readRuntimeEnv(env: NodeJS.ProcessEnv = process.env): RuntimeEnv {
-  const rawDatabases = env[ENV.databases]?.trim();
-  const rawFeatures = env[ENV.features]?.trim();
-  const explicitFeatures = rawFeatures ? parseFeatures(rawFeatures) : {};
+  const rawDatabases = env[ENV.databases]?.trim() || undefined;
+  const rawFeatures = env[ENV.features]?.trim() || undefined;
+  const explicit = read(FeatureDatabasesSchema, ENV.features, rawFeatures, {});
 
-  let databases: Record<string, DatabaseConfig>;
+  let databases: Record<string, RuntimeDatabase>;
   if (rawDatabases) {
-    databases = parseDatabases(rawDatabases);
+    const parsed = read(DatabasesEnvSchema, ENV.databases, rawDatabases, {});
+    databases = Object.fromEntries(
+      Object.entries(parsed).map(([name, spec]) => [name, { name, ...spec } as RuntimeDatabase]),
+    );
   } else {
-    const names = [...new Set(Object.values(explicitFeatures))];
+    const names = [...new Set(Object.values(explicit).filter((db): db is string => db !== undefined))];
     databases = Object.fromEntries(
       (names.length > 0 ? names : [DEFAULT_DATABASE]).map((name) => [name, { name, mode: 'rest' as const }]),
     );
   }
 
   const names = Object.keys(databases);
-  const features = {} as Record<RuntimeFeature, string>;
-  for (const feature of RUNTIME_FEATURES) {
-    const explicit = explicitFeatures[feature];
-    if (explicit !== undefined) {
-      if (!(explicit in databases)) {
+  const features: Partial<Record<Feature, string>> = {};
+  for (const feature of FEATURES) {
+    const named = explicit[feature];
+    if (named !== undefined) {
+      if (!(named in databases)) {
         throw new ConfigurationError(
-          `${ENV.features}.${feature} names database ${quote(explicit)}, which ${ENV.databases} does not define (defined: ${names.join(', ')})`,
+          `${ENV.features}.${feature} names database ${quote(named)}, which ${ENV.databases} does not define (defined: ${names.join(', ')})`,
         );
       }
-      features[feature] = explicit;
-    } else if (names.length === 1) {
+      features[feature] = named;
+    } else if (rawFeatures === undefined && names.length === 1) {
       features[feature] = names[0] as string;
-    } else if (STANDARD_SPLIT[feature] in databases) {
+    } else if (rawFeatures === undefined && STANDARD_SPLIT[feature] in databases) {
       features[feature] = STANDARD_SPLIT[feature];
-    } else {
-      throw new ConfigurationError(
-        `${ENV.features} must name the database of "${feature}" when there are several (${names.join(', ')})`,
-      );
     }
   }
 
-  const keyPrefix = env[ENV.keyPrefix]?.trim() || DEFAULT_KEY_PREFIX;
-  if (!KEY_PREFIX.test(keyPrefix)) {
-    throw new ConfigurationError(
-      `${ENV.keyPrefix} must be 1-32 characters of A-Z, a-z, 0-9, "_" or "-", got ${quote(keyPrefix)}`,
-    );
-  }
+  const prefix = env[ENV.keyPrefix]?.trim() || undefined;
+  return {
+    databases,
+    features,
+    keyPrefix: prefix === undefined ? DEFAULTS.keyPrefix : validate(keyPrefix(), prefix, ENV.keyPrefix, fail),
+    config: read(RuntimeConfigSchema, ENV.appConfig, env[ENV.appConfig]?.trim() || undefined, {}),
+  };
+}
 
-  const rawAppConfig = env[ENV.appConfig]?.trim();
-  let appConfig: Record<string, unknown> = {};
-  if (rawAppConfig) {
-    const parsed = parseJson(ENV.appConfig, rawAppConfig);
-    if (!isObject(parsed)) {
-      throw new ConfigurationError(`${ENV.appConfig} must be a JSON object, got ${quote(rawAppConfig)}`);
-    }
-    appConfig = parsed;
-  }
+const fail = (lines: string[]): Error => new ConfigurationError(lines.join('\n'));
 
-  return { databases, features, keyPrefix, appConfig };
+/** What {@link functionEnvironment} writes. */
+export interface FunctionEnvironmentInput {
+  /** The function's databases by name, with their secret ARN (none for local credentials). */
+  readonly databases: Readonly<Record<string, Partial<Omit<RuntimeDatabase, 'name'>>>>;
+  /** Which database serves each feature the function uses. */
+  readonly features: Readonly<Partial<Record<Feature, string>>>;
+  /** @default 'app' */
+  readonly keyPrefix?: string;
+  /** @default - none: the runtime applies the defaults */
+  readonly config?: RuntimeConfig;
+}
+
+/**
+ * The environment a function's runtime reads ({@link readRuntimeEnv}), as the function construct
+ * writes it at synth and the local stack at start: one writer for both.
+ */
+export function functionEnvironment(input: FunctionEnvironmentInput): Record<string, string> {
+  return {
+    [ENV.databases]: JSON.stringify(input.databases),
+    [ENV.features]: JSON.stringify(input.features),
+    [ENV.keyPrefix]: input.keyPrefix ?? DEFAULTS.keyPrefix,
+    ...(input.config ? { [ENV.appConfig]: JSON.stringify(input.config) } : {}),
+  };
 }

@@ -1,6 +1,7 @@
+import { CircuitBreaker } from './circuit-breaker';
 import { ValidationError } from './errors';
 import type { RedisLike, ServerKind, SetOptions } from './redis';
-import { scriptBySha, scriptTextFor } from './scripts';
+import { evalScript, scriptBySha, scriptTextFor } from './scripts';
 
 /**
  * Migration from a self-hosted Redis to Upstash, in the client layer: a {@link RedisLike} that
@@ -134,11 +135,8 @@ export class MigrationRouter implements RedisLike {
     upstashFailures: 0,
     legacySkipped: 0,
   };
-  readonly #failureThreshold: number;
-  readonly #cooldownMs: number;
-  readonly #now: () => number;
-  #consecutiveLegacyFailures = 0;
-  #legacyOpenUntil = 0;
+  /** The old Redis's circuit: the one breaker rule, with every failure of it counting. */
+  readonly #legacyCircuit: CircuitBreaker;
 
   constructor(options: MigrationRouterOptions) {
     const percent = options.rolloutPercent ?? 0;
@@ -152,32 +150,36 @@ export class MigrationRouter implements RedisLike {
     this.#threshold = Math.round(percent * 100);
     this.#by = options.rolloutBy ?? 'key';
     this.#onMismatch = options.onMismatch ?? (() => {});
-    this.#failureThreshold = options.legacyFailureThreshold ?? 3;
-    this.#cooldownMs = options.legacyCooldownMs ?? 30_000;
-    this.#now = options.now ?? Date.now;
+    const cooldownMs = options.legacyCooldownMs ?? 30_000;
+    this.#legacyCircuit = new CircuitBreaker({
+      failureThreshold: options.legacyFailureThreshold ?? 3,
+      // A fixed cooldown: the old Redis is on its way out, no need to probe it sooner.
+      firstProbeMs: cooldownMs,
+      probeIntervalMs: cooldownMs,
+      // Whatever the old Redis throws counts: its errors are not the managed client's.
+      isFailure: () => true,
+      ...(options.now ? { now: options.now } : {}),
+    });
   }
 
   /**
-   * Whether the old Redis is skipped for now (rollout only: in shadow it is the source of truth,
-   * so its failures must reach the caller).
+   * Whether the old Redis is skipped for now: its circuit is open and this is not the probe
+   * (rollout only: in shadow it is the source of truth, so its failures must reach the caller).
    */
   #legacyOpen(): boolean {
-    if (this.#mode !== 'rollout' || this.#now() >= this.#legacyOpenUntil) return false;
+    if (this.#mode !== 'rollout' || this.#legacyCircuit.permit() !== 'skip') return false;
     this.#stats.legacySkipped += 1;
     return true;
   }
 
-  /** Runs a command on the old Redis, keeping the circuit's count. */
+  /** Runs a command on the old Redis, reporting its outcome to the circuit. */
   async #onLegacy<T>(run: () => Promise<T>): Promise<T> {
     try {
       const value = await run();
-      this.#consecutiveLegacyFailures = 0;
+      this.#legacyCircuit.success();
       return value;
     } catch (error) {
-      this.#consecutiveLegacyFailures += 1;
-      if (this.#consecutiveLegacyFailures >= this.#failureThreshold) {
-        this.#legacyOpenUntil = this.#now() + this.#cooldownMs;
-      }
+      this.#legacyCircuit.failure(error);
       throw error;
     }
   }
@@ -371,16 +373,8 @@ export class MigrationRouter implements RedisLike {
     const script = scriptBySha(sha);
     // Each side loads a script it lacks on its own: a NOSCRIPT from one side must not make the
     // caller re-send the script to both (the other side would run it twice).
-    const run = async (side: RedisLike): Promise<unknown> => {
-      if (!script) return side.evalsha(sha, keys, args);
-      const variant = script.variants[side.kind];
-      try {
-        return await side.evalsha(variant.sha, keys, args);
-      } catch (error) {
-        if (!(error instanceof Error && /NOSCRIPT/i.test(error.message))) throw error;
-        return side.eval(variant.text, keys, args);
-      }
-    };
+    const run = (side: RedisLike): Promise<unknown> =>
+      script ? evalScript(side, script, keys, args) : side.evalsha(sha, keys, args);
     return this.#write(
       keys,
       () => run(this.#upstash),

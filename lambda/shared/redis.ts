@@ -1,4 +1,14 @@
-import type { Redis } from '@upstash/redis';
+import {
+  EvalCommand,
+  EvalshaCommand,
+  GetExCommand,
+  MGetCommand,
+  type Redis,
+  type Requester,
+  ScanCommand,
+} from '@upstash/redis';
+import { CredentialsError } from './errors';
+import { classifyFailure, unavailableError } from './failures';
 
 /** Options of {@link RedisLike.set}. Durations in milliseconds. */
 export interface SetOptions {
@@ -45,24 +55,41 @@ export interface RedisLike {
   info?(section: string): Promise<string>;
 }
 
+/** Per-command options that read replies as the text Redis sent. */
+const RAW = { automaticDeserialization: false } as const;
+
 /**
- * {@link RedisLike} over an `@upstash/redis` client. Build that client with
- * `automaticDeserialization: false` so values come back as the strings that were stored.
- * Commands issued in the same tick share one HTTP round trip through auto-pipelining.
+ * {@link RedisLike} over an `@upstash/redis` client: replies are read as the strings that were
+ * stored whatever the client's `automaticDeserialization` (a client that parses JSON would turn a
+ * stored `"null"` or `"123"` into another value, so its text-valued commands are sent with
+ * deserialization off, one request each). Commands issued in the same tick share one HTTP round
+ * trip through auto-pipelining when the client has it. Failures are the SDK's own: wrap it with
+ * {@link toRedisLike} (or build it with `createClient`) for the ones the services understand.
  */
 export class UpstashRedisClient implements RedisLike {
   readonly kind = 'upstash' as const;
+  /** The client's requester, when its replies must be read raw (it deserializes). */
+  readonly #raw: Requester | undefined;
 
-  constructor(readonly client: Redis) {}
+  constructor(readonly client: Redis) {
+    // Both are protected fields of @upstash/redis's `Redis`: its options and its HTTP requester.
+    const internals = client as unknown as {
+      opts?: { automaticDeserialization?: boolean };
+      client: Requester;
+    };
+    this.#raw = internals.opts?.automaticDeserialization === false ? undefined : internals.client;
+  }
 
   get(key: string): Promise<string | null> {
     // GETEX without options replies exactly as GET does. @upstash/redis auto-pipelines reads and
     // writes in separate batches, and the commands a request pairs with a read (a rate-limit or
     // session script) are writes: as GETEX the read joins their batch, one round trip, not two.
+    if (this.#raw) return new GetExCommand<string>([key], RAW).exec(this.#raw);
     return this.client.getex<string>(key);
   }
 
   mget(keys: readonly string[]): Promise<Array<string | null>> {
+    if (this.#raw) return new MGetCommand<Array<string | null>>([...keys], RAW).exec(this.#raw);
     return this.client.mget<Array<string | null>>(...keys);
   }
 
@@ -91,15 +118,19 @@ export class UpstashRedisClient implements RedisLike {
   }
 
   async scan(cursor: string, match: string, count: number): Promise<[string, string[]]> {
-    const [next, keys] = await this.client.scan(cursor, { match, count });
-    return [String(next), keys];
+    const [next, keys] = this.#raw
+      ? await new ScanCommand([cursor, { match, count }], RAW).exec(this.#raw)
+      : await this.client.scan(cursor, { match, count });
+    return [String(next), keys.map(String)];
   }
 
   evalsha(sha: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    if (this.#raw) return new EvalshaCommand([sha, [...keys], [...args]], RAW).exec(this.#raw);
     return this.client.evalsha(sha, [...keys], [...args]);
   }
 
   eval(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    if (this.#raw) return new EvalCommand([script, [...keys], [...args]], RAW).exec(this.#raw);
     return this.client.eval(script, [...keys], [...args]);
   }
 
@@ -115,4 +146,99 @@ export class UpstashRedisClient implements RedisLike {
     // The SDK has no INFO command; `exec` sends one raw command (never auto-pipelined).
     return this.client.exec<string>(['INFO', section]);
   }
+}
+
+/** The methods of {@link RedisLike} that send a command. */
+type Command = Exclude<keyof RedisLike, 'kind'>;
+
+/**
+ * A {@link RedisLike} whose failures are classified: an outage (network error, timeout, 5xx)
+ * becomes `UpstashUnavailableError` (with `outcome` and the round trip it belongs to) and a
+ * rejected token `CredentialsError`; Redis error replies pass through. No retries and no
+ * credential refresh: the wrapped client's own settings stand (the managed client of
+ * `createClient` adds both).
+ */
+class ClassifiedRedis implements RedisLike {
+  readonly kind: ServerKind;
+  readonly #inner: RedisLike;
+
+  constructor(inner: RedisLike) {
+    this.#inner = inner;
+    this.kind = inner.kind;
+  }
+
+  async #run<T>(command: Command, call: (redis: RedisLike) => Promise<T>): Promise<T> {
+    try {
+      return await call(this.#inner);
+    } catch (error) {
+      const failure = classifyFailure(error);
+      if (failure.type === 'unavailable') throw unavailableError('Upstash', failure, error);
+      if (failure.type === 'auth') {
+        throw new CredentialsError(`Upstash rejected the client's token (${command})`);
+      }
+      throw error;
+    }
+  }
+
+  get(key: string) {
+    return this.#run('get', (r) => r.get(key));
+  }
+  mget(keys: readonly string[]) {
+    return this.#run('mget', (r) => r.mget(keys));
+  }
+  set(key: string, value: string, options?: SetOptions) {
+    return this.#run('set', (r) => r.set(key, value, options));
+  }
+  del(keys: readonly string[]) {
+    return this.#run('del', (r) => r.del(keys));
+  }
+  unlink(keys: readonly string[]) {
+    return this.#run('unlink', (r) => r.unlink(keys));
+  }
+  exists(keys: readonly string[]) {
+    return this.#run('exists', (r) => r.exists(keys));
+  }
+  pttl(key: string) {
+    return this.#run('pttl', (r) => r.pttl(key));
+  }
+  scan(cursor: string, match: string, count: number) {
+    return this.#run('scan', (r) => r.scan(cursor, match, count));
+  }
+  evalsha(sha: string, keys: readonly string[], args: readonly string[]) {
+    return this.#run('evalsha', (r) => r.evalsha(sha, keys, args));
+  }
+  eval(script: string, keys: readonly string[], args: readonly string[]) {
+    return this.#run('eval', (r) => r.eval(script, keys, args));
+  }
+  ping() {
+    return this.#run('ping', (r) => r.ping());
+  }
+  dbsize() {
+    return this.#run('dbsize', (r) => (r.dbsize ? r.dbsize() : Promise.reject(new Error('no DBSIZE'))));
+  }
+  info(section: string) {
+    return this.#run('info', (r) => (r.info ? r.info(section) : Promise.reject(new Error('no INFO'))));
+  }
+}
+
+/** What the services take as `redis`: a {@link RedisLike}, or a plain `@upstash/redis` client. */
+export type RedisClient = RedisLike | Redis;
+
+const adapted = new WeakMap<Redis, RedisLike>();
+
+/**
+ * The {@link RedisLike} of what a service was given. A `RedisLike` is used as is (the clients of
+ * `createClient` and the runtime classify their own failures). A plain `@upstash/redis` client is
+ * adapted once (every service given the same client shares the adapter, and so its circuit
+ * breaker): replies read as stored text ({@link UpstashRedisClient}) and failures classified, so
+ * the cache fallback and the rate limiters' outage policies work as documented.
+ */
+export function toRedisLike(redis: RedisClient): RedisLike {
+  if ('kind' in redis) return redis;
+  let like = adapted.get(redis);
+  if (!like) {
+    like = new ClassifiedRedis(new UpstashRedisClient(redis));
+    adapted.set(redis, like);
+  }
+  return like;
 }

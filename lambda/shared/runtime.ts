@@ -1,18 +1,20 @@
 import { type ClientOptions, createRedisClient, type ManagedRedisClient } from './client';
+import type { RuntimeConfig } from './config';
 import {
   configureCredentials,
   loadCredentials,
   refreshCredentials,
   resetCredentialsForTests,
 } from './credentials';
-import { type DatabaseConfig, type RuntimeEnv, type RuntimeFeature, readRuntimeEnv } from './env';
+import { type Feature, type RuntimeDatabase, type RuntimeEnv, readRuntimeEnv } from './env';
 import { ConfigurationError } from './errors';
 import { KeyBuilder } from './keys';
+import { MemoMap } from './memo';
 import { MigrationRouter } from './migration';
 import type { RedisLike } from './redis';
 import { usageRecorder } from './usage';
 
-export type { RuntimeFeature } from './env';
+export type { Feature } from './env';
 
 /**
  * The runtime entry of every handler: the environment read once, one Redis client per database
@@ -28,14 +30,14 @@ export type { RuntimeFeature } from './env';
 let env: RuntimeEnv | undefined;
 let keys: KeyBuilder | undefined;
 let clientOptions: ClientOptions = {};
-const clients = new Map<string, Promise<RedisLike & { close(): Promise<void> }>>();
+const clients = new MemoMap<string, RedisLike & { close(): Promise<void> }>();
 const routers = new Map<string, MigrationRouter>();
 
 /**
  * A database's client. The databases of the deployment are metered (usage and cost metrics, by
  * database name); a migration's old Redis is not: Upstash does not bill it.
  */
-const managed = (database: DatabaseConfig, metered = true): Promise<ManagedRedisClient> =>
+const managed = (database: RuntimeDatabase, metered = true): Promise<ManagedRedisClient> =>
   createRedisClient(
     database,
     { load: () => loadCredentials(database), refresh: () => refreshCredentials(database) },
@@ -46,10 +48,10 @@ const managed = (database: DatabaseConfig, metered = true): Promise<ManagedRedis
  * The database's client: Upstash alone, or, while it is migrating in `shadow` or `rollout`, the
  * migration router over Upstash and the old Redis (its TCP credentials from the source secret).
  */
-async function buildClient(database: DatabaseConfig): Promise<RedisLike & { close(): Promise<void> }> {
+async function buildClient(database: RuntimeDatabase): Promise<RedisLike & { close(): Promise<void> }> {
   const migration = database.migration;
   if (!migration || migration.mode === 'off' || migration.mode === 'upstash') return managed(database);
-  const source: DatabaseConfig = {
+  const source: RuntimeDatabase = {
     name: `${database.name}-source`,
     mode: 'tcp',
     ...(migration.sourceSecretArn ? { secretArn: migration.sourceSecretArn } : {}),
@@ -70,7 +72,7 @@ async function buildClient(database: DatabaseConfig): Promise<RedisLike & { clos
   });
 }
 
-const direct = new Map<string, Promise<ManagedRedisClient>>();
+const direct = new MemoMap<string, ManagedRedisClient>();
 
 /**
  * The Upstash client of a database, without the migration router even while it migrates: what
@@ -81,13 +83,7 @@ export function upstashForDatabase(name: string): Promise<RedisLike> {
   if (!database.migration || database.migration.mode === 'off' || database.migration.mode === 'upstash') {
     return redisForDatabase(name);
   }
-  let client = direct.get(name);
-  if (!client) {
-    client = managed(database);
-    direct.set(name, client);
-    client.catch(() => direct.delete(name));
-  }
-  return client;
+  return direct.get(name, () => managed(database));
 }
 
 /** The old Redis's URL of a migrating database, from its source secret (TCP credentials). */
@@ -117,12 +113,24 @@ export function runtimeEnv(): RuntimeEnv {
   return env;
 }
 
-/** Name of the database that holds `feature`'s data. */
-export function databaseFor(feature: RuntimeFeature): string {
-  return runtimeEnv().features[feature];
+/**
+ * Name of the database that holds `feature`'s data.
+ *
+ * @throws ConfigurationError when the function was given no database for it (`FEATURE_DATABASES`)
+ */
+export function databaseFor(feature: Feature): string {
+  const { features } = runtimeEnv();
+  const database = features[feature];
+  if (database === undefined) {
+    const given = Object.keys(features);
+    throw new ConfigurationError(
+      `this function has no database for feature "${feature}" (FEATURE_DATABASES names ${given.length > 0 ? given.join(', ') : 'none'}): give its construct one in \`features\``,
+    );
+  }
+  return database;
 }
 
-function databaseConfig(name: string): DatabaseConfig {
+function databaseConfig(name: string): RuntimeDatabase {
   const database = runtimeEnv().databases[name];
   if (!database) throw new ConfigurationError(`unknown database "${name}"`);
   return database;
@@ -134,23 +142,14 @@ function databaseConfig(name: string): DatabaseConfig {
  * retries.
  */
 export function redisForDatabase(name: string): Promise<RedisLike> {
-  let client = clients.get(name);
-  if (!client) {
-    const database = databaseConfig(name);
-    client = buildClient(database);
-    clients.set(name, client);
-    client.catch(() => {
-      if (clients.get(name) === client) clients.delete(name);
-    });
-  }
-  return client;
+  return clients.get(name, () => buildClient(databaseConfig(name)));
 }
 
 /**
  * The {@link RedisLike} for `feature`, on the database `FEATURE_DATABASES` assigns it.
  * Memoized per database: features sharing a database share a client (and its auto-pipeline).
  */
-export function redisFor(feature: RuntimeFeature): Promise<RedisLike> {
+export function redisFor(feature: Feature): Promise<RedisLike> {
   return redisForDatabase(databaseFor(feature));
 }
 
@@ -160,9 +159,12 @@ export function keyBuilder(): KeyBuilder {
   return keys;
 }
 
-/** The non-secret configuration from `APP_CONFIG`, parsed (an empty object when unset). */
-export function appConfig(): Readonly<Record<string, unknown>> {
-  return runtimeEnv().appConfig;
+/**
+ * The non-secret configuration from `APP_CONFIG`, validated once per cold start against the
+ * runtime schema (`lambda/shared/config.ts`), every default applied: typed, no casts.
+ */
+export function appConfig(): RuntimeConfig {
+  return runtimeEnv().config;
 }
 
 /** Round-trip time of a PING to `database`, in ms. Throws like any command when it is down. */
@@ -214,8 +216,8 @@ export interface RuntimeTestOptions {
  */
 export async function resetRuntimeForTests(options: RuntimeTestOptions = {}): Promise<void> {
   const built = [...clients.values(), ...direct.values()];
-  clients.clear();
-  direct.clear();
+  clients.forget();
+  direct.forget();
   routers.clear();
   env = undefined;
   keys = undefined;

@@ -106,6 +106,27 @@ function unwrap(script: LuaScript, raw: unknown): unknown {
 }
 
 /**
+ * Sends a declared script to `redis` in the variant for its kind of server: EVALSHA, and EVAL
+ * when the server does not know it yet (`NOSCRIPT`). Resolves to the raw reply (with the call
+ * count of the wrapper). The one EVALSHA→EVAL path: {@link runScript} and the migration router
+ * (which sends each side its own variant) both go through it.
+ */
+export async function evalScript(
+  redis: RedisLike,
+  script: LuaScript,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
+  const { text, sha } = script.variants[redis.kind];
+  try {
+    return await redis.evalsha(sha, keys, args);
+  } catch (error) {
+    if (!isNoScript(error)) throw error;
+    return redis.eval(text, keys, args);
+  }
+}
+
+/**
  * Runs a script with EVALSHA, falling back to EVAL when the server does not know it yet. The
  * steady state is one command and one round trip; only the first call per server pays two.
  * Arguments are strings, as Redis sees them; numbers are converted by the caller. Resolves to
@@ -117,14 +138,5 @@ export async function runScript<T = unknown>(
   keys: readonly string[],
   args: readonly (string | number)[],
 ): Promise<T> {
-  const { text, sha } = script.variants[redis.kind];
-  const argv = args.map(String);
-  let raw: unknown;
-  try {
-    raw = await redis.evalsha(sha, keys, argv);
-  } catch (error) {
-    if (!isNoScript(error)) throw error;
-    raw = await redis.eval(text, keys, argv);
-  }
-  return unwrap(script, raw) as T;
+  return unwrap(script, await evalScript(redis, script, keys, args.map(String))) as T;
 }

@@ -1,4 +1,4 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import { type CfnSecret, type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
@@ -80,7 +80,10 @@ export interface DatabaseMigrationProps {
  *
  * @example
  * const cache = new UpstashDatabaseSecret(this, 'Cache', { databaseName: 'cache' });
- * cache.grantRead(fn);
+ * new UpstashFunction(this, 'Fn', { entry: 'src/fn.ts', features: { cache } });
+ *
+ * The secret cannot be rotated by AWS (Upstash issues the token), so the construct acknowledges
+ * cdk-nag's rotation rule (AwsSolutions-SMG4) with that reason.
  */
 export class UpstashDatabaseSecret extends Construct {
   /** Logical name of the database. */
@@ -115,6 +118,12 @@ export class UpstashDatabaseSecret extends Construct {
     removeGeneratedValue(secret);
     this.secret = secret;
     this.secretArn = secret.secretArn;
+    // cdk-nag AwsSolutions-SMG4 asks for rotation; there is nothing in AWS that can rotate these.
+    Validations.of(this).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SMG4',
+      reason:
+        'Upstash issues the REST token; there is no AWS rotator for it. Rotate it in the Upstash console (or with ACL users) and put-secret-value: the runtime re-fetches the secret when Upstash answers Unauthorized.',
+    });
 
     if (props.migration) {
       const source = new Secret(this, 'MigrationSource', {
@@ -124,6 +133,11 @@ export class UpstashDatabaseSecret extends Construct {
         removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
       });
       removeGeneratedValue(source);
+      Validations.of(source).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-SMG4',
+        reason:
+          "It holds the URL of the self-hosted Redis being migrated away from; that Redis and its password are the operator's, outside AWS rotation, and the secret is deleted after the cut-over.",
+      });
       this.migrationSource = source;
       this.migration = {
         mode: props.migration.mode,

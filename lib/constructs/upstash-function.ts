@@ -1,5 +1,5 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { type IGrantable, type IPrincipal, type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
   ApplicationLogLevel,
   Architecture,
@@ -7,31 +7,50 @@ import {
   Runtime,
   SystemLogLevel,
 } from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
-import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import {
+  type BundlingOptions,
+  NodejsFunction,
+  type NodejsFunctionProps,
+  OutputFormat,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
+import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import * as v from 'valibot';
+import {
+  DEFAULTS,
+  describeIssues,
+  FEATURES,
+  type Feature,
+  KEY_PREFIX,
+  type RuntimeConfigInput,
+  RuntimeConfigSchema,
+} from '../../lambda/shared/config';
+import { ENV, functionEnvironment } from '../../lambda/shared/env';
 import type { UpstashDatabaseSecret } from './upstash-database-secret';
 
 /** Lets CommonJS dependencies `require` inside the ESM bundle. */
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module';const require = __createRequire(import.meta.url);";
 
-/** Properties of an {@link UpstashFunction}. */
-export interface UpstashFunctionProps {
-  /** Path of the TypeScript entry file; it must export the handler. */
-  readonly entry: string;
+/** Which database serves which feature: `{ cache: cacheDb, rateLimit: stateDb }`. */
+export type FeatureDatabases = Readonly<Partial<Record<Feature, UpstashDatabaseSecret>>>;
+
+/** Properties of an {@link UpstashFunction}: every option of `NodejsFunction`, plus its databases. */
+export interface UpstashFunctionProps extends NodejsFunctionProps {
   /**
-   * Name of the exported handler.
+   * Which database serves which feature of the runtime (`cache`, `sessions`, `rateLimit`,
+   * `locks`, `queue`). From it the construct writes the function's `FEATURE_DATABASES` and
+   * `UPSTASH_DATABASES` and grants `secretsmanager:GetSecretValue` on exactly those secrets;
+   * `redisFor('cache')` in the handler then reaches the right database, whatever its name.
    *
-   * @default 'handler'
+   * @default - no feature: the function reads no database
    */
-  readonly handler?: string;
+  readonly features?: FeatureDatabases;
   /**
-   * The Upstash databases this function may read the credentials of. Each one is granted
-   * `secretsmanager:GetSecretValue` on its secret and listed in `UPSTASH_DATABASES`.
+   * Databases the function reads by name (`redisForDatabase`) without a feature, besides those
+   * of `features` (the usage probe reads every database).
    *
-   * @default - no database: no Secrets Manager access and no `UPSTASH_DATABASES`
+   * @default - only the databases of `features`
    */
   readonly databases?: readonly UpstashDatabaseSecret[];
   /**
@@ -40,6 +59,14 @@ export interface UpstashFunctionProps {
    * @default 'app'
    */
   readonly keyPrefix?: string;
+  /**
+   * The runtime configuration (`APP_CONFIG`): rate limits, session lifetimes, cache behaviour.
+   * Validated against the runtime schema at synth; every setting left out takes the default the
+   * services use (`DEFAULTS` of `lambda/shared/config.ts`).
+   *
+   * @default - none: the defaults
+   */
+  readonly config?: RuntimeConfigInput;
   /**
    * Powertools service name (`POWERTOOLS_SERVICE_NAME`), also the `service` dimension of its metrics.
    *
@@ -53,147 +80,204 @@ export interface UpstashFunctionProps {
    */
   readonly metricsNamespace?: string;
   /**
-   * More environment variables. Never put credentials here: they would land in the template.
+   * The function's log group; the construct grants its role writing to it.
    *
-   * @default - only the variables this construct sets
+   * @default - a log group of its own, with `logRetention`
    */
-  readonly environment?: Readonly<Record<string, string>>;
+  readonly logGroup?: ILogGroup;
   /**
-   * Memory in MiB.
-   *
-   * @default 256
-   */
-  readonly memorySize?: number;
-  /**
-   * Maximum run time of one invocation.
-   *
-   * @default Duration.seconds(10)
-   */
-  readonly timeout?: Duration;
-  /**
-   * How long the function's logs are kept.
+   * Retention of the log group the construct creates when `logGroup` is not given. (Unlike
+   * `FunctionOptions.logRetention`, no custom resource: the group is an ordinary resource.)
    *
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
-  /**
-   * Description of the function.
-   *
-   * @default - no description
-   */
-  readonly description?: string;
-  /**
-   * Queue that receives asynchronous invocations that failed every attempt.
-   *
-   * @default - no dead-letter queue
-   */
-  readonly deadLetterQueue?: IQueue;
-  /**
-   * Retries of a failed asynchronous invocation (0 to 2).
-   *
-   * @default - the Lambda default, 2
-   */
-  readonly retryAttempts?: number;
-  /**
-   * Maximum age of an asynchronous event before Lambda drops it (or sends it to the dead-letter queue).
-   *
-   * @default - the Lambda default, 6 hours
-   */
-  readonly maxEventAge?: Duration;
 }
 
 /**
  * A Node.js Lambda function set up for the Upstash runtime: newest Node runtime, ARM64, ESM bundle
  * (minified, source maps, `@aws-sdk/*` left to the runtime), JSON logs into its own log group
  * with a retention, and its own role that may write those logs and read exactly the secrets of
- * the databases it is given, nothing else.
+ * the databases its features use, nothing else. Any `NodejsFunction` option overrides these
+ * defaults (`bundling` field by field).
  *
- * The function finds its databases in `UPSTASH_DATABASES` (`{"<name>":{"secretArn":"<arn>"}}`);
- * the credentials themselves are fetched from Secrets Manager at cold start, never passed in.
+ * The function finds its databases in `UPSTASH_DATABASES` and its features' databases in
+ * `FEATURE_DATABASES`, both written here from `features`; the credentials themselves are fetched
+ * from Secrets Manager at cold start, never passed in.
  *
  * @example
- * const fn = new UpstashFunction(this, 'Api', { entry: 'lambda/handlers/api.ts', databases: [cache, state] });
+ * const cache = new UpstashDatabaseSecret(this, 'Cache', { databaseName: 'page-cache' });
+ * const limits = new UpstashDatabaseSecret(this, 'Limits', { databaseName: 'limits' });
+ * new UpstashFunction(this, 'Search', {
+ *   entry: 'src/search.ts',
+ *   features: { cache, rateLimit: limits },
+ *   config: { rateLimits: { search: { algorithm: 'sliding-window', limit: 20, windowMs: 60_000 } } },
+ * });
  */
-export class UpstashFunction extends Construct {
+export class UpstashFunction extends Construct implements IGrantable {
   /** The function. */
   readonly function: NodejsFunction;
   /** The function's execution role. */
   readonly role: IRole;
   /** The function's log group. */
-  readonly logGroup: LogGroup;
-  /** The databases this function may read. */
+  readonly logGroup: ILogGroup;
+  /** Every database this function may read (its features' and `databases`), each once. */
   readonly databases: readonly UpstashDatabaseSecret[];
+  /** The database of each of its features. */
+  readonly features: FeatureDatabases;
   /** Its `POWERTOOLS_SERVICE_NAME`: the `service` dimension of every metric it publishes. */
   readonly serviceName: string;
+  readonly grantPrincipal: IPrincipal;
 
-  constructor(scope: Construct, id: string, props: UpstashFunctionProps) {
+  constructor(scope: Construct, id: string, props: UpstashFunctionProps = {}) {
     super(scope, id);
-    this.databases = props.databases ?? [];
-    this.serviceName = props.serviceName ?? id.toLowerCase();
-    const names = this.databases.map((db) => db.databaseName);
-    const duplicate = names.find((name, i) => names.indexOf(name) !== i);
-    if (duplicate) throw new Error(`databases lists "${duplicate}" twice, got [${names.join(', ')}]`);
+    const {
+      features = {},
+      databases: extra = [],
+      keyPrefix = DEFAULTS.keyPrefix,
+      config,
+      serviceName,
+      metricsNamespace = DEFAULTS.metricsNamespace,
+      logRetention,
+      ...functionProps
+    } = props;
+    this.features = features;
+    this.serviceName = serviceName ?? id.toLowerCase();
+    const all = [...Object.values(features), ...extra].filter((db) => db !== undefined);
+    this.databases = [...new Set(all)];
 
-    this.logGroup = new LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.logGroup =
+      functionProps.logGroup ??
+      new LogGroup(this, 'Logs', {
+        retention: logRetention ?? RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      });
     // Our own role instead of the default one: no AWS-managed AWSLambdaBasicExecutionRole.
-    const role = new Role(this, 'ServiceRole', {
-      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: `Execution role of ${this.node.path}`,
-    });
+    const role =
+      functionProps.role ??
+      new Role(this, 'ServiceRole', {
+        assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+        description: `Execution role of ${this.node.path}`,
+      });
     this.logGroup.grantWrite(role);
     for (const db of this.databases) db.grantRead(role);
     this.role = role;
+    this.grantPrincipal = role;
 
+    this.function = new NodejsFunction(this, 'Resource', {
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+      loggingFormat: LoggingFormat.JSON,
+      applicationLogLevelV2: ApplicationLogLevel.INFO,
+      systemLogLevelV2: SystemLogLevel.WARN,
+      ...functionProps,
+      role,
+      logGroup: this.logGroup,
+      environment: {
+        ...functionProps.environment,
+        ...this.#environment(keyPrefix, config),
+        POWERTOOLS_SERVICE_NAME: this.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: UpstashFunction.bundling(functionProps.bundling),
+    });
+
+    this.node.addValidation({ validate: () => this.#problems(props) });
+  }
+
+  /**
+   * The bundling of every Upstash function: ESM, minified, source maps without sources, `@aws-sdk/*`
+   * left to the runtime (it provides the Secrets Manager client), a `require` shim for CommonJS
+   * dependencies; `overrides` win field by field.
+   */
+  static bundling(overrides: BundlingOptions = {}): BundlingOptions {
+    return {
+      format: OutputFormat.ESM,
+      mainFields: ['module', 'main'],
+      banner: ESM_REQUIRE_BANNER,
+      minify: true,
+      sourceMap: true,
+      sourcesContent: false,
+      externalModules: ['@aws-sdk/*'],
+      ...overrides,
+    };
+  }
+
+  /** `UPSTASH_DATABASES`, `FEATURE_DATABASES`, `KEY_PREFIX` and `APP_CONFIG`, from the props. */
+  #environment(keyPrefix: string, config: RuntimeConfigInput | undefined): Record<string, string> {
+    const featureDatabases = Object.fromEntries(
+      FEATURES.flatMap((feature) => {
+        const db = this.features[feature];
+        return db ? [[feature, db.databaseName]] : [];
+      }),
+    );
     // `{"<name>":{"secretArn":"<arn>"}}`, plus `"mode":"tcp"` for a TCP database and the
     // migration settings while one migrates.
-    const upstashDatabases = Object.fromEntries(
+    const databases = Object.fromEntries(
       this.databases.map((db) => [
         db.databaseName,
         {
           secretArn: db.secretArn,
           ...(db.mode === 'tcp' ? { mode: db.mode } : {}),
-          ...(db.migrating ? { migration: db.migration } : {}),
+          ...(db.migrating && db.migration ? { migration: db.migration } : {}),
         },
       ]),
     );
-    this.function = new NodejsFunction(this, 'Resource', {
-      entry: props.entry,
-      handler: props.handler ?? 'handler',
-      description: props.description,
-      runtime: Runtime.NODEJS_24_X,
-      architecture: Architecture.ARM_64,
-      memorySize: props.memorySize ?? 256,
-      timeout: props.timeout ?? Duration.seconds(10),
-      role,
-      logGroup: this.logGroup,
-      loggingFormat: LoggingFormat.JSON,
-      applicationLogLevelV2: ApplicationLogLevel.INFO,
-      systemLogLevelV2: SystemLogLevel.WARN,
-      deadLetterQueue: props.deadLetterQueue,
-      retryAttempts: props.retryAttempts,
-      maxEventAge: props.maxEventAge,
-      environment: {
-        ...props.environment,
-        ...(this.databases.length > 0
-          ? { UPSTASH_DATABASES: Stack.of(this).toJsonString(upstashDatabases) }
-          : {}),
-        KEY_PREFIX: props.keyPrefix ?? 'app',
-        POWERTOOLS_SERVICE_NAME: this.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'UpstashState',
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-      bundling: {
-        format: OutputFormat.ESM,
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        externalModules: ['@aws-sdk/*'],
-      },
+    // Invalid config is reported by the validation below; the environment then carries none.
+    const parsed = config === undefined ? undefined : v.safeParse(RuntimeConfigSchema, config);
+    const env = functionEnvironment({
+      databases,
+      features: featureDatabases,
+      keyPrefix,
+      ...(parsed?.success ? { config: parsed.output } : {}),
     });
+    if (this.databases.length === 0) {
+      delete env[ENV.databases];
+      delete env[ENV.features];
+    } else {
+      // The ARNs are tokens: the stack renders them into the JSON at synth.
+      env[ENV.databases] = Stack.of(this).toJsonString(databases);
+    }
+    return env;
+  }
+
+  #problems(props: UpstashFunctionProps): string[] {
+    const problems: string[] = [];
+    const byName = new Map<string, UpstashDatabaseSecret>();
+    for (const db of this.databases) {
+      const other = byName.get(db.databaseName);
+      if (other) {
+        problems.push(
+          `two databases are named "${db.databaseName}" (${other.node.path} and ${db.node.path}): each database of a function needs its own name`,
+        );
+      }
+      byName.set(db.databaseName, db);
+    }
+    for (const key of Object.keys(props.features ?? {})) {
+      if (!(FEATURES as readonly string[]).includes(key)) {
+        problems.push(`features.${key} is not a feature (known: ${FEATURES.join(', ')})`);
+      }
+    }
+    if (props.keyPrefix !== undefined && !KEY_PREFIX.test(props.keyPrefix)) {
+      problems.push(
+        `keyPrefix must be letters, digits, _ or -, at most 32, got ${JSON.stringify(props.keyPrefix)}`,
+      );
+    }
+    for (const name of Object.values(ENV)) {
+      if (props.environment?.[name] !== undefined) {
+        problems.push(`environment.${name} is written by the construct from its props; set those instead`);
+      }
+    }
+    if (props.config !== undefined) {
+      const result = v.safeParse(RuntimeConfigSchema, props.config, {
+        abortEarly: false,
+        abortPipeEarly: true,
+      });
+      if (!result.success) problems.push(...describeIssues('config', result.issues));
+    }
+    return problems;
   }
 }

@@ -20,11 +20,11 @@ import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { SERVICES } from '../../lambda/shared/metric-definitions';
 import { ROUTES } from '../../lambda/shared/routes';
-import { type AppConfig, FEATURES, featureEnvironment, runtimeConfig } from '../config';
+import { type AppConfig, FEATURES, runtimeConfig } from '../config';
 import type { ApiKeysSecret } from '../constructs/api-keys-secret';
 import type { UpstashDatabaseSecret } from '../constructs/upstash-database-secret';
 import { UpstashFunction } from '../constructs/upstash-function';
-import { handlerEntry, secretsFor } from '../runtime';
+import { featureSecrets, handlerEntry } from '../runtime';
 
 /** Properties of the {@link ApiStack}. */
 export interface ApiStackProps extends StackProps {
@@ -87,8 +87,8 @@ export class ApiStack extends Stack {
       description: 'Serves the HTTP API: cache, sessions, rate limits, jobs',
       memorySize: 512,
       timeout: Duration.seconds(10),
-      databases: secretsFor(config, props.databases, FEATURES),
-      environment: featureEnvironment(config, FEATURES),
+      features: featureSecrets(config, props.databases, FEATURES),
+      config: runtimeConfig(config),
     });
 
     let authorizer: IHttpRouteAuthorizer;
@@ -106,8 +106,8 @@ export class ApiStack extends Stack {
           API_KEYS_SECRET_ARN: props.apiKeys.secretArn,
           // With the gateway's cache below, a revoked key stops within auth.revocationDelay.
           API_KEYS_MAX_AGE_MS: String(config.auth.keySetMaxAgeMs),
-          APP_CONFIG: JSON.stringify(runtimeConfig(config)),
         },
+        config: runtimeConfig(config),
       });
       props.apiKeys.grantRead(fn.role);
       this.authorizerFunction = fn;

@@ -2,11 +2,11 @@ import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { SERVICES } from '../../lambda/shared/metric-definitions';
-import { type AppConfig, FEATURES, type Feature, featureEnvironment } from '../config';
+import { type AppConfig, type Feature, runtimeConfig } from '../config';
 import { ScheduledJob } from '../constructs/scheduled-job';
 import type { UpstashDatabaseSecret } from '../constructs/upstash-database-secret';
 import { UpstashFunction } from '../constructs/upstash-function';
-import { handlerEntry, secretsFor } from '../runtime';
+import { featureSecrets, handlerEntry } from '../runtime';
 
 /** Properties of the {@link JobsStack}. */
 export interface JobsStackProps extends StackProps {
@@ -55,7 +55,7 @@ export class JobsStack extends Stack {
       entry: string,
       features: readonly Feature[],
       description: string,
-      databases = secretsFor(config, props.databases, features),
+      databases: readonly UpstashDatabaseSecret[] = [],
     ): UpstashFunction =>
       new UpstashFunction(this, id, {
         entry: handlerEntry(entry),
@@ -66,8 +66,9 @@ export class JobsStack extends Stack {
         logRetention: config.logRetentionDays,
         memorySize: 256,
         timeout: Duration.seconds(60),
+        features: featureSecrets(config, props.databases, features),
         databases,
-        environment: featureEnvironment(config, features),
+        config: runtimeConfig(config),
         // The next tick runs the job again: no Lambda retries piling up behind it, and a failed
         // run lands in the dead-letter queue where the alarm sees it.
         retryAttempts: 0,
@@ -92,7 +93,7 @@ export class JobsStack extends Stack {
     this.usageProbe = job(
       'UsageProbeFunction',
       SERVICES.usageProbe,
-      FEATURES,
+      [],
       'Reads every database size (DBSIZE, INFO memory) for the memory alarm',
       Object.values(props.databases),
     );

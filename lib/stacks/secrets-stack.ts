@@ -32,19 +32,11 @@ export class SecretsStack extends Stack {
         ...(db.migration ? { migration: db.migration } : {}),
       });
       if (secret.migrationSource) {
-        acknowledgeNoRotation(
-          secret.migrationSource,
-          "It holds the URL of the self-hosted Redis being migrated away from; that Redis and its password are the operator's, outside AWS rotation, and the secret is deleted after the cut-over.",
-        );
         new CfnOutput(this, `MigrationSourceSecretArn-${name}`, {
           value: secret.migrationSource.secretArn,
           description: `Fill with: aws secretsmanager put-secret-value --secret-id <this> --secret-string '{"url":"rediss://:<password>@<host>:6379"}'`,
         });
       }
-      acknowledgeNoRotation(
-        secret,
-        'Upstash issues the REST token; there is no AWS rotator for it. Rotate it in the Upstash console (or with ACL users) and put-secret-value: the runtime re-fetches the secret when Upstash answers Unauthorized.',
-      );
       new CfnOutput(this, `DatabaseSecretArn-${name}`, {
         value: secret.secretArn,
         description: `Fill with: aws secretsmanager put-secret-value --secret-id <this> --secret-string '{"url":"https://...upstash.io","token":"..."}'`,
@@ -55,10 +47,11 @@ export class SecretsStack extends Stack {
 
     if (config.auth.type === 'api-key') {
       const apiKeys = new ApiKeysSecret(this, 'ApiKeys', { secretName: config.auth.secretName });
-      acknowledgeNoRotation(
-        apiKeys,
-        'The secret holds SHA-256 hashes of API keys, not a credential; keys are rotated by minting a new one and revoking the old with npm run api-key.',
-      );
+      Validations.of(apiKeys).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-SMG4',
+        reason:
+          'The secret holds SHA-256 hashes of API keys, not a credential; keys are rotated by minting a new one and revoking the old with npm run api-key.',
+      });
       new CfnOutput(this, 'ApiKeysSecretArn', {
         value: apiKeys.secretArn,
         description: 'Mint a key with: npm run api-key -- create --tenant <tenant> --secret-id <this>',
@@ -66,8 +59,4 @@ export class SecretsStack extends Stack {
       this.apiKeys = apiKeys;
     }
   }
-}
-
-function acknowledgeNoRotation(scope: Construct, reason: string): void {
-  Validations.of(scope).acknowledge({ id: 'AwsSolutions::AwsSolutions-SMG4', reason });
 }

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen, serverUrl } from '../listen';
 
 /** Options of {@link SecretsManagerEndpoint.start}. */
 export interface SecretsManagerEndpointOptions {
@@ -98,17 +98,13 @@ export class SecretsManagerEndpoint {
         sendJson(res, 500, { __type: 'InternalServiceError', message: 'internal error' });
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-    });
+    await listen(server, options);
     return endpoint;
   }
 
   /** Base URL for `AWS_ENDPOINT_URL_SECRETS_MANAGER`. */
   get url(): string {
-    const { address, port } = this.#server.address() as AddressInfo;
-    return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+    return serverUrl(this.#server);
   }
 
   /** The ARN of a secret, by name or ARN. Throws when it does not exist. */

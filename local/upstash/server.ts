@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { listen, serverUrl } from '../listen';
 import { BadRequestError, MAX_REQUEST_BYTES, parseCommand, parseCommandList, readBody } from './body';
 import { Database, type EndpointStats, emptyStats, TransactionDiscarded } from './database';
 import { PubSubHub, type Stream } from './pubsub';
@@ -136,17 +136,13 @@ export class UpstashEndpoint {
     });
     server.keepAliveTimeout = 65_000;
     server.headersTimeout = 66_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-    });
+    await listen(server, options);
     return endpoint;
   }
 
   /** Base URL for `UPSTASH_REDIS_REST_URL`. */
   get url(): string {
-    const { address, port } = this.#server.address() as AddressInfo;
-    return `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
+    return serverUrl(this.#server);
   }
 
   /** Round trips and commands served for the database of `token` (the first one by default). */

@@ -5,9 +5,9 @@ import type {
 } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES, routeKey } from '../../lambda/shared/routes';
+import { type LocalApp, startLocalApp } from '../../local/app';
 import { localContext } from '../../local/lambda-runtime';
 import { scheduledEvent } from '../../local/scheduler';
-import { type LocalStack, startLocalStack } from '../../local/stack';
 import { type RawResponse, send } from '../helpers/http-client';
 import { randomPrefix } from '../helpers/redis';
 
@@ -19,11 +19,11 @@ import { randomPrefix } from '../helpers/redis';
 const LIMIT = 40;
 
 describe('HTTP API (end to end)', () => {
-  let stack: LocalStack;
+  let stack: LocalApp;
   const recorded: Array<{ event: APIGatewayProxyEventV2; result: APIGatewayProxyResultV2 | Error }> = [];
 
   beforeAll(async () => {
-    stack = await startLocalStack({
+    stack = await startLocalApp({
       port: 0,
       // No redisUrl: a Redis of its own, so its SCANs (the snapshot, prefix invalidation) walk
       // only this stack's keys.

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../local/stack';
+import { type LocalApp, startLocalApp } from '../../local/app';
 import { type RawResponse, send } from '../helpers/http-client';
 import { randomPrefix } from '../helpers/redis';
 
@@ -25,7 +25,7 @@ const json = (value: unknown) => JSON.stringify(value);
 const big = (bytes: number) => json({ blob: 'x'.repeat(bytes) });
 
 describe('bad requests (end to end)', () => {
-  let stack: LocalStack;
+  let stack: LocalApp;
   let readOnlyKey: string;
   let sessionId: string;
   let prefix: string;
@@ -33,7 +33,7 @@ describe('bad requests (end to end)', () => {
 
   beforeAll(async () => {
     prefix = randomPrefix();
-    stack = await startLocalStack({
+    stack = await startLocalApp({
       port: 0,
       // No redisUrl: a Redis of its own, so its SCANs (the snapshot, prefix invalidation) walk
       // only this stack's keys.

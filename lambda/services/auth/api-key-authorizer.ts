@@ -1,4 +1,5 @@
 import { type ApiKeyRecord, type ApiKeySet, findApiKey, parseApiKeySet } from '../../shared/api-keys';
+import { type Memo, memoize } from '../../shared/memo';
 
 /** Options of {@link ApiKeyAuthorizer}. */
 export interface ApiKeyAuthorizerOptions {
@@ -33,7 +34,9 @@ export class ApiKeyAuthorizer {
   readonly #refreshMs: number;
   readonly #maxAgeMs: number;
   readonly #now: () => number;
-  #set: Promise<ApiKeySet> | undefined;
+  /** The key set, read once and again on demand; a failed read is retried by the next call. */
+  readonly #set: Memo<ApiKeySet>;
+  #loaded = false;
   #loadedAt = 0;
   #reads = 0;
 
@@ -42,6 +45,15 @@ export class ApiKeyAuthorizer {
     this.#refreshMs = options.refreshIntervalMs ?? 1_000;
     this.#maxAgeMs = options.maxAgeMs ?? 60_000;
     this.#now = options.now ?? (() => Date.now());
+    this.#set = memoize(() =>
+      this.#load()
+        .then(parseApiKeySet)
+        .catch((error: unknown) => {
+          // The next request reads again (and counts the read).
+          this.#loaded = false;
+          throw error;
+        }),
+    );
   }
 
   /** How many times the secret was read (for tests and logs). */
@@ -52,12 +64,9 @@ export class ApiKeyAuthorizer {
   #read(): Promise<ApiKeySet> {
     this.#reads += 1;
     this.#loadedAt = this.#now();
-    const set = this.#load().then(parseApiKeySet);
-    this.#set = set;
-    set.catch(() => {
-      if (this.#set === set) this.#set = undefined;
-    });
-    return set;
+    this.#loaded = true;
+    this.#set.forget();
+    return this.#set();
   }
 
   /** The record of `key`, or `null` for a missing, empty or unknown key. */
@@ -65,7 +74,7 @@ export class ApiKeyAuthorizer {
     // Keys are 48 characters; a cap keeps a huge header from being hashed for nothing.
     if (key === undefined || key === '' || key.length > 256) return null;
     const age = this.#now() - this.#loadedAt;
-    const set = this.#set && age < this.#maxAgeMs ? await this.#set : await this.#read();
+    const set = this.#loaded && age < this.#maxAgeMs ? await this.#set() : await this.#read();
     const found = findApiKey(set, key);
     if (found || this.#now() - this.#loadedAt < this.#refreshMs) return found;
     return findApiKey(await this.#read(), key);

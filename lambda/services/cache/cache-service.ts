@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { CircuitBreaker, circuitFor } from '../../shared/circuit-breaker';
+import { DEFAULTS } from '../../shared/config';
 import { PayloadTooLargeError, UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import { stringifyJson } from '../../shared/json';
 import type { KeyBuilder } from '../../shared/keys';
-import type { RedisLike } from '../../shared/redis';
+import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
 import { MemoryLru } from './memory-lru';
 import { STORE_AND_UNLOCK_SCRIPT, UNLOCK_SCRIPT, VALUE_OR_LOCK_SCRIPT } from './scripts';
@@ -66,8 +67,11 @@ export interface GetOrSetOptions {
 
 /** Options of {@link CacheService}. */
 export interface CacheServiceOptions {
-  /** The database client (an evicting, allkeys-lru database suits a cache). */
-  readonly redis: RedisLike;
+  /**
+   * The database client (an evicting, allkeys-lru database suits a cache): a client of
+   * `createClient`, or a plain `@upstash/redis` one (its outages are classified all the same).
+   */
+  readonly redis: RedisClient;
   /** The key builder; keys are `cache` keys of the tenant. */
   readonly keys: KeyBuilder;
   /**
@@ -82,8 +86,9 @@ export interface CacheServiceOptions {
    */
   readonly maxValueBytes?: number;
   /**
-   * Serve from an in-container LRU while Upstash is unreachable (UpstashUnavailableError).
-   * @default false - the error propagates
+   * Serve reads from an in-container LRU while Upstash is unreachable (UpstashUnavailableError);
+   * off, the error propagates.
+   * @default true (`DEFAULTS.cache.fallback`, as deployed)
    */
   readonly fallback?: boolean;
   /** @default 1000 */
@@ -193,16 +198,16 @@ export class CacheService {
   readonly #stats: CacheStats = { hits: 0, misses: 0, sets: 0, loads: 0, fallbackServed: 0 };
 
   constructor(options: CacheServiceOptions) {
-    this.#redis = options.redis;
+    this.#redis = toRedisLike(options.redis);
     this.#keys = options.keys;
-    this.#defaultTtl = CacheService.#ttl(options.defaultTtlMs ?? 300_000);
-    this.#maxBytes = options.maxValueBytes ?? 102_400;
-    this.#fallback = options.fallback ?? false;
+    this.#defaultTtl = CacheService.#ttl(options.defaultTtlMs ?? DEFAULTS.cache.defaultTtlMs);
+    this.#maxBytes = options.maxValueBytes ?? DEFAULTS.cache.maxValueBytes;
+    this.#fallback = options.fallback ?? DEFAULTS.cache.fallback;
     this.#lru = new MemoryLru(
       options.fallbackMaxEntries ?? 1000,
       options.fallbackMaxBytes ?? 16 * 1024 * 1024,
     );
-    this.#localWrites = options.localWrites ?? false;
+    this.#localWrites = options.localWrites ?? DEFAULTS.cache.localWrites;
     this.#now = options.now ?? Date.now;
     const tuned = options.failureThreshold !== undefined || options.probeIntervalMs !== undefined;
     this.#circuit =
@@ -213,7 +218,7 @@ export class CacheService {
             ...(options.probeIntervalMs !== undefined ? { probeIntervalMs: options.probeIntervalMs } : {}),
             now: this.#now,
           })
-        : circuitFor(options.redis));
+        : circuitFor(this.#redis));
     this.#lockTtl = CacheService.#ttl(options.lockTtlMs ?? 5000);
     this.#lockWait = options.lockWaitMs ?? 5000;
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ValidationError } from '../../shared/errors';
 import { type KeyBuilder, validateId } from '../../shared/keys';
-import type { RedisLike } from '../../shared/redis';
+import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
 import { LockLostError } from './errors';
 import { ACQUIRE_SCRIPT, EXTEND_SCRIPT, RELEASE_SCRIPT } from './scripts';
@@ -100,7 +100,7 @@ export type WithLockResult<T> =
 /** Dependencies of {@link LockService}. */
 export interface LockServiceOptions {
   /** A non-evicting database: an evicted lock key is a second holder. */
-  readonly redis: RedisLike;
+  readonly redis: RedisClient;
   readonly keys: KeyBuilder;
 }
 
@@ -128,7 +128,7 @@ export class LockService {
   readonly #keys: KeyBuilder;
 
   constructor(options: LockServiceOptions) {
-    this.#redis = options.redis;
+    this.#redis = toRedisLike(options.redis);
     this.#keys = options.keys;
   }
 

@@ -3,7 +3,7 @@ import { circuitFor, throughCircuit } from '../../shared/circuit-breaker';
 import { PayloadTooLargeError, UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import { stringifyJson } from '../../shared/json';
 import { type KeyBuilder, validateId, validateTenant } from '../../shared/keys';
-import type { RedisLike } from '../../shared/redis';
+import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
 import { FENCE_TTL_MS, type Resolution, settle } from '../../shared/settle';
 import {
@@ -138,7 +138,7 @@ export const DEFAULT_QUEUE = 'default';
 /** Dependencies and settings of {@link JobQueue}. */
 export interface JobQueueOptions {
   /** A non-evicting database: an evicted job is a lost job. */
-  readonly redis: RedisLike;
+  readonly redis: RedisClient;
   readonly keys: KeyBuilder;
   /**
    * Queue name; each name is an independent queue with its own keys and drain lock.
@@ -209,7 +209,7 @@ export class JobQueue {
   constructor(options: JobQueueOptions) {
     this.name = options.name ?? DEFAULT_QUEUE;
     if (!TYPE.test(this.name)) throw new ValidationError(`queue name must match ${TYPE}, got "${this.name}"`);
-    this.#redis = options.redis;
+    this.#redis = toRedisLike(options.redis);
     this.#clock = options.clock ?? Date.now;
     this.#backoff = { baseMs: 1_000, maxMs: 900_000, ...options.backoff };
     this.#maxPayloadBytes = options.maxPayloadBytes ?? 65_536;

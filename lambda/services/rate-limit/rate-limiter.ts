@@ -14,9 +14,10 @@
  * So the scripts are ours (`scripts.ts`), and they cost no more billed commands than its.
  */
 import { type CircuitBreaker, circuitFor } from '../../shared/circuit-breaker';
+import { DEFAULTS } from '../../shared/config';
 import { UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import type { KeyBuilder } from '../../shared/keys';
-import type { RedisLike } from '../../shared/redis';
+import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
 import {
   type AheadEntry,
@@ -75,7 +76,7 @@ export interface RateLimitResult {
 /** Options of {@link RateLimiter}. */
 export interface RateLimiterOptions {
   /** The database client (a non-evicting database: an evicted counter silently lifts a limit). */
-  readonly redis: RedisLike;
+  readonly redis: RedisClient;
   /** The key builder; keys are `ratelimit` keys of the tenant. */
   readonly keys: KeyBuilder;
   /** Name of this limit (e.g. `api`); part of every key, so two limiters never share counters. */
@@ -93,7 +94,8 @@ export interface RateLimiterOptions {
   readonly refillRate?: number;
   /**
    * What to do while Redis counts as down (the circuit is open).
-   * @default 'closed' - refuse: a limit that silently lifts during an outage is a bypass
+   * @default 'local' - an in-container limiter that starts from Redis's last state decides
+   * (`DEFAULTS.rateLimit.outage`, as deployed); `closed` refuses, `open` admits
    */
   readonly outage?: OutagePolicy;
   /**
@@ -188,7 +190,7 @@ export class RateLimiter {
   readonly #local: LocalLimiter;
 
   constructor(options: RateLimiterOptions) {
-    this.redis = options.redis;
+    this.redis = toRedisLike(options.redis);
     this.#keys = options.keys;
     this.name = options.name;
     // Validates the name early (the key builder throws on a bad one).
@@ -204,9 +206,9 @@ export class RateLimiter {
       windowMs: positiveInteger(options.windowMs, 'windowMs'),
       refillRate: positiveInteger(options.refillRate ?? limit, 'refillRate'),
     };
-    this.outage = options.outage ?? 'closed';
+    this.outage = options.outage ?? DEFAULTS.rateLimit.outage;
     this.#now = options.now ?? Date.now;
-    this.circuit = options.circuit ?? circuitFor(options.redis);
+    this.circuit = options.circuit ?? circuitFor(this.redis);
     this.#blocked = new BlockedCache(options.blockedCacheSize ?? 1000);
     this.#local = new LocalLimiter(options.localMaxEntries ?? 10_000);
   }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { circuitFor, throughCircuit } from '../../shared/circuit-breaker';
+import { DEFAULTS } from '../../shared/config';
 import {
   ConflictError,
   PayloadTooLargeError,
@@ -8,7 +9,7 @@ import {
 } from '../../shared/errors';
 import { MAX_JSON_DEPTH, setField, stringifyJson } from '../../shared/json';
 import type { KeyBuilder } from '../../shared/keys';
-import type { RedisLike } from '../../shared/redis';
+import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
 import { FENCE_TTL_MS, type Resolution, settle } from '../../shared/settle';
 import {
@@ -42,7 +43,7 @@ export interface Session<T extends SessionData = SessionData> {
 /** Options of {@link SessionService}. */
 export interface SessionServiceOptions {
   /** The database client (a non-evicting database). */
-  readonly redis: RedisLike;
+  readonly redis: RedisClient;
   /** The key builder; keys are `session` keys of the tenant. */
   readonly keys: KeyBuilder;
   /**
@@ -123,11 +124,11 @@ export class SessionService {
   readonly #now: () => number;
 
   constructor(options: SessionServiceOptions) {
-    this.#redis = options.redis;
+    this.#redis = toRedisLike(options.redis);
     this.#keys = options.keys;
-    this.#idle = positive(options.idleTtlMs ?? 3_600_000, 'idleTtlMs');
-    this.#absolute = positive(options.absoluteTtlMs ?? 86_400_000, 'absoluteTtlMs');
-    this.#max = positive(options.maxPerUser ?? 20, 'maxPerUser');
+    this.#idle = positive(options.idleTtlMs ?? DEFAULTS.sessions.idleTtlMs, 'idleTtlMs');
+    this.#absolute = positive(options.absoluteTtlMs ?? DEFAULTS.sessions.absoluteTtlMs, 'absoluteTtlMs');
+    this.#max = positive(options.maxPerUser ?? DEFAULTS.sessions.maxPerUser, 'maxPerUser');
     this.#maxBytes = positive(options.maxDataBytes ?? 16_384, 'maxDataBytes');
     this.#settleWithin = positive(options.settleWithinMs ?? 5_000, 'settleWithinMs');
     this.#now = options.now ?? Date.now;

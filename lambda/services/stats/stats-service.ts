@@ -1,5 +1,5 @@
 import type { KeyBuilder } from '../../shared/keys';
-import type { RedisLike } from '../../shared/redis';
+import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
 import { ADD_SCRIPT, READ_SCRIPT } from './scripts';
 
@@ -13,7 +13,7 @@ export interface CacheTotals {
 
 /** Options of {@link StatsService}. */
 export interface StatsServiceOptions {
-  readonly redis: RedisLike;
+  readonly redis: RedisClient;
   readonly keys: KeyBuilder;
   /**
    * Least time between two flushes of a container's counts, in ms. Counting in Redis on every
@@ -40,7 +40,7 @@ export class StatsService {
   #lastFlush: number;
 
   constructor(options: StatsServiceOptions) {
-    this.#redis = options.redis;
+    this.#redis = toRedisLike(options.redis);
     this.#keys = options.keys;
     this.#interval = options.flushIntervalMs ?? 10_000;
     this.#now = options.now ?? Date.now;

@@ -1,8 +1,8 @@
 import type { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type LocalApp, startLocalApp } from '../../../local/app';
 import { localContext } from '../../../local/lambda-runtime';
 import { scheduledEvent } from '../../../local/scheduler';
-import { type LocalStack, startLocalStack } from '../../../local/stack';
 import { send } from '../../helpers/http-client';
 import {
   alarmMetrics,
@@ -45,7 +45,7 @@ const CONFIGS: Record<string, unknown> = {
 };
 
 describe('metrics contract: what the handlers emit is what the alarms and the dashboard read', () => {
-  let stack: LocalStack;
+  let stack: LocalApp;
   const templates = new Map<string, Template>();
   let emitted: MetricIdentity[];
   let emittedKeys: Set<string>;
@@ -54,7 +54,7 @@ describe('metrics contract: what the handlers emit is what the alarms and the da
     for (const [name, config] of Object.entries(CONFIGS)) {
       templates.set(name, synthesize(config).templates.monitoring);
     }
-    stack = await startLocalStack({
+    stack = await startLocalApp({
       port: 0,
       redisUrl: inject('redisUrl'),
       keyPrefix: randomPrefix(),
@@ -171,7 +171,7 @@ describe('metrics contract: what the handlers emit is what the alarms and the da
  * Traffic that makes every handler publish what it publishes: cache hits and misses, a refused
  * request (429), the queue worker's drains (one dead-letters a job) and the maintenance run.
  */
-async function representativeTraffic(stack: LocalStack): Promise<void> {
+async function representativeTraffic(stack: LocalApp): Promise<void> {
   const as = (apiKey: string) => async (method: string, path: string, body?: unknown) =>
     send(`${stack.url}${path}`, {
       method,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { RUNTIME_FEATURES } from '../../../lambda/shared/env';
+import { FEATURES } from '../../../lambda/shared/config';
 import { CredentialsError } from '../../../lambda/shared/errors';
 import {
   appConfig,
@@ -71,9 +71,7 @@ describe('runtime', () => {
 
     it('shares one fetch among 20 concurrent cold calls', async () => {
       const replies = await Promise.all(
-        Array.from({ length: 20 }, (_, i) =>
-          redisFor(RUNTIME_FEATURES[i % 5] ?? 'cache').then((r) => r.ping()),
-        ),
+        Array.from({ length: 20 }, (_, i) => redisFor(FEATURES[i % 5] ?? 'cache').then((r) => r.ping())),
       );
 
       expect(replies).toEqual(Array(20).fill('PONG'));

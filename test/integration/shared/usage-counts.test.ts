@@ -8,8 +8,8 @@ import {
   stepName,
 } from '../../../bench/api-scenario';
 import { costOf } from '../../../bench/lib';
+import { type LocalApp, startLocalApp } from '../../../local/app';
 import { type RedisServer, startRedisServer } from '../../../local/redis-server';
-import { type LocalStack, startLocalStack } from '../../../local/stack';
 import { send } from '../../helpers/http-client';
 import { emittedSum } from '../../helpers/metrics-contract';
 import { type CapturedOutput, captureOutput } from '../../helpers/output';
@@ -25,7 +25,7 @@ import { randomPrefix } from '../../helpers/redis';
 describe('usage counts: what the api function publishes is what the database saw', () => {
   let redis: RedisServer;
   let direct: IORedis;
-  let stack: LocalStack;
+  let stack: LocalApp;
   let token: string;
   let api: ScenarioClient;
 
@@ -34,7 +34,7 @@ describe('usage counts: what the api function publishes is what the database saw
     redis = await startRedisServer();
     direct = new IORedis(redis.url, { lazyConnect: true });
     await direct.connect();
-    stack = await startLocalStack({
+    stack = await startLocalApp({
       port: 0,
       redisUrl: redis.url,
       keyPrefix: randomPrefix(),

@@ -1,4 +1,6 @@
+import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
+import { DEFAULTS, RuntimeConfigSchema } from '../../../../lambda/shared/config';
 import { readRuntimeEnv } from '../../../../lambda/shared/env';
 import { ConfigurationError } from '../../../../lambda/shared/errors';
 
@@ -22,7 +24,9 @@ describe('readRuntimeEnv', () => {
       expect(env.databases).toEqual({ default: { name: 'default', mode: 'rest' } });
       expect(Object.values(env.features)).toEqual(['default', 'default', 'default', 'default', 'default']);
       expect(env.keyPrefix).toBe('app');
-      expect(env.appConfig).toEqual({});
+      // No APP_CONFIG: the one table of defaults, the same the services and a deployment use.
+      expect(env.config).toEqual(v.parse(RuntimeConfigSchema, {}));
+      expect(env.config.cache.fallback).toBe(DEFAULTS.cache.fallback);
     });
 
     it('puts every feature on the single database UPSTASH_DATABASES defines', () => {
@@ -66,10 +70,22 @@ describe('readRuntimeEnv', () => {
       expect(env.databases.cache?.secretArn).toBeUndefined();
     });
 
-    it('passes APP_CONFIG through as a parsed object', () => {
-      expect(readRuntimeEnv({ APP_CONFIG: '{"sessions":{"maxPerUser":20}}' }).appConfig).toEqual({
-        sessions: { maxPerUser: 20 },
+    it('validates APP_CONFIG and applies the defaults to what it leaves out', () => {
+      const { config } = readRuntimeEnv({ APP_CONFIG: '{"sessions":{"maxPerUser":5}}' });
+
+      expect(config.sessions).toEqual({ ...DEFAULTS.sessions, maxPerUser: 5 });
+      expect(config.rateLimits).toEqual({
+        api: { ...DEFAULTS.rateLimits.api, refillRate: 100, outage: DEFAULTS.rateLimit.outage },
       });
+    });
+
+    it('leaves a feature without a database when FEATURE_DATABASES names others (it fails on use)', () => {
+      const env = readRuntimeEnv({
+        UPSTASH_DATABASES: JSON.stringify({ 'page-cache': { secretArn: 'a' }, limits: { secretArn: 'b' } }),
+        FEATURE_DATABASES: JSON.stringify({ cache: 'page-cache', rateLimit: 'limits' }),
+      });
+
+      expect(env.features).toEqual({ cache: 'page-cache', rateLimit: 'limits' });
     });
   });
 
@@ -81,15 +97,17 @@ describe('readRuntimeEnv', () => {
     });
 
     it('rejects an empty or non-object UPSTASH_DATABASES', () => {
-      expect(failure({ UPSTASH_DATABASES: '[]' }).message).toContain(
-        'UPSTASH_DATABASES must be a non-empty JSON object',
+      expect(failure({ UPSTASH_DATABASES: '[]' }).message).toBe(
+        'UPSTASH_DATABASES must be a JSON object {"<db>": {"secretArn": "...", "mode": "rest"}}, got Array',
       );
-      expect(failure({ UPSTASH_DATABASES: '{}' }).message).toContain('got "{}"');
+      expect(failure({ UPSTASH_DATABASES: '{}' }).message).toBe(
+        'UPSTASH_DATABASES must name at least one database, got {}',
+      );
     });
 
     it('rejects a bad mode, naming the database', () => {
       expect(failure({ UPSTASH_DATABASES: '{"state":{"secretArn":"a","mode":"http"}}' }).message).toBe(
-        'UPSTASH_DATABASES.state.mode must be "rest" or "tcp", got "\\"http\\""',
+        'UPSTASH_DATABASES.state.mode must be one of rest, tcp, got "http"',
       );
     });
 
@@ -98,11 +116,19 @@ describe('readRuntimeEnv', () => {
         'UPSTASH_DATABASES.state.secretArn must be a non-empty string',
       );
       expect(failure({ UPSTASH_DATABASES: '{"my db":{}}' }).message).toContain('got "my db"');
+      expect(
+        failure({ UPSTASH_DATABASES: '{"state":{"secretArn":"a","mode":"http","region":1}}' }).message,
+      ).toBe(
+        [
+          'UPSTASH_DATABASES.state.mode must be one of rest, tcp, got "http"',
+          'UPSTASH_DATABASES.state.region is not a known setting (known: secretArn, mode, migration)',
+        ].join('\n'),
+      );
     });
 
     it('rejects an unknown feature and a database that does not exist', () => {
       expect(failure({ FEATURE_DATABASES: '{"cache":"c","search":"c"}' }).message).toBe(
-        'FEATURE_DATABASES: unknown feature "search"; known: cache, sessions, rateLimit, locks, queue',
+        'FEATURE_DATABASES.search is not a known setting (known: cache, sessions, rateLimit, locks, queue)',
       );
       expect(
         failure({ UPSTASH_DATABASES: '{"state":{"secretArn":"a"}}', FEATURE_DATABASES: '{"cache":"cache"}' })
@@ -112,16 +138,17 @@ describe('readRuntimeEnv', () => {
       );
     });
 
-    it('asks for FEATURE_DATABASES when several databases leave a feature unassigned', () => {
-      expect(failure({ UPSTASH_DATABASES: '{"a":{"secretArn":"x"},"b":{"secretArn":"y"}}' }).message).toBe(
-        'FEATURE_DATABASES must name the database of "cache" when there are several (a, b)',
-      );
-    });
-
     it('rejects a bad KEY_PREFIX and a non-object APP_CONFIG', () => {
-      expect(failure({ KEY_PREFIX: 'my:app' }).message).toContain('KEY_PREFIX must be 1-32 characters');
-      expect(failure({ KEY_PREFIX: 'my:app' }).message).toContain('got "my:app"');
-      expect(failure({ APP_CONFIG: '[1,2]' }).message).toBe('APP_CONFIG must be a JSON object, got "[1,2]"');
+      expect(failure({ KEY_PREFIX: 'my:app' }).message).toBe(
+        'KEY_PREFIX must be letters, digits, _ or -, at most 32, got "my:app"',
+      );
+      expect(failure({ APP_CONFIG: '[1,2]' }).message).toBe('APP_CONFIG must be an object, got Array');
+      expect(failure({ APP_CONFIG: '{"cache":{"fallback":"yes"},"sessions":{"idelTtlMs":1}}' }).message).toBe(
+        [
+          'APP_CONFIG.sessions.idelTtlMs is not a known setting (known: idleTtlMs, absoluteTtlMs, maxPerUser)',
+          'APP_CONFIG.cache.fallback must be true or false, got "yes"',
+        ].join('\n'),
+      );
     });
 
     it('cuts long bad values short', () => {

@@ -3,24 +3,25 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda
 import { mintApiKey, parseApiKeySet, type Scope, serializeApiKeySet } from '../lambda/shared/api-keys';
 import { ROUTES } from '../lambda/shared/routes';
 import { resetRuntimeForTests } from '../lambda/shared/runtime';
-import { type AppConfig, FEATURES, featureEnvironment, parseConfig } from '../lib/config';
+import { type AppConfig, parseConfig, runtimeConfig } from '../lib/config';
 import { HttpGateway } from './http-gateway';
+import { startLocalStack } from './kit';
 import type { LocalHandler } from './lambda-runtime';
-import { type RedisServer, startRedisServer } from './redis-server';
 import { LocalScheduler, type ScheduledRun } from './scheduler';
-import { SecretsManagerEndpoint } from './secrets-manager/server';
-import { UpstashEndpoint } from './upstash/server';
+import type { SecretsManagerEndpoint } from './secrets-manager/server';
+import type { UpstashEndpoint } from './upstash/server';
 
 /**
- * The whole stack on one machine: a Redis, the local Upstash REST endpoint (one token per
- * database of the config), the local Secrets Manager with the secrets the stacks would create
- * (filled in), the function environment exactly as the stacks set it, and the real handlers
- * behind the local API gateway and scheduler. `npm start` runs it; end-to-end tests and the
- * benchmarks start it in-process.
+ * This project's whole app on one machine: the backends of `startLocalStack` (`local/kit.ts`: a
+ * Redis, the local Upstash REST endpoint with one token per database of the config, the local
+ * Secrets Manager with the secrets the stacks would create, filled in, and the function
+ * environment as the constructs write it), the API-key secret, and the real handlers behind the
+ * local API gateway and scheduler. `npm start` runs it; end-to-end tests and the benchmarks start
+ * it in-process.
  */
 
-/** Options of {@link startLocalStack}. */
-export interface LocalStackOptions {
+/** Options of {@link startLocalApp}. */
+export interface LocalAppOptions {
   /**
    * Port of the HTTP API; 0 picks a free one.
    * @default 3000
@@ -55,8 +56,8 @@ export interface LocalStackOptions {
   readonly onInvoke?: (event: APIGatewayProxyEventV2, result: APIGatewayProxyResultV2 | Error) => void;
 }
 
-/** A running local stack. */
-export interface LocalStack {
+/** A running local app. */
+export interface LocalApp {
   /** Base URL of the HTTP API, no trailing slash. */
   readonly url: string;
   /** The development API key (scopes `*`), shown once by `npm start`. */
@@ -121,14 +122,8 @@ export function mergeConfig(
   return merged;
 }
 
-const withDatabase = (redisUrl: string, index: number): string => {
-  const url = new URL(redisUrl);
-  url.pathname = `/${index}`;
-  return url.toString();
-};
-
-/** Starts the local stack. Sets `process.env` for the handlers: one stack per process. */
-export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+/** Starts the local app. Sets `process.env` for the handlers: one app per process. */
+export async function startLocalApp(options: LocalAppOptions = {}): Promise<LocalApp> {
   const config = parseConfig(mergeConfig(cdkConfig(), options.config ?? {}));
   const keyPrefix = options.keyPrefix ?? config.keyPrefix;
   const tenant = options.tenant ?? 'dev';
@@ -138,49 +133,29 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanup.length = 0;
   };
   try {
-    let redis: RedisServer | undefined;
-    if (!options.redisUrl) {
-      redis = await startRedisServer();
-      cleanup.push(() => (redis as RedisServer).stop());
-    }
-    const redisUrl = options.redisUrl ?? (redis as RedisServer).url;
-
     const names = Object.keys(config.databases);
-    const tokens = Object.fromEntries(names.map((name) => [name, `local-${name}-token`]));
-    const upstash = await UpstashEndpoint.start({
-      databases: names.map((name, index) => ({
-        token: tokens[name] as string,
-        redisUrl: withDatabase(redisUrl, index),
-      })),
+    const backends = await startLocalStack({
+      databases: names,
+      features: config.features,
+      secretNames: Object.fromEntries(
+        names.map((name) => [name, config.databases[name]?.secretName ?? `upstash/${name}`]),
+      ),
+      keyPrefix,
+      config: runtimeConfig(config),
+      ...(options.redisUrl ? { redisUrl: options.redisUrl } : {}),
     });
-    cleanup.push(() => upstash.close());
-
-    const secrets = await SecretsManagerEndpoint.start();
-    cleanup.push(() => secrets.close());
-    const databases: Record<string, { secretArn: string; mode: 'rest' }> = {};
-    for (const name of names) {
-      const secretName = config.databases[name]?.secretName ?? `upstash/${name}`;
-      const arn = secrets.create(secretName, JSON.stringify({ url: upstash.url, token: tokens[name] }));
-      databases[name] = { secretArn: arn, mode: 'rest' };
-    }
+    cleanup.push(() => backends.stop());
+    const { redisUrl, upstash, secrets, tokens } = backends;
     const apiKeysArn = secrets.create(API_KEYS_SECRET, serializeApiKeySet({ keys: [] }));
 
     const env: Record<string, string> = {
-      ...featureEnvironment(config, FEATURES),
-      UPSTASH_DATABASES: JSON.stringify(databases),
-      KEY_PREFIX: keyPrefix,
+      ...backends.env,
       API_KEYS_SECRET_ARN: apiKeysArn,
       // The local Secrets Manager costs nothing: a key minted a moment ago works at once.
       API_KEYS_REFRESH_MS: '0',
       // As deployed: with the gateway's cache, a revoked key stops within auth.revocationDelay.
       ...(config.auth.type === 'api-key' ? { API_KEYS_MAX_AGE_MS: String(config.auth.keySetMaxAgeMs) } : {}),
       POWERTOOLS_METRICS_NAMESPACE: config.metricsNamespace,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_REGION: 'us-east-1',
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      UPSTASH_DISABLE_TELEMETRY: '1',
     };
     // The handlers read their environment when first called, as a cold start would.
     Object.assign(process.env, env);

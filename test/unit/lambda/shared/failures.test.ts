@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { classifyFailure } from '../../../../lambda/shared/client';
 import { UpstashUnavailableError } from '../../../../lambda/shared/errors';
+import { classifyFailure } from '../../../../lambda/shared/failures';
 
 const upstashError = (message: string) => Object.assign(new Error(message), { name: 'UpstashError' });
 const fetchFailed = (code: string) =>

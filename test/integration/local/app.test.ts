@@ -2,16 +2,16 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { findApiKey, hashApiKey, parseApiKeySet } from '../../../lambda/shared/api-keys';
+import { API_KEYS_SECRET, type LocalApp, mergeConfig, startLocalApp } from '../../../local/app';
 import { invoke } from '../../../local/lambda-runtime';
 import { type RedisServer, startRedisServer } from '../../../local/redis-server';
 import type { ScheduledRun } from '../../../local/scheduler';
-import { API_KEYS_SECRET, type LocalStack, mergeConfig, startLocalStack } from '../../../local/stack';
 import { send } from '../../helpers/http-client';
 import { portOpen } from '../../helpers/net';
 import { randomPrefix } from '../../helpers/redis';
 
 /**
- * startLocalStack as the end-to-end tests and the benchmarks use it: the wiring (secrets, the
+ * startLocalApp as the end-to-end tests and the benchmarks use it: the wiring (secrets, the
  * function environment, the key prefix, the config override), the real handlers behind the
  * gateway, and a stop() that leaves no port or process behind and never touches a Redis it was
  * given beyond its own prefix.
@@ -19,9 +19,9 @@ import { randomPrefix } from '../../helpers/redis';
 
 const portOf = (url: string): number => Number(new URL(url).port);
 
-describe('startLocalStack with a given Redis', () => {
+describe('startLocalApp with a given Redis', () => {
   const keyPrefix = randomPrefix();
-  let stack: LocalStack;
+  let stack: LocalApp;
   let given: RedisServer;
   let redis: Redis;
 
@@ -30,7 +30,7 @@ describe('startLocalStack with a given Redis', () => {
     given = await startRedisServer();
     redis = new Redis(given.url, { lazyConnect: true });
     await redis.connect();
-    stack = await startLocalStack({
+    stack = await startLocalApp({
       port: 0,
       redisUrl: given.url,
       keyPrefix,
@@ -195,15 +195,15 @@ describe('startLocalStack with a given Redis', () => {
   });
 });
 
-describe('startLocalStack with its own Redis and the scheduler', () => {
-  let stack: LocalStack | undefined;
+describe('startLocalApp with its own Redis and the scheduler', () => {
+  let stack: LocalApp | undefined;
   afterAll(async () => {
     await stack?.stop();
   });
 
   it('starts a private redis-server, runs the scheduled handlers, and stop() ends them all', async () => {
     const runs: ScheduledRun[] = [];
-    stack = await startLocalStack({
+    stack = await startLocalApp({
       port: 0,
       keyPrefix: randomPrefix(),
       tenant: 'own',
