@@ -1,8 +1,14 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Redis } from '@upstash/redis';
-import { type Credentials, credentialsSource, type RestCredentials } from './credentials';
-import type { RuntimeDatabase } from './env';
-import { CredentialsError } from './errors';
+import {
+  type Credentials,
+  credentialsSource,
+  loadCredentials,
+  type RestCredentials,
+  refreshCredentials,
+} from './credentials';
+import type { DatabaseMode, RuntimeDatabase } from './env';
+import { ConfigurationError, CredentialsError } from './errors';
 import { classifyFailure, unavailableError } from './failures';
 import { type RedisLike, type ServerKind, type SetOptions, UpstashRedisClient } from './redis';
 import { MeteredRedis, meterUpstashClient, type RoundTripRecorder } from './usage';
@@ -327,4 +333,77 @@ export function createRedisClient(
   options: ClientOptions = {},
 ): Promise<ManagedRedisClient> {
   return ManagedRedisClient.create(database, provider, options);
+}
+
+/** Where {@link createClient} finds the database: a URL (and token), or a secret. */
+export type ClientSource =
+  | {
+      /** `https://<db>.upstash.io` (REST, with `token`), or a `redis://` / `rediss://` URL (TCP). */
+      readonly url: string;
+      /** The REST token; never logged, never put in an error. Required for an http(s) URL. */
+      readonly token?: string;
+    }
+  | {
+      /**
+       * ARN or name of a Secrets Manager secret holding `{"url","token"}` (or a `rediss://` URL
+       * for `mode: 'tcp'`): fetched once, and again when Upstash rejects the token (rotation).
+       */
+      readonly secretId: string;
+      /** @default 'rest' */
+      readonly mode?: DatabaseMode;
+    };
+
+/** Options of {@link createClient}. */
+export type CreateClientOptions = ClientSource &
+  ClientOptions & {
+    /**
+     * Name of the database, for messages and usage metrics.
+     * @default 'default'
+     */
+    readonly name?: string;
+  };
+
+const restOrTcp = (url: string): DatabaseMode | undefined => {
+  try {
+    const { protocol } = new URL(url);
+    if (protocol === 'https:' || protocol === 'http:') return 'rest';
+    if (protocol === 'redis:' || protocol === 'rediss:') return 'tcp';
+  } catch {}
+  return undefined;
+};
+
+/**
+ * A client for the services, built the way the runtime builds its own: over REST,
+ * `@upstash/redis` with deserialization off (values are the stored text), auto-pipelining, a
+ * request timeout and no SDK retries; over TCP, ioredis. Whichever transport, its failures are
+ * the ones the services understand (`UpstashUnavailableError` with its `outcome`, and
+ * `CredentialsError`), it retries only what cannot apply twice, and from a secret it re-reads the
+ * secret when Upstash rejects the token.
+ *
+ * @example
+ * const redis = await createClient({ url: process.env.UPSTASH_REDIS_REST_URL!, token: process.env.UPSTASH_REDIS_REST_TOKEN! });
+ * const limiter = new RateLimiter({ redis, keys: new KeyBuilder('app'), name: 'api', algorithm: 'sliding-window', limit: 100, windowMs: 60_000 });
+ *
+ * @throws ConfigurationError for a URL that is neither http(s) nor redis(s), or REST without a token
+ */
+export async function createClient(options: CreateClientOptions): Promise<ManagedRedisClient> {
+  const name = options.name ?? 'default';
+  if ('secretId' in options) {
+    const database: RuntimeDatabase = { name, mode: options.mode ?? 'rest', secretArn: options.secretId };
+    return ManagedRedisClient.create(
+      database,
+      { load: () => loadCredentials(database), refresh: () => refreshCredentials(database) },
+      options,
+    );
+  }
+  const mode = restOrTcp(options.url);
+  // The URL may carry a password (redis://:pw@host): never quote it.
+  if (!mode) throw new ConfigurationError('url must be an http(s) URL (Upstash REST) or a redis(s):// URL');
+  if (mode === 'rest' && !options.token) throw new ConfigurationError('an Upstash REST url needs its token');
+  const credentials: Credentials =
+    mode === 'rest'
+      ? { mode, url: options.url, token: options.token as string }
+      : { mode, url: options.url };
+  const given = async () => credentials;
+  return ManagedRedisClient.create({ name, mode }, { load: given, refresh: given }, options);
 }

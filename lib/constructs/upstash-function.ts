@@ -143,7 +143,7 @@ export class UpstashFunction extends Construct implements IGrantable {
     } = props;
     this.features = features;
     this.serviceName = serviceName ?? id.toLowerCase();
-    const all = [...Object.values(features), ...extra].filter((db) => db !== undefined);
+    const all = [...FEATURES.map((feature) => features[feature]), ...extra].filter((db) => db !== undefined);
     this.databases = [...new Set(all)];
 
     this.logGroup =
