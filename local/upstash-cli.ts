@@ -1,5 +1,7 @@
+#!/usr/bin/env node
 /**
- * `npm run upstash -- --port 8079 --redis-url redis://127.0.0.1:6379 --token <t>`
+ * `npx upstash-local --port 8079 --redis-url redis://127.0.0.1:6379 --token <t>` (the package's
+ * bin), or in this repository `npm run upstash -- ...`.
  *
  * Runs the local Upstash REST endpoint in the foreground. Several databases:
  * `--database <token>=<redis-url>` (repeatable), one Redis database index each.
@@ -7,8 +9,9 @@
 import { parseArgs } from 'node:util';
 import { type UpstashDatabase, UpstashEndpoint } from './upstash/server';
 
-const USAGE = `Usage: npm run upstash -- [--port 8079] [--host 127.0.0.1] [--redis-url redis://127.0.0.1:6379/0] --token <token>
-       npm run upstash -- --database <token>=<redis-url> [--database <token>=<redis-url> ...]
+const USAGE = `Usage: upstash-local [--port 8079] [--host 127.0.0.1] [--redis-url redis://127.0.0.1:6379/0] --token <token>
+       upstash-local --database <token>=<redis-url> [--database <token>=<redis-url> ...]
+       (in this repository: npm run upstash -- ...)
 
 Serves the Upstash Redis REST API (POST /, /pipeline, /multi-exec, SSE on /subscribe/<channel> and
 /psubscribe/<pattern>) over a Redis of yours, for @upstash/redis and any other REST client.

@@ -401,9 +401,7 @@ export async function createClient(options: CreateClientOptions): Promise<Manage
   if (!mode) throw new ConfigurationError('url must be an http(s) URL (Upstash REST) or a redis(s):// URL');
   if (mode === 'rest' && !options.token) throw new ConfigurationError('an Upstash REST url needs its token');
   const credentials: Credentials =
-    mode === 'rest'
-      ? { mode, url: options.url, token: options.token as string }
-      : { mode, url: options.url };
+    mode === 'rest' ? { mode, url: options.url, token: options.token as string } : { mode, url: options.url };
   const given = async () => credentials;
   return ManagedRedisClient.create({ name, mode }, { load: given, refresh: given }, options);
 }

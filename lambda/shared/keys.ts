@@ -1,7 +1,11 @@
 import { ValidationError } from './errors';
 
-/** The features that own keys. Each gets its own segment, so features never collide. */
-export type Feature = 'cache' | 'session' | 'ratelimit' | 'lock' | 'queue' | 'stats' | 'migration';
+/**
+ * The second segment of a key: who owns it, so owners never collide. These are stored data's
+ * layout, not the feature names of the configuration (`Feature` in `config.ts`): renaming one
+ * would orphan every key written under it.
+ */
+export type KeySpace = 'cache' | 'session' | 'ratelimit' | 'lock' | 'queue' | 'stats' | 'migration';
 
 /** Tenants are identifiers we mint (API-key owners), so they can be strict. */
 // Starts with a letter or digit, so no tenant can be `_`, the segment of shared keys.
@@ -59,22 +63,22 @@ export class KeyBuilder {
   }
 
   /** The key of `id` for `tenant` under `feature`; tenant and id are validated. */
-  key(feature: Feature, tenant: string, id: string): string {
+  key(feature: KeySpace, tenant: string, id: string): string {
     return `${this.prefix}:${feature}:${validateTenant(tenant)}:${validateId(id)}`;
   }
 
   /** A key under `feature` for `tenant` with an id the runtime built itself (already safe). */
-  internal(feature: Feature, tenant: string, ...parts: string[]): string {
+  internal(feature: KeySpace, tenant: string, ...parts: string[]): string {
     return [this.prefix, feature, validateTenant(tenant), ...parts].join(':');
   }
 
   /** A key under `feature` shared by all tenants (queues, the maintenance lock). */
-  global(feature: Feature, ...parts: string[]): string {
+  global(feature: KeySpace, ...parts: string[]): string {
     return [this.prefix, feature, '_', ...parts].join(':');
   }
 
   /** The SCAN MATCH pattern of every key of `tenant` under `feature` whose id starts with `idPrefix`. */
-  pattern(feature: Feature, tenant: string, idPrefix = ''): string {
+  pattern(feature: KeySpace, tenant: string, idPrefix = ''): string {
     if (idPrefix !== '') validateId(idPrefix, 'prefix');
     return `${this.prefix}:${feature}:${validateTenant(tenant)}:${idPrefix}*`;
   }

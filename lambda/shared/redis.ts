@@ -1,13 +1,5 @@
-import {
-  EvalCommand,
-  EvalshaCommand,
-  GetExCommand,
-  MGetCommand,
-  type Redis,
-  type Requester,
-  ScanCommand,
-} from '@upstash/redis';
-import { CredentialsError } from './errors';
+import type { Redis } from '@upstash/redis';
+import { ConfigurationError, CredentialsError } from './errors';
 import { classifyFailure, unavailableError } from './failures';
 
 /** Options of {@link RedisLike.set}. Durations in milliseconds. */
@@ -55,41 +47,26 @@ export interface RedisLike {
   info?(section: string): Promise<string>;
 }
 
-/** Per-command options that read replies as the text Redis sent. */
-const RAW = { automaticDeserialization: false } as const;
-
 /**
- * {@link RedisLike} over an `@upstash/redis` client: replies are read as the strings that were
- * stored whatever the client's `automaticDeserialization` (a client that parses JSON would turn a
- * stored `"null"` or `"123"` into another value, so its text-valued commands are sent with
- * deserialization off, one request each). Commands issued in the same tick share one HTTP round
- * trip through auto-pipelining when the client has it. Failures are the SDK's own: wrap it with
- * {@link toRedisLike} (or build it with `createClient`) for the ones the services understand.
+ * {@link RedisLike} over an `@upstash/redis` client built with `automaticDeserialization: false`
+ * (values come back as the strings that were stored; {@link toRedisLike} refuses a client that
+ * parses them). Commands issued in the same tick share one HTTP round trip through
+ * auto-pipelining. Failures are the SDK's own: {@link toRedisLike} and `createClient` add the ones
+ * the services understand.
  */
 export class UpstashRedisClient implements RedisLike {
   readonly kind = 'upstash' as const;
-  /** The client's requester, when its replies must be read raw (it deserializes). */
-  readonly #raw: Requester | undefined;
 
-  constructor(readonly client: Redis) {
-    // Both are protected fields of @upstash/redis's `Redis`: its options and its HTTP requester.
-    const internals = client as unknown as {
-      opts?: { automaticDeserialization?: boolean };
-      client: Requester;
-    };
-    this.#raw = internals.opts?.automaticDeserialization === false ? undefined : internals.client;
-  }
+  constructor(readonly client: Redis) {}
 
   get(key: string): Promise<string | null> {
     // GETEX without options replies exactly as GET does. @upstash/redis auto-pipelines reads and
     // writes in separate batches, and the commands a request pairs with a read (a rate-limit or
     // session script) are writes: as GETEX the read joins their batch, one round trip, not two.
-    if (this.#raw) return new GetExCommand<string>([key], RAW).exec(this.#raw);
     return this.client.getex<string>(key);
   }
 
   mget(keys: readonly string[]): Promise<Array<string | null>> {
-    if (this.#raw) return new MGetCommand<Array<string | null>>([...keys], RAW).exec(this.#raw);
     return this.client.mget<Array<string | null>>(...keys);
   }
 
@@ -118,19 +95,15 @@ export class UpstashRedisClient implements RedisLike {
   }
 
   async scan(cursor: string, match: string, count: number): Promise<[string, string[]]> {
-    const [next, keys] = this.#raw
-      ? await new ScanCommand([cursor, { match, count }], RAW).exec(this.#raw)
-      : await this.client.scan(cursor, { match, count });
-    return [String(next), keys.map(String)];
+    const [next, keys] = await this.client.scan(cursor, { match, count });
+    return [String(next), keys];
   }
 
   evalsha(sha: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    if (this.#raw) return new EvalshaCommand([sha, [...keys], [...args]], RAW).exec(this.#raw);
     return this.client.evalsha(sha, [...keys], [...args]);
   }
 
   eval(script: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
-    if (this.#raw) return new EvalCommand([script, [...keys], [...args]], RAW).exec(this.#raw);
     return this.client.eval(script, [...keys], [...args]);
   }
 
@@ -230,13 +203,23 @@ const adapted = new WeakMap<Redis, RedisLike>();
  * The {@link RedisLike} of what a service was given. A `RedisLike` is used as is (the clients of
  * `createClient` and the runtime classify their own failures). A plain `@upstash/redis` client is
  * adapted once (every service given the same client shares the adapter, and so its circuit
- * breaker): replies read as stored text ({@link UpstashRedisClient}) and failures classified, so
- * the cache fallback and the rate limiters' outage policies work as documented.
+ * breaker), its failures classified, so the cache fallback and the rate limiters' outage policies
+ * work as documented.
+ *
+ * @throws ConfigurationError when the client parses replies (`automaticDeserialization`, on by
+ * default in `@upstash/redis`): it would turn a stored `"null"` or `"123"` into another value.
  */
 export function toRedisLike(redis: RedisClient): RedisLike {
   if ('kind' in redis) return redis;
   let like = adapted.get(redis);
   if (!like) {
+    // `opts` is a protected field of @upstash/redis's `Redis`: the options it was built with.
+    const opts = (redis as unknown as { opts?: { automaticDeserialization?: boolean } }).opts;
+    if (opts?.automaticDeserialization !== false) {
+      throw new ConfigurationError(
+        'the @upstash/redis client given to a service parses replies as JSON (automaticDeserialization is on by default), which turns stored text such as "null" or "123" into other values: build it with `automaticDeserialization: false`, or use createClient()',
+      );
+    }
     like = new ClassifiedRedis(new UpstashRedisClient(redis));
     adapted.set(redis, like);
   }

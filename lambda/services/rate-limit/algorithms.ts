@@ -1,3 +1,5 @@
+import type { Algorithm } from '../../shared/config';
+
 /**
  * The arithmetic of the three algorithms, without Redis: it turns the raw state the check script
  * returns into a result, and it runs the in-container limiter of the `local` outage policy. The
@@ -5,7 +7,7 @@
  */
 
 /** The algorithms a {@link RateLimiter} can run. */
-export type Algorithm = 'fixed-window' | 'sliding-window' | 'token-bucket';
+export type { Algorithm } from '../../shared/config';
 
 /** One limit: `limit` requests (or tokens) per `windowMs`. */
 export interface LimitConfig {

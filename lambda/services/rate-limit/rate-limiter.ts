@@ -14,7 +14,7 @@
  * So the scripts are ours (`scripts.ts`), and they cost no more billed commands than its.
  */
 import { type CircuitBreaker, circuitFor } from '../../shared/circuit-breaker';
-import { DEFAULTS } from '../../shared/config';
+import { DEFAULTS, type OutagePolicy } from '../../shared/config';
 import { UpstashUnavailableError, ValidationError } from '../../shared/errors';
 import type { KeyBuilder } from '../../shared/keys';
 import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
@@ -57,7 +57,7 @@ export type RateLimitReason =
  * `lambda/shared/circuit-breaker.ts`, the rule the cache fallback uses too). A failed check while
  * the circuit is still closed is not an outage yet: it throws UpstashUnavailableError.
  */
-export type OutagePolicy = 'open' | 'closed' | 'local';
+export type { OutagePolicy } from '../../shared/config';
 
 /** The answer of a check. Times are epoch ms. */
 export interface RateLimitResult {
