@@ -62,7 +62,15 @@ export const DEFAULTS = {
     localWrites: false,
   },
   api: { maxBodyBytes: 1_048_576, throttleRateLimit: 100, throttleBurstLimit: 200 },
-  auth: { secretName: 'upstash/api-keys', revocationDelayMs: 300_000, tenantClaim: 'tenant' },
+  auth: {
+    secretName: 'upstash/api-keys',
+    /** The longest a revoked key keeps working: the gateway's cache plus the key set's age. */
+    revocationDelayMs: 300_000,
+    /** API Gateway's cache of a decision: the delay less a minute (lib/config.ts derives it so). */
+    cacheTtlMs: 240_000,
+    keySetMaxAgeMs: 60_000,
+    tenantClaim: 'tenant',
+  },
   schedules: {
     queueWorker: 'rate(1 minute)',
     maintenance: 'rate(15 minutes)',
@@ -220,8 +228,8 @@ export const RuntimeConfigSchema = settings({
   auth: v.optional(authSchema, {
     type: 'api-key',
     revocationDelayMs: DEFAULTS.auth.revocationDelayMs,
-    cacheTtlMs: 0,
-    keySetMaxAgeMs: DEFAULTS.auth.revocationDelayMs,
+    cacheTtlMs: DEFAULTS.auth.cacheTtlMs,
+    keySetMaxAgeMs: DEFAULTS.auth.keySetMaxAgeMs,
   }),
   api: v.optional(apiSchema, {}),
 });

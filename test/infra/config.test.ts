@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import * as v from 'valibot';
 import { describe, expect, it } from 'vitest';
@@ -11,7 +13,7 @@ import {
   runtimeConfig,
 } from '../../lib/config';
 import { PLAN_PRESETS } from '../../lib/plans';
-import { SINGLE_DATABASE, THREE_DATABASES, TWO_DATABASES } from './helpers';
+import { SINGLE_DATABASE, scratchDir, THREE_DATABASES, TWO_DATABASES } from './helpers';
 
 /** The default configuration with one path replaced (or removed with `undefined`). */
 function withValue(path: string, value: unknown): Record<string, unknown> {
@@ -432,4 +434,49 @@ describe('runtimeConfig', () => {
     });
     expect(v.parse(RuntimeConfigSchema, JSON.parse(JSON.stringify(appConfig)))).toEqual(appConfig);
   });
+});
+
+describe('problems reported at once', () => {
+  it('names the full path of every problem, one line each', () => {
+    const config = {
+      ...SINGLE_DATABASE,
+      cahce: {},
+      sessions: { idelTtl: '1 h' },
+      rateLimits: { api: { limit: 0 } },
+    };
+
+    let problems: readonly string[] = [];
+    try {
+      parseConfig(config);
+    } catch (error) {
+      problems = (error as ConfigError).problems;
+    }
+    expect(problems).toEqual([
+      'upstash.rateLimits.api.algorithm is required',
+      'upstash.rateLimits.api.limit must be a positive whole number, got 0',
+      'upstash.rateLimits.api.window is required',
+      'upstash.sessions.idelTtl is not a known setting (known: idleTtl, absoluteTtl, maxPerUser)',
+      expect.stringMatching(/^upstash\.cahce is not a known setting \(known: databases, features, /),
+    ]);
+  });
+
+  it('makes `cdk synth` print those lines and no stack trace', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const context = JSON.stringify({ ...SINGLE_DATABASE, cahce: {}, sessions: { idelTtl: '1 h' } });
+    const run = spawnSync(
+      'node_modules/.bin/cdk',
+      ['synth', '--quiet', '--output', scratchDir('synth-'), '-c', `upstash=${context}`],
+      { cwd: root, encoding: 'utf8', env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' } },
+    );
+    const lines = run.stderr.trim().split('\n');
+
+    expect(run.status).toBe(1);
+    expect(lines.slice(0, 2)).toEqual([
+      'invalid configuration: upstash.sessions.idelTtl is not a known setting (known: idleTtl, absoluteTtl, maxPerUser)',
+      expect.stringMatching(/^invalid configuration: upstash\.cahce is not a known setting/),
+    ]);
+    // Then only the CLI's own line that the app exited 1.
+    expect(lines.slice(2)).toEqual([expect.stringMatching(/Subprocess exited with error 1$/)]);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
 });
