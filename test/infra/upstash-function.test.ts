@@ -107,8 +107,10 @@ describe('UpstashFunction', () => {
       expect(UpstashFunction.bundling({ minify: false })).toMatchObject({
         minify: false,
         sourceMap: true,
-        externalModules: ['@aws-sdk/*'],
+        externalModules: ['@aws-sdk/*', 'ioredis'],
       });
+      // ioredis is bundled only where a database is reached over TCP.
+      expect(UpstashFunction.bundling({}, true).externalModules).toEqual(['@aws-sdk/*']);
     });
 
     it('writes the runtime config it is given, defaults applied, as APP_CONFIG', () => {
