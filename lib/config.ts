@@ -13,18 +13,20 @@ import type { Node } from 'constructs';
 import * as v from 'valibot';
 import {
   DEFAULTS,
+  databaseMode,
   dictionary,
   FEATURES,
   type Feature,
   flag,
   KEY_PREFIX,
   keyPrefix,
-  NAME,
-  OUTAGE_POLICIES,
+  maxValueBytes,
+  migrationFields,
   oneOf,
   positiveInt,
-  RATE_LIMIT_ALGORITHMS,
   type RuntimeConfig,
+  rateLimitFields,
+  rateLimitName,
   settings,
   validate,
 } from '../lambda/shared/config';
@@ -42,7 +44,7 @@ export const LOG_RETENTION_DAYS = [
 ] as const;
 
 /** The migration modes of a database (docs/migration.md). */
-const MIGRATION_MODES = ['off', 'shadow', 'rollout', 'upstash'] as const;
+const _MIGRATION_MODES = ['off', 'shadow', 'rollout', 'upstash'] as const;
 
 /** Configuration that cannot be used: one line per problem, each naming the path and the value. */
 export class ConfigError extends Error {
@@ -193,23 +195,11 @@ const plan = v.pipe(
   }),
 );
 
-const migration = settings({
-  mode: oneOf(MIGRATION_MODES),
-  sourceSecretName: v.optional(secretName()),
-  rolloutPercent: v.optional(
-    v.pipe(
-      v.number((issue) => `must be a number from 0 to 100, got ${issue.received}`),
-      v.minValue(0, (issue) => `must be a number from 0 to 100, got ${issue.received}`),
-      v.maxValue(100, (issue) => `must be a number from 0 to 100, got ${issue.received}`),
-    ),
-    0,
-  ),
-  rolloutBy: v.optional(oneOf(['key', 'tenant'] as const), 'key'),
-});
+const migration = settings({ ...migrationFields(), sourceSecretName: v.optional(secretName()) });
 
 const database = settings({
   secretName: v.optional(secretName()),
-  mode: v.optional(oneOf(['rest', 'tcp'] as const), 'rest'),
+  mode: databaseMode(),
   migration: v.optional(migration),
   plan: v.optional(plan, DEFAULT_PLAN),
 });
@@ -288,19 +278,8 @@ const features = v.optional(
   {},
 );
 
-const rateLimitName = v.pipe(
-  v.string(),
-  v.regex(NAME, (issue) => `has a bad name ${issue.received}: use lower-case letters, digits and -`),
-);
-
 const rateLimit = v.pipe(
-  settings({
-    algorithm: oneOf(RATE_LIMIT_ALGORITHMS),
-    limit: positiveInt(),
-    window: duration(),
-    refillRate: v.optional(positiveInt()),
-    outage: v.optional(oneOf(OUTAGE_POLICIES), DEFAULTS.rateLimit.outage),
-  }),
+  settings({ ...rateLimitFields(), window: duration() }),
   v.forward(
     v.check(
       (l) => l.refillRate === undefined || l.algorithm === 'token-bucket',
@@ -342,16 +321,7 @@ const sessions = v.pipe(
 const cache = v.pipe(
   settings({
     defaultTtl: v.optional(duration(), DEFAULTS.cache.defaultTtlMs),
-    maxValueBytes: v.optional(
-      v.pipe(
-        positiveInt(),
-        v.maxValue(
-          10 * 1024 * 1024,
-          (issue) => `must be at most 10485760 (the Upstash request limit), got ${issue.received}`,
-        ),
-      ),
-      DEFAULTS.cache.maxValueBytes,
-    ),
+    maxValueBytes: maxValueBytes(),
     fallback: v.optional(flag(), DEFAULTS.cache.fallback),
     localWrites: v.optional(flag(), DEFAULTS.cache.localWrites),
   }),

@@ -134,7 +134,7 @@ async function connect(
     // Loaded on first use: ioredis is almost half the bundle, and REST-only functions never
     // need it, so they do not pay for evaluating it at cold start.
     const { TcpRedisClient } = await import('./redis-tcp');
-    const tcp = new TcpRedisClient(credentials.url, {
+    const tcp = await TcpRedisClient.connect(credentials.url, {
       database: database.name,
       timeoutMs: options.timeoutMs,
     });

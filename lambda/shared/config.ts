@@ -152,22 +152,55 @@ export const keyPrefix = () =>
     v.regex(KEY_PREFIX, (issue) => `must be letters, digits, _ or -, at most 32, got ${issue.received}`),
   );
 
+/** The name of a rate limit: part of its keys. */
+export const rateLimitName = v.pipe(
+  v.string(),
+  v.regex(NAME, (issue) => `has a bad name ${issue.received}: use lower-case letters, digits and -`),
+);
+
+/** The fields of a rate limit but its window (ms at run time, a duration text in cdk.json). */
+export const rateLimitFields = () => ({
+  algorithm: oneOf(RATE_LIMIT_ALGORITHMS),
+  limit: positiveInt(),
+  refillRate: v.optional(positiveInt()),
+  outage: v.optional(oneOf(OUTAGE_POLICIES), DEFAULTS.rateLimit.outage),
+});
+
+/** How a database is reached. */
+export const databaseMode = () => v.optional(oneOf(['rest', 'tcp'] as const), 'rest');
+
+/** The fields of a database's migration but its source secret (a name in cdk.json, an ARN at run time). */
+export const migrationFields = () => ({
+  mode: oneOf(['off', 'shadow', 'rollout', 'upstash'] as const),
+  rolloutPercent: v.optional(
+    v.pipe(
+      v.number((issue) => `must be a number from 0 to 100, got ${issue.received}`),
+      v.minValue(0, (issue) => `must be a number from 0 to 100, got ${issue.received}`),
+      v.maxValue(100, (issue) => `must be a number from 0 to 100, got ${issue.received}`),
+    ),
+    0,
+  ),
+  rolloutBy: v.optional(oneOf(['key', 'tenant'] as const), 'key'),
+});
+
+/** The largest cached value, in bytes, at most what Upstash accepts in one request. */
+export const maxValueBytes = () =>
+  v.optional(
+    v.pipe(
+      positiveInt(),
+      v.maxValue(
+        MAX_VALUE_BYTES,
+        (issue) => `must be at most ${MAX_VALUE_BYTES} (the Upstash request limit), got ${issue.received}`,
+      ),
+    ),
+    DEFAULTS.cache.maxValueBytes,
+  );
+
 // ---------------------------------------------------------------- the runtime configuration
 
 const rateLimitSchema = v.pipe(
-  settings({
-    algorithm: oneOf(RATE_LIMIT_ALGORITHMS),
-    limit: positiveInt(),
-    windowMs: positiveInt(),
-    refillRate: v.optional(positiveInt()),
-    outage: v.optional(oneOf(OUTAGE_POLICIES), DEFAULTS.rateLimit.outage),
-  }),
+  settings({ ...rateLimitFields(), windowMs: positiveInt() }),
   v.transform((limit) => ({ ...limit, refillRate: limit.refillRate ?? limit.limit })),
-);
-
-const rateLimitName = v.pipe(
-  v.string(),
-  v.regex(NAME, (issue) => `has a bad name ${issue.received}: use lower-case letters, digits and -`),
 );
 
 const sessionsSchema = settings({
@@ -178,16 +211,7 @@ const sessionsSchema = settings({
 
 const cacheSchema = settings({
   defaultTtlMs: v.optional(positiveInt(), DEFAULTS.cache.defaultTtlMs),
-  maxValueBytes: v.optional(
-    v.pipe(
-      positiveInt(),
-      v.maxValue(
-        MAX_VALUE_BYTES,
-        (issue) => `must be at most ${MAX_VALUE_BYTES} (the Upstash request limit), got ${issue.received}`,
-      ),
-    ),
-    DEFAULTS.cache.maxValueBytes,
-  ),
+  maxValueBytes: maxValueBytes(),
   fallback: v.optional(flag(), DEFAULTS.cache.fallback),
   localWrites: v.optional(flag(), DEFAULTS.cache.localWrites),
 });

@@ -1,11 +1,12 @@
 import * as v from 'valibot';
 import {
   DEFAULTS,
+  databaseMode,
   dictionary,
   FEATURES,
   type Feature,
   keyPrefix,
-  oneOf,
+  migrationFields,
   type RuntimeConfig,
   RuntimeConfigSchema,
   settings,
@@ -104,22 +105,8 @@ export const DatabasesEnvSchema = v.pipe(
     databaseName,
     settings({
       secretArn: v.optional(nonEmpty()),
-      mode: v.optional(oneOf(['rest', 'tcp'] as const), 'rest'),
-      migration: v.optional(
-        settings({
-          mode: oneOf(['off', 'shadow', 'rollout', 'upstash'] as const),
-          sourceSecretArn: v.optional(nonEmpty()),
-          rolloutPercent: v.optional(
-            v.pipe(
-              v.number((issue) => `must be a number from 0 to 100, got ${issue.received}`),
-              v.minValue(0, (issue) => `must be a number from 0 to 100, got ${issue.received}`),
-              v.maxValue(100, (issue) => `must be a number from 0 to 100, got ${issue.received}`),
-            ),
-            0,
-          ),
-          rolloutBy: v.optional(oneOf(['key', 'tenant'] as const), 'key'),
-        }),
-      ),
+      mode: databaseMode(),
+      migration: v.optional(settings({ ...migrationFields(), sourceSecretArn: v.optional(nonEmpty()) })),
     }),
     'a JSON object {"<db>": {"secretArn": "...", "mode": "rest"}}',
   ),

@@ -1,4 +1,4 @@
-import { Redis as IORedis, ReplyError } from 'ioredis';
+import type { Redis as IORedis } from 'ioredis';
 import { UpstashUnavailableError } from './errors';
 import type { RedisLike, ServerKind, SetOptions } from './redis';
 
@@ -46,11 +46,15 @@ export class TcpRedisClient implements RedisLike {
   readonly #client: IORedis;
   readonly #database: string;
 
-  constructor(url: string, options: TcpRedisOptions = {}) {
+  /**
+   * Loads ioredis and builds the client. ioredis is imported here, on first use, not at module
+   * load: it is an optional peer that only TCP databases need, and a bundle that leaves it out
+   * (every REST-only function's) must still load.
+   */
+  static async connect(url: string, options: TcpRedisOptions = {}): Promise<TcpRedisClient> {
+    const { Redis } = await import('ioredis');
     const timeoutMs = options.timeoutMs ?? 1_000;
-    this.kind = options.kind ?? serverKindOf(url);
-    this.#database = options.database ?? 'default';
-    this.#client = new IORedis(url, {
+    const client = new Redis(url, {
       lazyConnect: true,
       connectTimeout: timeoutMs,
       commandTimeout: timeoutMs,
@@ -63,14 +67,22 @@ export class TcpRedisClient implements RedisLike {
       enableReadyCheck: false,
     });
     // Errors surface per command; without a listener ioredis would print them (URL included).
-    this.#client.on('error', () => {});
+    client.on('error', () => {});
+    return new TcpRedisClient(client, options.kind ?? serverKindOf(url), options.database ?? 'default');
+  }
+
+  private constructor(client: IORedis, kind: ServerKind, database: string) {
+    this.#client = client;
+    this.kind = kind;
+    this.#database = database;
   }
 
   async #call<T>(command: () => Promise<T>): Promise<T> {
     try {
       return await command();
     } catch (error) {
-      if (error instanceof ReplyError) throw error;
+      // A Redis error reply (ioredis's ReplyError): an answer, passed through.
+      if (error instanceof Error && error.name === 'ReplyError') throw error;
       // ioredis messages can name host and port but never the password; still keep them out of
       // the public message and only hand over the error code.
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;

@@ -47,10 +47,10 @@ describe('api handler on a migrating database', () => {
       );
     expect((await call('PUT', '/cache/menu', ['soup'])).statusCode).toBe(200);
     // Where the cache keeps the value: asked of the cache, the one place that knows.
-    const key = new CacheService({ redis: {} as RedisLike, keys: new KeyBuilder(prefix) }).keyOf(
-      'acme',
-      'menu',
-    );
+    const key = new CacheService({
+      redis: { kind: 'upstash' } as RedisLike,
+      keys: new KeyBuilder(prefix),
+    }).keyOf('acme', 'menu');
     expect(await oldRaw.exists(key)).toBe(1);
 
     const output: CapturedOutput = captureOutput();

@@ -53,7 +53,8 @@ describe('startLocalApp with a given Redis', () => {
     >;
     expect(Object.keys(databases).sort()).toEqual(['cache', 'state']);
     for (const [name, { secretArn, mode }] of Object.entries(databases)) {
-      expect(mode).toBe('rest');
+      // As the construct writes it: `rest` is the default and left out.
+      expect(mode).toBeUndefined();
       expect(secretArn).toMatch(new RegExp(`^arn:aws:secretsmanager:[^:]+:\\d{12}:secret:upstash/${name}-`));
       expect(JSON.parse(stack.secrets.value(secretArn) ?? '{}')).toEqual({
         url: stack.upstashUrl,

@@ -91,6 +91,16 @@ describe('clients given to the services', () => {
       expect(redis.kind).toBe('upstash');
     });
 
+    it('builds a TCP client from a redis:// URL, ioredis loaded on first use', async () => {
+      const redis = await createClient({ url: inject('redisUrl'), name: 'tcp' });
+      try {
+        expect(redis.kind).toBe('redis');
+        expect(await redis.ping()).toBe('PONG');
+      } finally {
+        await redis.close();
+      }
+    });
+
     it('builds it from a secret, read once', async () => {
       const secrets = await startLocalSecretsManager({
         'app/cache': JSON.stringify(sharedEndpoint('cache')),

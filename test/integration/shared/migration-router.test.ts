@@ -22,7 +22,7 @@ describe('MigrationRouter', () => {
 
   beforeAll(async () => {
     old = await startRedisServer();
-    legacy = new TcpRedisClient(old.url, { database: 'old' });
+    legacy = await TcpRedisClient.connect(old.url, { database: 'old' });
     oldRaw = new IORedis(old.url);
     upstashRaw = new IORedis(inject('redisUrl'));
   });
@@ -154,7 +154,7 @@ describe('MigrationRouter', () => {
   describe('the old Redis going down', () => {
     it('costs no failed request in rollout (nor in upstash mode, which never touches it)', async () => {
       const server = await startRedisServer();
-      const doomed = new TcpRedisClient(server.url, { database: 'doomed', timeoutMs: 2_000 });
+      const doomed = await TcpRedisClient.connect(server.url, { database: 'doomed', timeoutMs: 2_000 });
       const keys = new KeyBuilder(randomPrefix());
       const routers = {
         rollout: new MigrationRouter({ upstash, legacy: doomed, mode: 'rollout', rolloutPercent: 25 }),
@@ -207,7 +207,7 @@ describe('MigrationRouter', () => {
     it('probes the old Redis again after the cooldown and uses it once it is back', async () => {
       const first = await startRedisServer();
       const port = first.port;
-      const client = new TcpRedisClient(first.url, { database: 'flaky', timeoutMs: 2_000 });
+      const client = await TcpRedisClient.connect(first.url, { database: 'flaky', timeoutMs: 2_000 });
       let clock = 1_000_000;
       const router = new MigrationRouter({
         upstash,

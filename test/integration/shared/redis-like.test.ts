@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ManagedRedisClient } from '../../../lambda/shared/client';
 import type { Credentials } from '../../../lambda/shared/credentials';
 import type { RedisLike } from '../../../lambda/shared/redis';
-import { TcpRedisClient } from '../../../lambda/shared/redis-tcp';
+import { serverKindOf, TcpRedisClient } from '../../../lambda/shared/redis-tcp';
 import { defineScript, runScript } from '../../../lambda/shared/scripts';
 import { ownDatabase, randomPrefix, sharedEndpoint } from '../../helpers/redis';
 
@@ -170,7 +170,7 @@ describe.each(transports)('RedisLike over %s', (_name, kind, connect) => {
 
 describe('TcpRedisClient against a plain Redis', () => {
   it('shows why the shebang is per kind: plain Redis rejects the Upstash flag', async () => {
-    const tcp = new TcpRedisClient(inject('redisUrl'));
+    const tcp = await TcpRedisClient.connect(inject('redisUrl'));
     try {
       const error = await tcp.eval('#!lua flags=allow-key-locking\nreturn 1', [], []).catch((e: Error) => e);
 
@@ -181,12 +181,7 @@ describe('TcpRedisClient against a plain Redis', () => {
   });
 
   it('treats *.upstash.io hosts as Upstash', () => {
-    const upstash = new TcpRedisClient('rediss://default:pw@eu1-example.upstash.io:6379');
-    const local = new TcpRedisClient('redis://127.0.0.1:6379');
-
-    expect(upstash.kind).toBe('upstash');
-    expect(local.kind).toBe('redis');
-    void upstash.close();
-    void local.close();
+    expect(serverKindOf('rediss://default:pw@eu1-example.upstash.io:6379')).toBe('upstash');
+    expect(serverKindOf('redis://127.0.0.1:6379')).toBe('redis');
   });
 });

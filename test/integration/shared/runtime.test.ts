@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { FEATURES } from '../../../lambda/shared/config';
+import { DEFAULTS, FEATURES } from '../../../lambda/shared/config';
 import { CredentialsError } from '../../../lambda/shared/errors';
 import {
   appConfig,
@@ -234,10 +234,12 @@ describe('runtime', () => {
   });
 
   describe('appConfig and keyBuilder', () => {
-    it('parses APP_CONFIG and builds keys under KEY_PREFIX', () => {
+    it('validates APP_CONFIG once, fills in the defaults, and builds keys under KEY_PREFIX', () => {
       process.env.APP_CONFIG = '{"cache":{"maxValueBytes":1024}}';
 
-      expect(appConfig()).toEqual({ cache: { maxValueBytes: 1024 } });
+      expect(appConfig().cache).toEqual({ ...DEFAULTS.cache, maxValueBytes: 1024 });
+      expect(appConfig().sessions).toEqual(DEFAULTS.sessions);
+      expect(appConfig()).toBe(appConfig());
       expect(keyBuilder().key('cache', 'acme', 'x')).toBe(`${prefix}:cache:acme:x`);
     });
   });

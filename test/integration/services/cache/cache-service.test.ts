@@ -320,6 +320,7 @@ describe('CacheService', () => {
       const c = new CacheService({
         redis: mapNetworkErrors(new UpstashRedisClient(upstashClient(down.url, token))),
         keys: new KeyBuilder(randomPrefix()),
+        fallback: false,
       });
       await down.close();
       await expect(c.get('acme', 'k')).rejects.toBeInstanceOf(UpstashUnavailableError);

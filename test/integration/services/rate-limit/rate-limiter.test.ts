@@ -4,6 +4,7 @@ import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Algorithm, RateLimiter } from '../../../../lambda/services/rate-limit/rate-limiter';
 import { CircuitBreaker } from '../../../../lambda/shared/circuit-breaker';
+import { DEFAULTS } from '../../../../lambda/shared/config';
 import { UpstashUnavailableError, ValidationError } from '../../../../lambda/shared/errors';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
 import { UpstashRedisClient } from '../../../../lambda/shared/redis';
@@ -384,7 +385,7 @@ describe('RateLimiter', () => {
       });
     });
 
-    it('closed refuses with reason outage-closed (the default)', async () => {
+    it('closed refuses with reason outage-closed; the default is local, as deployed', async () => {
       expect(await (await outage('closed')).check('acme', 'u1')).toMatchObject({
         success: false,
         reason: 'outage-closed',
@@ -398,7 +399,8 @@ describe('RateLimiter', () => {
         windowMs: HOUR,
         circuit: await openCircuit(),
       });
-      expect((await byDefault.check('acme', 'u1')).reason).toBe('outage-closed');
+      expect(byDefault.outage).toBe(DEFAULTS.rateLimit.outage);
+      expect((await byDefault.check('acme', 'u1')).reason).toBe('outage-local');
     });
 
     it('local decides in memory with reason outage-local', async () => {
