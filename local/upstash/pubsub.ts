@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { Redis as IORedis } from 'ioredis';
+import { MemoMap } from '../../lambda/shared/memo';
 import type { ChannelScope } from './commands';
 import { GlobCache } from './glob';
 import { channelPrefix } from './policy';
@@ -81,7 +82,8 @@ export class PubSubHub {
   readonly #channels = new Map<string, Set<Stream>>();
   readonly #patterns = new Map<string, Set<Stream>>();
   /** Per Redis channel or pattern (`c:` / `p:` + name): its SUBSCRIBE, in flight or done. */
-  readonly #subscribed = new Map<string, Promise<void>>();
+  /** One SUBSCRIBE per channel; a failed one is forgotten, so the next stream tries again. */
+  readonly #subscribed = new MemoMap<string, void>();
   readonly #globs = new GlobCache();
   #subscriber: { redis: IORedis; ready: Promise<IORedis> } | undefined;
 
@@ -107,17 +109,14 @@ export class PubSubHub {
     }
     set.add(stream);
     const key = `${stream.pattern ? 'p' : 'c'}:${stream.redisName}`;
-    let subscribed = this.#subscribed.get(key);
-    if (!subscribed) {
-      subscribed = this.#connection().then(async (redis) => {
+    const subscribed = this.#subscribed.get(key, () =>
+      this.#connection().then(async (redis) => {
         // While it reconnects, a new stream fails at once (503), as a command does.
         if (redis.status !== 'ready') throw new Error('the subscriber connection to Redis is down');
         if (stream.pattern) await redis.psubscribe(stream.redisName);
         else await redis.subscribe(stream.redisName);
-      });
-      this.#subscribed.set(key, subscribed);
-      subscribed.catch(() => this.#subscribed.delete(key));
-    }
+      }),
+    );
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
@@ -144,7 +143,7 @@ export class PubSubHub {
     const set = map.get(stream.redisName);
     if (!set?.delete(stream) || set.size > 0) return;
     map.delete(stream.redisName);
-    this.#subscribed.delete(`${stream.pattern ? 'p' : 'c'}:${stream.redisName}`);
+    this.#subscribed.forget(`${stream.pattern ? 'p' : 'c'}:${stream.redisName}`);
     const subscriber = this.#subscriber;
     if (!subscriber) return;
     if (this.#channels.size === 0 && this.#patterns.size === 0) {
@@ -160,7 +159,7 @@ export class PubSubHub {
       for (const set of map.values()) for (const stream of set) stream.res.end();
       map.clear();
     }
-    this.#subscribed.clear();
+    this.#subscribed.forget();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
     if (subscriber) await subscriber.redis.quit().catch(() => subscriber.redis.disconnect());
