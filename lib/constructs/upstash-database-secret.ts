@@ -108,6 +108,7 @@ export class UpstashDatabaseSecret extends Construct {
     super(scope, id);
     this.databaseName = props.databaseName;
     this.mode = props.mode ?? 'rest';
+    this.node.addValidation({ validate: () => UpstashDatabaseSecret.#problems(props) });
     const secret = new Secret(this, 'Resource', {
       secretName: props.secretName ?? `upstash/${props.databaseName}`,
       description:
@@ -146,6 +147,21 @@ export class UpstashDatabaseSecret extends Construct {
         rolloutBy: props.migration.rolloutBy ?? 'key',
       };
     }
+  }
+
+  static #problems(props: UpstashDatabaseSecretProps): string[] {
+    const problems: string[] = [];
+    // The name reaches the runtime in variable names (`UPSTASH_REDIS_REST_URL_<DB>` locally).
+    if (!/^[A-Za-z][A-Za-z0-9_-]{0,31}$/.test(props.databaseName)) {
+      problems.push(
+        `databaseName must be 1-32 letters, digits, _ or -, starting with a letter, got ${JSON.stringify(props.databaseName)}`,
+      );
+    }
+    const percent = props.migration?.rolloutPercent;
+    if (percent !== undefined && !(percent >= 0 && percent <= 100)) {
+      problems.push(`migration.rolloutPercent must be from 0 to 100, got ${percent}`);
+    }
+    return problems;
   }
 
   /** Whether the functions of this database reach the old Redis (mode `shadow` or `rollout`). */

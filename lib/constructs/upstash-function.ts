@@ -99,7 +99,9 @@ export interface UpstashFunctionProps extends NodejsFunctionProps {
  * (minified, source maps, `@aws-sdk/*` left to the runtime), JSON logs into its own log group
  * with a retention, and its own role that may write those logs and read exactly the secrets of
  * the databases its features use, nothing else. Any `NodejsFunction` option overrides these
- * defaults (`bundling` field by field).
+ * defaults (`bundling` field by field): `runtime` Node.js 24, `architecture` ARM64, `memorySize`
+ * 256, `timeout` 10 s, `loggingFormat` JSON (application logs INFO, system logs WARN), `role` and
+ * `logGroup` of its own.
  *
  * The function finds its databases in `UPSTASH_DATABASES` and its features' databases in
  * `FEATURE_DATABASES`, both written here from `features`; the credentials themselves are fetched

@@ -155,6 +155,16 @@ describe('UpstashFunction', () => {
       expect(message).toContain('keyPrefix must be letters, digits, _ or -, at most 32, got "my:app"');
     });
 
+    it('refuses a database name the runtime cannot carry', () => {
+      const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+      const stack = new Stack(app, 'Names');
+      new UpstashDatabaseSecret(stack, 'Bad', { databaseName: 'page cache' });
+
+      expect(() => app.synth()).toThrow(
+        /databaseName must be 1-32 letters, digits, _ or -.*got "page cache"/,
+      );
+    });
+
     it('refuses two databases of one name', () => {
       const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
       const stack = new Stack(app, 'Twice');
