@@ -21,9 +21,8 @@ import type { Construct } from 'constructs';
 import { SERVICES } from '../../lambda/shared/metric-definitions';
 import { ROUTES } from '../../lambda/shared/routes';
 import { type AppConfig, FEATURES, runtimeConfig } from '../config';
-import type { ApiKeysSecret } from '../constructs/api-keys-secret';
-import type { UpstashDatabaseSecret } from '../constructs/upstash-database-secret';
-import { UpstashFunction } from '../constructs/upstash-function';
+// The public constructs (`upstash-serverless-state/constructs`), as a user's stack imports them.
+import { type ApiKeysSecret, type UpstashDatabaseSecret, UpstashFunction } from '../constructs';
 import { featureSecrets, handlerEntry } from '../runtime';
 
 /** Properties of the {@link ApiStack}. */

@@ -3,9 +3,8 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { SERVICES } from '../../lambda/shared/metric-definitions';
 import { type AppConfig, type Feature, runtimeConfig } from '../config';
-import { ScheduledJob } from '../constructs/scheduled-job';
-import type { UpstashDatabaseSecret } from '../constructs/upstash-database-secret';
-import { UpstashFunction } from '../constructs/upstash-function';
+// The public constructs (`upstash-serverless-state/constructs`), as a user's stack imports them.
+import { ScheduledJob, type UpstashDatabaseSecret, UpstashFunction } from '../constructs';
 import { featureSecrets, handlerEntry } from '../runtime';
 
 /** Properties of the {@link JobsStack}. */

@@ -17,8 +17,8 @@ import type { Construct } from 'constructs';
 import { DEFAULT_QUEUE } from '../../lambda/services/queue/queue';
 import { METRICS } from '../../lambda/shared/metric-definitions';
 import type { AppConfig } from '../config';
+import type { UpstashFunction } from '../constructs';
 import { MonitoringDashboard } from '../constructs/monitoring-dashboard';
-import type { UpstashFunction } from '../constructs/upstash-function';
 import {
   AppMetrics,
   apiErrorRate,

@@ -1,8 +1,8 @@
 import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import type { AppConfig } from '../config';
-import { ApiKeysSecret } from '../constructs/api-keys-secret';
-import { UpstashDatabaseSecret } from '../constructs/upstash-database-secret';
+// The public constructs (`upstash-serverless-state/constructs`), as a user's stack imports them.
+import { ApiKeysSecret, UpstashDatabaseSecret } from '../constructs';
 
 /** Properties of the {@link SecretsStack}. */
 export interface SecretsStackProps extends StackProps {
