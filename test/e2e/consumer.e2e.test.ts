@@ -102,6 +102,10 @@ describe('a CDK app of its own, with the packed package installed', () => {
     for (const { file, spec } of specifiers.filter((s) => s.spec.startsWith('.'))) {
       expect(relative(dir, join(file, '..', spec)).startsWith('..')).toBe(false);
     }
+    // The bin is installed and runs under plain Node.
+    expect(run(join(dir, 'node_modules', '.bin', 'upstash-local'), ['--help'], dir)).toMatch(
+      /^Usage: upstash-local /,
+    );
     // Anything deeper is refused by the exports map.
     expect(() =>
       run('node', ['-e', "import('upstash-serverless-state/dist/lambda/shared/index.js')"], dir),
