@@ -32,12 +32,13 @@ import { CDK_CONTEXT } from '../../infra/helpers';
  */
 
 /** Bytes each bundle may weigh; a jump past these is a dependency slipping in. */
+// REST-only functions leave ioredis out (about 140 KB): the budgets hold them to that.
 const BUDGET: Record<string, number> = {
-  api: 400_000,
+  api: 260_000,
   authorizer: 60_000,
-  'queue-worker': 400_000,
-  maintenance: 400_000,
-  'usage-probe': 400_000,
+  'queue-worker': 240_000,
+  maintenance: 215_000,
+  'usage-probe': 190_000,
 };
 
 // Runs the events one after another in one process (a cold then warm container) and prints the
