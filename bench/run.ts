@@ -563,7 +563,7 @@ const price: BenchPrice = {
   const scenario: ScenarioClient = async (call) => {
     const response = await fetch(`${stack.url}${call.path}`, {
       method: call.method,
-      headers: auth,
+      headers: { ...auth, ...call.headers },
       ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
     });
     const text = await response.text();

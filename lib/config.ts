@@ -96,6 +96,18 @@ export interface CacheConfig {
    * `stored: "local"`); off, they answer 503. Deletes are never local only.
    */
   readonly localWrites: boolean;
+  /**
+   * Namespaces invalidated in O(1) by a generation (`POST /cache/namespaces/{ns}/invalidate`): a
+   * key whose first `:`-separated segment is one of them is stored under its namespace's
+   * generation.
+   */
+  readonly namespaces: readonly string[];
+}
+
+/** `Idempotency-Key` records (issue 16). */
+export interface IdempotencyConfig {
+  /** How long a first answer is kept and replayed, in ms (`idempotency.ttl`, default 24 h). */
+  readonly ttlMs: number;
 }
 
 /**
@@ -149,6 +161,7 @@ export interface AppConfig {
   readonly rateLimits: Readonly<Record<string, RateLimitConfig>>;
   readonly sessions: SessionsConfig;
   readonly cache: CacheConfig;
+  readonly idempotency: IdempotencyConfig;
   readonly schedules: {
     readonly queueWorker: string;
     readonly maintenance: string;
@@ -230,6 +243,7 @@ export function parseConfig(raw: unknown): AppConfig {
     'rateLimits',
     'sessions',
     'cache',
+    'idempotency',
     'schedules',
     'auth',
     'api',
@@ -247,6 +261,7 @@ export function parseConfig(raw: unknown): AppConfig {
     rateLimits: parseRateLimits(root.rateLimits),
     sessions: parseSessions(root.sessions),
     cache: parseCache(root.cache),
+    idempotency: parseIdempotency(root.idempotency),
     schedules: parseSchedules(root.schedules),
     auth: parseAuth(root.auth),
     api: parseApi(root.api),
@@ -319,6 +334,7 @@ export function runtimeConfig(config: AppConfig): Record<string, unknown> {
     rateLimits: config.rateLimits,
     sessions: config.sessions,
     cache: config.cache,
+    idempotency: config.idempotency,
     auth,
     api: { maxBodyBytes: config.api.maxBodyBytes, corsAllowOrigins: config.api.corsAllowOrigins },
   };
@@ -563,7 +579,7 @@ function parseSessions(value: unknown): SessionsConfig {
 
 function parseCache(value: unknown): CacheConfig {
   const cache = value === undefined ? {} : asObject(value, 'cache');
-  checkKeys(cache, 'cache', ['defaultTtl', 'maxValueBytes', 'fallback', 'localWrites']);
+  checkKeys(cache, 'cache', ['defaultTtl', 'maxValueBytes', 'fallback', 'localWrites', 'namespaces']);
   const maxValueBytes =
     cache.maxValueBytes === undefined ? 102_400 : positiveInt(cache.maxValueBytes, 'cache.maxValueBytes');
   // Upstash rejects requests above 10 MB (free plans 1 MB); a bigger limit would only move the error.
@@ -578,12 +594,34 @@ function parseCache(value: unknown): CacheConfig {
       throw new ConfigError(`cache.${flag}`, `must be true or false, got ${show(cache[flag])}`);
     }
   }
+  const namespaces = cache.namespaces ?? [];
+  if (
+    !Array.isArray(namespaces) ||
+    namespaces.some((n) => typeof n !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/.test(n)) ||
+    new Set(namespaces).size !== namespaces.length
+  ) {
+    throw new ConfigError(
+      'cache.namespaces',
+      `must be a list of distinct names of 1-64 letters, digits, _ or - (a key's first segment), got ${show(namespaces)}`,
+    );
+  }
   return {
     defaultTtlMs: parseDuration(cache.defaultTtl ?? '5 m', 'cache.defaultTtl'),
     maxValueBytes,
     fallback: (cache.fallback as boolean | undefined) ?? true,
     localWrites: (cache.localWrites as boolean | undefined) ?? false,
+    namespaces: namespaces as string[],
   };
+}
+
+function parseIdempotency(value: unknown): IdempotencyConfig {
+  const idempotency = value === undefined ? {} : asObject(value, 'idempotency');
+  checkKeys(idempotency, 'idempotency', ['ttl']);
+  const ttlMs = parseDuration(idempotency.ttl ?? '24 h', 'idempotency.ttl');
+  if (ttlMs < 60_000 || ttlMs > 7 * 86_400_000) {
+    throw new ConfigError('idempotency.ttl', `must be from "1 m" to "7 d", got ${show(idempotency.ttl)}`);
+  }
+  return { ttlMs };
 }
 
 const SCHEDULE_EXPRESSION =

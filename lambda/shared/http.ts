@@ -30,6 +30,8 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   METHOD_NOT_ALLOWED: 405,
   CONFLICT: 409,
   LOCK_LOST: 409,
+  IDEMPOTENCY_KEY_IN_USE: 409,
+  IDEMPOTENCY_KEY_REUSED: 422,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_MEDIA_TYPE: 415,
   INTERNAL_ERROR: 500,
@@ -74,8 +76,9 @@ export function errorResponse(error: unknown): HttpResponse {
   const status = httpStatus(code);
   const headers: Record<string, string> = {};
   if (error instanceof MethodNotAllowedError) headers.allow = error.allow.join(', ');
-  // An outage is short: tell clients when to come back instead of letting them hammer.
-  if (status === 503) headers['retry-after'] = '1';
+  // An outage is short, and so is a request still running under the same Idempotency-Key: tell
+  // clients when to come back instead of letting them hammer.
+  if (status === 503 || code === 'IDEMPOTENCY_KEY_IN_USE') headers['retry-after'] = '1';
   const message = status >= 500 || !(error instanceof AppError) ? publicMessage(status) : error.message;
   const body = errorBody(code, message);
   // A 503 says what became of the request: `not-applied`, or `unknown` (see docs/api.md).
@@ -184,6 +187,9 @@ export function readQuery(
         throw new ValidationError(`${name} must be ${param.values.map((v) => `"${v}"`).join(' or ')}`);
       }
       values[name] = raw;
+    } else if (param.type === 'string') {
+      if (!param.pattern.test(raw)) throw new ValidationError(`${name} is not valid: ${param.description}`);
+      values[name] = raw;
     } else {
       values[name] = intParam(raw, name, param.min, param.max) as number;
     }
@@ -250,7 +256,8 @@ export interface CorsOptions {
   readonly allowOrigins: readonly string[];
 }
 
-const EXPOSED = 'ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after';
+const EXPOSED =
+  'ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, idempotent-replayed, location';
 
 /** The CORS headers for a request's `Origin`, or none when it is not allowed. */
 export function corsHeaders(cors: CorsOptions, origin: string | undefined): Record<string, string> {
@@ -275,7 +282,7 @@ export function preflight(cors: CorsOptions, request: ApiRequest): HttpResponse 
     headers: {
       ...headers,
       'access-control-allow-methods': 'GET, PUT, POST, PATCH, DELETE',
-      'access-control-allow-headers': 'content-type, x-api-key, authorization, x-ttl-ms',
+      'access-control-allow-headers': 'content-type, x-api-key, authorization, x-ttl-ms, idempotency-key',
       'access-control-max-age': '600',
     },
     body: '',

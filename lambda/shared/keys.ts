@@ -1,7 +1,16 @@
 import { ValidationError } from './errors';
 
 /** The features that own keys. Each gets its own segment, so features never collide. */
-export type Feature = 'cache' | 'session' | 'ratelimit' | 'lock' | 'queue' | 'stats' | 'migration';
+export type Feature =
+  | 'cache'
+  | 'session'
+  | 'ratelimit'
+  | 'lock'
+  | 'queue'
+  | 'stats'
+  | 'migration'
+  | 'idempotency'
+  | 'apikey';
 
 /** Tenants are identifiers we mint (API-key owners), so they can be strict. */
 // Starts with a letter or digit, so no tenant can be `_`, the segment of shared keys.

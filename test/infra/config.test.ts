@@ -129,7 +129,9 @@ describe('parseConfig', () => {
       maxValueBytes: 102_400,
       fallback: true,
       localWrites: false,
+      namespaces: [],
     });
+    expect(config.idempotency).toEqual({ ttlMs: 86_400_000 });
     expect(config.schedules).toEqual({
       queueWorker: 'rate(1 minute)',
       maintenance: 'rate(15 minutes)',
@@ -357,6 +359,9 @@ describe('parseConfig', () => {
       { monthlyUsd: 'fifty' },
       /budget\.monthlyUsd must be an amount of dollars/,
     ],
+    ['a namespace with a colon', 'cache.namespaces', ['a:b'], /cache\.namespaces must be a list of distinct names/],
+    ['a namespace twice', 'cache.namespaces', ['p', 'p'], /cache\.namespaces must be a list of distinct names/],
+    ['an idempotency lifetime of a second', 'idempotency.ttl', '1 s', /idempotency\.ttl must be from "1 m" to "7 d"/],
     [
       'a key prefix with a colon',
       'keyPrefix',
@@ -374,7 +379,7 @@ describe('parseConfig', () => {
       'a typo in a key',
       'cache.defaultTTL',
       '5 m',
-      /cache\.defaultTTL is not a known setting \(known: defaultTtl, maxValueBytes, fallback, localWrites\)/,
+      /cache\.defaultTTL is not a known setting \(known: defaultTtl, maxValueBytes, fallback, localWrites, namespaces\)/,
     ],
     [
       'a value above the Upstash request limit',
@@ -420,7 +425,7 @@ describe('featureEnvironment', () => {
 
     expect(JSON.parse(env.FEATURE_DATABASES as string)).toEqual({ queue: 'state', cache: 'cache' });
     const appConfig = JSON.parse(env.APP_CONFIG as string);
-    expect(Object.keys(appConfig).sort()).toEqual(['api', 'auth', 'cache', 'rateLimits', 'sessions']);
+    expect(Object.keys(appConfig).sort()).toEqual(['api', 'auth', 'cache', 'idempotency', 'rateLimits', 'sessions']);
     expect(appConfig.sessions.idleTtlMs).toBe(3_600_000);
     expect(appConfig.auth).toEqual({
       type: 'api-key',
