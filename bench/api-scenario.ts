@@ -48,7 +48,11 @@ async function enqueue(api: ScenarioClient, delayMs = 0): Promise<string> {
   const job = await api({
     method: 'POST',
     path: '/jobs',
-    body: { type: 'sessions.revoke-user', payload: { userId: 'bench-user' }, ...(delayMs ? { delayMs } : {}) },
+    body: {
+      type: 'sessions.revoke-user',
+      payload: { userId: 'bench-user' },
+      ...(delayMs ? { delayMs } : {}),
+    },
   });
   if (job.status !== 202) throw new Error(`job set-up answered ${job.status}`);
   return (job.json as { id: string }).id;

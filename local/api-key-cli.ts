@@ -17,7 +17,6 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { parseDuration } from '../lib/config';
 import { ApiKeyUsage } from '../lambda/services/auth/key-usage';
 import {
   type ApiKeySet,
@@ -28,6 +27,7 @@ import {
   serializeApiKeySet,
 } from '../lambda/shared/api-keys';
 import { keyBuilder, redisFor } from '../lambda/shared/runtime';
+import { parseDuration } from '../lib/config';
 import { readStackFile } from './stack-file';
 
 const USAGE = `Usage:
@@ -48,7 +48,9 @@ function expiryOf(text: string, now: Date): Date {
   try {
     return new Date(now.getTime() + parseDuration(text, '--expires'));
   } catch {
-    throw new Error(`--expires must be a duration like "30 d" or an ISO 8601 time, got ${JSON.stringify(text)}`);
+    throw new Error(
+      `--expires must be a duration like "30 d" or an ISO 8601 time, got ${JSON.stringify(text)}`,
+    );
   }
 }
 
@@ -157,7 +159,8 @@ export async function main(
           `${k.id}  tenant=${k.tenant}  scopes=${k.scopes.join(',')}  created=${k.createdAt ?? '-'}  expires=${expires}  last-used=${days ? (days.get(k.id) ?? 'never') : '?'}${k.label ? `  label=${JSON.stringify(k.label)}` : ''}`,
         );
       }
-      if (set.keys.length > 0 && !days) out('last-used: ? (no database of the rate limits reachable from here)');
+      if (set.keys.length > 0 && !days)
+        out('last-used: ? (no database of the rate limits reachable from here)');
       return 0;
     }
     if (command === 'revoke') {

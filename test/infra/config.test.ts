@@ -359,9 +359,24 @@ describe('parseConfig', () => {
       { monthlyUsd: 'fifty' },
       /budget\.monthlyUsd must be an amount of dollars/,
     ],
-    ['a namespace with a colon', 'cache.namespaces', ['a:b'], /cache\.namespaces must be a list of distinct names/],
-    ['a namespace twice', 'cache.namespaces', ['p', 'p'], /cache\.namespaces must be a list of distinct names/],
-    ['an idempotency lifetime of a second', 'idempotency.ttl', '1 s', /idempotency\.ttl must be from "1 m" to "7 d"/],
+    [
+      'a namespace with a colon',
+      'cache.namespaces',
+      ['a:b'],
+      /cache\.namespaces must be a list of distinct names/,
+    ],
+    [
+      'a namespace twice',
+      'cache.namespaces',
+      ['p', 'p'],
+      /cache\.namespaces must be a list of distinct names/,
+    ],
+    [
+      'an idempotency lifetime of a second',
+      'idempotency.ttl',
+      '1 s',
+      /idempotency\.ttl must be from "1 m" to "7 d"/,
+    ],
     [
       'a key prefix with a colon',
       'keyPrefix',
@@ -425,7 +440,14 @@ describe('featureEnvironment', () => {
 
     expect(JSON.parse(env.FEATURE_DATABASES as string)).toEqual({ queue: 'state', cache: 'cache' });
     const appConfig = JSON.parse(env.APP_CONFIG as string);
-    expect(Object.keys(appConfig).sort()).toEqual(['api', 'auth', 'cache', 'idempotency', 'rateLimits', 'sessions']);
+    expect(Object.keys(appConfig).sort()).toEqual([
+      'api',
+      'auth',
+      'cache',
+      'idempotency',
+      'rateLimits',
+      'sessions',
+    ]);
     expect(appConfig.sessions.idleTtlMs).toBe(3_600_000);
     expect(appConfig.auth).toEqual({
       type: 'api-key',

@@ -144,6 +144,7 @@ const idempotencyKey = fc.oneof(
 );
 
 /** Whether the API takes `key` as an Idempotency-Key (1-255 characters, no glob or control characters). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
 const validKey = (key: string) => key.length > 0 && key.length <= 255 && !/[*?[\]\\\u0000-\u001f]/.test(key);
 
 /**

@@ -149,7 +149,13 @@ describe('scope matrix', () => {
         // Redrive before cancel: a delayed job is no dead letter (409 once allowed), and the
         // cancel that is allowed comes last.
         const redrive = await c.call({ method: 'POST', path: `/jobs/${id}/redrive`, tenant: t, scopes });
-        const all = await c.call({ method: 'POST', path: '/jobs/redrive', body: { type }, tenant: t, scopes });
+        const all = await c.call({
+          method: 'POST',
+          path: '/jobs/redrive',
+          body: { type },
+          tenant: t,
+          scopes,
+        });
         const cancel = allowed
           ? null
           : await c.call({ method: 'POST', path: `/jobs/${id}/cancel`, tenant: t, scopes });

@@ -100,7 +100,10 @@ describe('usage counts: what the api function publishes is what the database saw
         const { seen, published, billedPerDatabase, logged } = await measure(step, n);
         // The OpenAPI document is built in memory: its request is the one that costs nothing.
         if (step.route === 'GET /openapi.json') expect(seen.commands).toBe(0);
-        else expect(seen.commands, `${stepName(step)} #${n}: the request reached the database`).toBeGreaterThan(0);
+        else
+          expect(seen.commands, `${stepName(step)} #${n}: the request reached the database`).toBeGreaterThan(
+            0,
+          );
         expect(published, `${stepName(step)} #${n}`).toEqual(seen);
         expect(billedPerDatabase).toBe(seen.billed);
         expect(logged).toEqual([seen]);
