@@ -18,6 +18,6 @@ import type { JobType } from '../services/queue/job-types';
  *   summary: 'sends one email',
  *   payload: payloadOf(fields({ to: v.pipe(v.string(), v.email()), subject: v.string() }, 'the payload')),
  * });
- * export const APP_JOB_TYPES: readonly JobType<never>[] = [EMAIL_JOB];
+ * export const APP_JOB_TYPES: readonly JobType<unknown>[] = [EMAIL_JOB];
  */
-export const APP_JOB_TYPES: readonly JobType<never>[] = [];
+export const APP_JOB_TYPES: readonly JobType<unknown>[] = [];

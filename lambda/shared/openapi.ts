@@ -123,42 +123,52 @@ const errorResponse = (description: string, extra: Json = {}): Json => ({
   ...extra,
 });
 
-/** What any route may answer besides its own responses. */
+/**
+ * What any route may answer besides its own responses: the api function's errors, and what API
+ * Gateway answers itself before any function runs (a malformed request, a body over 10 MB,
+ * headers over 10 KB, its stage throttle, a missing or unknown key).
+ */
 function errorsOf(route: RouteDefinition): Record<string, unknown> {
   const responses: Record<string, unknown> = {
+    '400': { $ref: '#/components/responses/BadRequest' },
+    '413': { $ref: '#/components/responses/PayloadTooLarge' },
+    '429': { $ref: '#/components/responses/TooManyRequests' },
+    '431': { $ref: '#/components/responses/HeadersTooLarge' },
     '500': { $ref: '#/components/responses/InternalError' },
     '503': { $ref: '#/components/responses/Unavailable' },
   };
-  if (route.query || route.body || route.auth)
-    responses['400'] = { $ref: '#/components/responses/BadRequest' };
-  if (route.body) {
-    responses['413'] = { $ref: '#/components/responses/PayloadTooLarge' };
-    responses['415'] = { $ref: '#/components/responses/UnsupportedMediaType' };
-  }
+  if (route.body) responses['415'] = { $ref: '#/components/responses/UnsupportedMediaType' };
   if (route.auth) {
     responses['401'] = { $ref: '#/components/responses/Unauthorized' };
     responses['403'] = { $ref: '#/components/responses/Forbidden' };
-    responses['429'] = { $ref: '#/components/responses/TooManyRequests' };
   }
   if (route.auth && route.method !== 'GET') {
     responses['409'] = { $ref: '#/components/responses/IdempotencyKeyInUse' };
     responses['422'] = { $ref: '#/components/responses/IdempotencyKeyReused' };
   }
   for (const [status, description] of Object.entries(route.errors ?? {})) {
-    const shared = responses[status] as { $ref?: string } | undefined;
-    responses[status] = shared?.$ref
-      ? errorResponse(
-          `${description}; or ${status === '409' ? 'the Idempotency-Key is in use' : 'see below'}`,
-          {
-            ...(status === '409'
-              ? { headers: { 'Retry-After': { $ref: '#/components/headers/Retry-After' } } }
-              : {}),
-          },
-        )
-      : errorResponse(description);
+    responses[status] =
+      status === '409' && responses[status]
+        ? errorResponse(`${description}; or IDEMPOTENCY_KEY_IN_USE (Retry-After)`, {
+            headers: { 'Retry-After': { $ref: '#/components/headers/Retry-After' } },
+          })
+        : errorResponse(description);
   }
   return responses;
 }
+
+/** An error the api function answers as `Error`, or API Gateway itself as `{"message"}`. */
+const eitherError = (description: string, extra: Json = {}): Json => ({
+  description,
+  content: {
+    'application/json': {
+      schema: {
+        oneOf: [{ $ref: '#/components/schemas/Error' }, { $ref: '#/components/schemas/GatewayError' }],
+      },
+    },
+  },
+  ...extra,
+});
 
 function operation(route: RouteDefinition, defs: Readonly<Record<string, Schema>>, jobTypes: Json[]): Json {
   const write = route.method !== 'GET';
@@ -277,34 +287,15 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         },
       },
       responses: {
-        BadRequest: errorResponse('VALIDATION_ERROR: a body, parameter or id breaks a rule; nothing changed'),
-        Unauthorized: {
-          description: 'no key (answered by API Gateway: {"message"}) or an expired one (UNAUTHORIZED)',
-          content: {
-            'application/json': {
-              schema: {
-                oneOf: [
-                  { $ref: '#/components/schemas/Error' },
-                  { $ref: '#/components/schemas/GatewayError' },
-                ],
-              },
-            },
-          },
-        },
-        Forbidden: {
-          description:
-            'an unknown key (API Gateway: {"message"}) or one without the route\'s scope (FORBIDDEN)',
-          content: {
-            'application/json': {
-              schema: {
-                oneOf: [
-                  { $ref: '#/components/schemas/Error' },
-                  { $ref: '#/components/schemas/GatewayError' },
-                ],
-              },
-            },
-          },
-        },
+        BadRequest: eitherError(
+          'VALIDATION_ERROR: a body, parameter, header or id breaks a rule, nothing changed; or a request API Gateway cannot read',
+        ),
+        Unauthorized: eitherError(
+          'no key (answered by API Gateway: {"message"}) or an expired one (UNAUTHORIZED)',
+        ),
+        Forbidden: eitherError(
+          'an unknown key (API Gateway: {"message"}) or one without the route\'s scope (FORBIDDEN)',
+        ),
         NotFound: errorResponse('NOT_FOUND'),
         MethodNotAllowed: errorResponse('METHOD_NOT_ALLOWED: Allow lists the methods of the path'),
         IdempotencyKeyInUse: errorResponse(
@@ -314,11 +305,18 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
         IdempotencyKeyReused: errorResponse(
           'IDEMPOTENCY_KEY_REUSED: this Idempotency-Key was used by another request (method, path, query or body)',
         ),
-        PayloadTooLarge: errorResponse('PAYLOAD_TOO_LARGE'),
+        PayloadTooLarge: eitherError(
+          "PAYLOAD_TOO_LARGE (api.maxBodyBytes, a value or payload limit), or a body over API Gateway's 10 MB",
+        ),
         UnsupportedMediaType: errorResponse('UNSUPPORTED_MEDIA_TYPE: send application/json'),
-        TooManyRequests: errorResponse("RATE_LIMITED: the tenant's api limit is spent", {
-          headers: { ...rateLimitHeaders, 'Retry-After': retryAfter },
-        }),
+        TooManyRequests: eitherError(
+          "RATE_LIMITED: the tenant's api limit is spent; or the stage's throttle (API Gateway)",
+          { headers: { ...rateLimitHeaders, 'Retry-After': retryAfter } },
+        ),
+        HeadersTooLarge: {
+          description: 'headers over 10 KB (answered by API Gateway)',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/GatewayError' } } },
+        },
         InternalError: errorResponse('a fault on our side (logged); the message says nothing more'),
         Unavailable: errorResponse('UPSTASH_UNAVAILABLE: error.outcome says whether the request applied', {
           headers: { 'Retry-After': retryAfter },
@@ -327,8 +325,11 @@ export function openApiDocument(options: OpenApiOptions = {}): Json {
     },
     // Requests that match no route (API Gateway's $default) get these, from the api function.
     'x-unmatched-responses': {
+      '400': { $ref: '#/components/responses/BadRequest' },
       '404': { $ref: '#/components/responses/NotFound' },
       '405': { $ref: '#/components/responses/MethodNotAllowed' },
+      '413': { $ref: '#/components/responses/PayloadTooLarge' },
+      '431': { $ref: '#/components/responses/HeadersTooLarge' },
     },
   };
 }

@@ -17,14 +17,20 @@ export type Schema = v.GenericSchema;
  * ones (a typo such as `ttlMS` silently ignored would be worse), as are a missing required field
  * and a value that is not an object (`what` names it).
  */
-export const fields = <const E extends v.ObjectEntries>(entries: E, what = 'the body') =>
-  v.strictObject(entries, (issue) => {
+export const fields = <const E extends v.ObjectEntries>(entries: E, what = 'the body') => {
+  const schema = v.strictObject(entries, (issue) => {
     if (issue.expected === 'never') {
       return `unknown field ${issue.received}; allowed: ${Object.keys(entries).join(', ') || 'none'}`;
     }
     const missing = issue.path?.at(-1)?.key;
     return missing === undefined ? `${what} must be a JSON object` : `${String(missing)} is required`;
   });
+  OBJECTS.set(schema, what);
+  return schema;
+};
+
+/** What each {@link fields} schema is called: valibot's object schemas take an array for one. */
+const OBJECTS = new WeakMap<object, string>();
 
 /**
  * A client-supplied id (a key, a user id, an identifier): 1 to 512 UTF-8 bytes, no control
@@ -104,6 +110,9 @@ function messageOf(issues: readonly v.BaseIssue<unknown>[]): string {
  * the issue that matters most.
  */
 export function parseWith<S extends Schema>(schema: S, value: unknown): v.InferOutput<S> {
+  const base = 'pipe' in schema ? (schema.pipe as readonly object[])[0] : schema;
+  const what = base ? OBJECTS.get(base) : undefined;
+  if (what !== undefined && Array.isArray(value)) throw new ValidationError(`${what} must be a JSON object`);
   const result = v.safeParse(schema, value);
   if (!result.success) throw new ValidationError(messageOf(result.issues));
   return result.output;

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/redis-server';
 import type { RawResponse } from '../helpers/http-client';
+import { expectAnswersMatchOpenApi } from '../helpers/openapi';
 import { type StackProcess, startStackProcess } from '../helpers/stack-process';
 
 /**
@@ -423,4 +424,9 @@ describe('chaos: Redis stopped, killed and restarted under 50 concurrent clients
       }),
     );
   }, 150_000);
+
+  // Last in the file: every answer of the tests above, against the document this stack serves.
+  it('answered every request as GET /openapi.json describes it (status and body), every route listed', async () => {
+    await expectAnswersMatchOpenApi(stack.url);
+  });
 });
