@@ -64,7 +64,7 @@ describe('OpenAPI document', () => {
   });
 
   it('lists the job types POST /jobs accepts with their scopes and payload schemas', () => {
-    const types = (paths['/jobs']?.post as Json)['x-job-types'] as Json[];
+    const types = ((paths['/jobs'] as Record<string, Json>).post as Json)['x-job-types'] as Json[];
     expect(types.map((t) => [t.type, t.scope])).toEqual(
       BUILTIN_JOB_TYPES.enqueueable().map((t) => [t.type, t.scope]),
     );
