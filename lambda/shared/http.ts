@@ -1,7 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   AppError,
-  type ErrorCode,
   errorCode,
   MethodNotAllowedError,
   NotFoundError,
@@ -10,6 +9,7 @@ import {
   UpstashUnavailableError,
   ValidationError,
 } from './errors';
+import { httpStatus } from './http-status';
 import { parseJson } from './json';
 import { methodsFor, type QueryParam } from './routes';
 
@@ -18,31 +18,7 @@ import { methodsFor, type QueryParam } from './routes';
  * mapper, rate-limit headers and CORS. Payload format 2.0 of API Gateway HTTP APIs.
  */
 
-/**
- * The one map from error codes to HTTP statuses. Errors carry only their code; a code not listed
- * (another library's, a user's handler's) is a 500.
- */
-export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
-  VALIDATION_ERROR: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  CONFLICT: 409,
-  LOCK_LOST: 409,
-  IDEMPOTENCY_KEY_IN_USE: 409,
-  IDEMPOTENCY_KEY_REUSED: 422,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  INTERNAL_ERROR: 500,
-  CONFIGURATION_ERROR: 500,
-  CREDENTIALS_ERROR: 500,
-  UPSTASH_UNAVAILABLE: 503,
-};
-
-/** The HTTP status of an error code (500 for codes not in {@link HTTP_STATUS}). */
-export const httpStatus = (code: string): number =>
-  Object.hasOwn(HTTP_STATUS, code) ? HTTP_STATUS[code as ErrorCode] : 500;
+export { HTTP_STATUS, httpStatus } from './http-status';
 
 /** A response as API Gateway wants it back. */
 export type HttpResponse = APIGatewayProxyStructuredResultV2 & {

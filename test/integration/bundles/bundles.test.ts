@@ -33,7 +33,9 @@ import { CDK_CONTEXT } from '../../infra/helpers';
 
 /** Bytes each bundle may weigh; a jump past these is a dependency slipping in. */
 const BUDGET: Record<string, number> = {
-  api: 400_000,
+  // 420 KB measured after issue 16 (359 KB before): valibot (10 KB) and @valibot/to-json-schema
+  // (13 KB) for the request schemas and the OpenAPI document, and the new routes and services.
+  api: 450_000,
   authorizer: 60_000,
   'queue-worker': 400_000,
   maintenance: 400_000,
