@@ -12,6 +12,7 @@ export const SCENARIO_CONFIG: Record<string, unknown> = {
   databases: { main: { secretName: 'upstash/main' } },
   features: { cache: 'main', sessions: 'main', rateLimit: 'main', locks: 'main', queue: 'main' },
   rateLimits: { api: { algorithm: 'sliding-window', limit: 1_000_000, window: '60 s' } },
+  cache: { namespaces: ['ns'] },
 };
 
 /** One HTTP request of the scenario. */
@@ -19,6 +20,7 @@ export interface ScenarioCall {
   readonly method: string;
   readonly path: string;
   readonly body?: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 /** How the scenario reaches the API: one authenticated request, its status and JSON body. */
@@ -42,6 +44,20 @@ export interface RouteStep {
 
 const TEN = Array.from({ length: 10 }, (_, i) => `b${i}`);
 
+async function enqueue(api: ScenarioClient, delayMs = 0): Promise<string> {
+  const job = await api({
+    method: 'POST',
+    path: '/jobs',
+    body: {
+      type: 'sessions.revoke-user',
+      payload: { userId: 'bench-user' },
+      ...(delayMs ? { delayMs } : {}),
+    },
+  });
+  if (job.status !== 202) throw new Error(`job set-up answered ${job.status}`);
+  return (job.json as { id: string }).id;
+}
+
 async function createSession(api: ScenarioClient, userId: string): Promise<string> {
   const created = await api({ method: 'POST', path: '/sessions', body: { userId, data: { a: 1 } } });
   if (created.status !== 201) throw new Error(`session set-up answered ${created.status}`);
@@ -51,6 +67,7 @@ async function createSession(api: ScenarioClient, userId: string): Promise<strin
 /** The scenario, one step per route (two for the batch route: read and write). */
 export const API_SCENARIO: readonly RouteStep[] = [
   { route: 'GET /health', status: 200, request: () => ({ method: 'GET', path: '/health' }) },
+  { route: 'GET /openapi.json', status: 200, request: () => ({ method: 'GET', path: '/openapi.json' }) },
   {
     route: 'PUT /cache/{key}',
     status: 200,
@@ -105,9 +122,64 @@ export const API_SCENARIO: readonly RouteStep[] = [
     request: () => ({ method: 'POST', path: '/cache/invalidate', body: { prefix: 'b' } }),
   },
   {
+    route: 'POST /cache/namespaces/{namespace}/invalidate',
+    status: 200,
+    request: () => ({ method: 'POST', path: '/cache/namespaces/ns/invalidate' }),
+  },
+  {
     route: 'POST /sessions',
     status: 201,
     request: (_, n) => ({ method: 'POST', path: '/sessions', body: { userId: `new-${n}`, data: { a: 1 } } }),
+  },
+  {
+    route: 'POST /sessions',
+    note: 'Idempotency-Key, first',
+    status: 201,
+    request: (_, n) => ({
+      method: 'POST',
+      path: '/sessions',
+      body: { userId: `idem-${n}`, data: { a: 1 } },
+      headers: { 'idempotency-key': `create-${n}` },
+    }),
+  },
+  {
+    route: 'POST /sessions',
+    note: 'Idempotency-Key, replayed',
+    status: 201,
+    setup: async (api, n) => {
+      const call = {
+        method: 'POST',
+        path: '/sessions',
+        body: { userId: `replay-${n}`, data: { a: 1 } },
+        headers: { 'idempotency-key': `replay-${n}` },
+      };
+      const first = await api(call);
+      if (first.status !== 201) throw new Error(`idempotent set-up answered ${first.status}`);
+      return {};
+    },
+    request: (_, n) => ({
+      method: 'POST',
+      path: '/sessions',
+      body: { userId: `replay-${n}`, data: { a: 1 } },
+      headers: { 'idempotency-key': `replay-${n}` },
+    }),
+  },
+  {
+    route: 'PUT /cache/{key}',
+    note: 'Idempotency-Key, first',
+    status: 200,
+    request: (_, n) => ({
+      method: 'PUT',
+      path: '/cache/idem',
+      body: { v: n },
+      headers: { 'idempotency-key': `put-${n}` },
+    }),
+  },
+  {
+    route: 'POST /sessions/{id}/regenerate',
+    status: 200,
+    setup: async (api, n) => ({ id: await createSession(api, `regen-${n}`) }),
+    request: ({ id }) => ({ method: 'POST', path: `/sessions/${id}/regenerate` }),
   },
   {
     route: 'GET /sessions/{id}',
@@ -151,6 +223,50 @@ export const API_SCENARIO: readonly RouteStep[] = [
     route: 'POST /rate-limits/{name}/check',
     status: 200,
     request: () => ({ method: 'POST', path: '/rate-limits/api/check', body: { identifier: 'u1' } }),
+  },
+  {
+    route: 'POST /rate-limits/{name}/refund',
+    status: 200,
+    setup: async (api) => {
+      await api({ method: 'POST', path: '/rate-limits/api/check', body: { identifier: 'u2', cost: 2 } });
+      return {};
+    },
+    request: () => ({ method: 'POST', path: '/rate-limits/api/refund', body: { identifier: 'u2' } }),
+  },
+  {
+    route: 'GET /rate-limits/{name}/{identifier}',
+    status: 200,
+    request: () => ({ method: 'GET', path: '/rate-limits/api/u1' }),
+  },
+  {
+    route: 'DELETE /rate-limits/{name}/{identifier}',
+    status: 200,
+    request: () => ({ method: 'DELETE', path: '/rate-limits/api/u3' }),
+  },
+  {
+    route: 'GET /jobs',
+    note: 'page of 20, by state',
+    status: 200,
+    request: () => ({ method: 'GET', path: '/jobs?state=ready&limit=20' }),
+  },
+  {
+    route: 'POST /jobs/{id}/cancel',
+    status: 200,
+    setup: async (api) => ({ id: await enqueue(api, 3_600_000) }),
+    request: ({ id }) => ({ method: 'POST', path: `/jobs/${id}/cancel` }),
+  },
+  {
+    route: 'POST /jobs/{id}/redrive',
+    note: 'a ready job: refused',
+    status: 409,
+    setup: async (api) => ({ id: await enqueue(api) }),
+    request: ({ id }) => ({ method: 'POST', path: `/jobs/${id}/redrive` }),
+  },
+  {
+    route: 'POST /jobs/redrive',
+    note: 'no dead letters',
+    status: 200,
+    request: () => ({ method: 'POST', path: '/jobs/redrive', body: { type: 'sessions.revoke-user' } }),
   },
   {
     route: 'POST /jobs',

@@ -91,7 +91,11 @@ const BILLED_ABOVE_REFERENCE: Record<string, string> = {
   'locks: acquire while held (one try)':
     'EVALSHA + the refused SET NX PX: the script call is billed on top of the SET that @upstash/lock sends bare. With their defaults both try 3 times (6 billed against 3); ours adds jitter to the 100 ms delay.',
   'queue: enqueue':
-    'EVALSHA + EXISTS + HSETNX + ZADD: the job record and its place in the ready set are written atomically, HSETNX makes a re-run of the same id a no-op, and EXISTS keeps a fenced id (an enqueue answered 503 not-applied) from ever being added.',
+    "EVALSHA + EXISTS + HSETNX + ZADD + ZADD: the job record and its place in the ready set are written atomically, HSETNX makes a re-run of the same id a no-op, EXISTS keeps a fenced id (an enqueue answered 503 not-applied) from ever being added, and the last ZADD indexes the job under its tenant (listing a tenant's jobs by state, redriving its dead letters of a type).",
+  'API: POST /sessions with Idempotency-Key (first)':
+    "The claim is one script (EVALSHA + GET + SET) that checks the request's fingerprint, takes the in-flight lease and resumes a run that died with its token, atomically, and it rides the API limit check's round trip; the answer is stored by the create's own script (+1 SET). Powertools sends a bare SET NX in a round trip of its own, and its answer's SET in another: 4 round trips against our 2.",
+  'API: PUT /cache/{key} with Idempotency-Key (first)':
+    "The claim is one script (EVALSHA + GET + SET): fingerprint check, in-flight lease and resume in one atomic step, riding the API limit check's round trip; a cache write cannot store the answer in its own command (the cache may live in another database), so one SET follows. 3 round trips against the naive 4.",
   'queue: dequeue (with lease)':
     'EVALSHA + ZPOPMIN + HGET + HSET + ZADD: pop, lease and record the attempt in one step, so a crash between them cannot lose or duplicate a job.',
   'queue: ack':

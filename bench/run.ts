@@ -27,7 +27,7 @@ import { startLocalApp } from '../local/app';
 import { localContext } from '../local/lambda-runtime';
 import { startRedisServer } from '../local/redis-server';
 import { UpstashEndpoint } from '../local/upstash/server';
-import { API_SCENARIO, runStep, type ScenarioClient, stepName } from './api-scenario';
+import { API_SCENARIO, runStep, SCENARIO_CONFIG, type ScenarioClient, stepName } from './api-scenario';
 import { compareResults } from './check';
 import { apiEventFor, authorizerEventFor, schedulerEventFor } from './events';
 import {
@@ -45,6 +45,7 @@ import {
   round,
   startHttpFloor,
 } from './lib';
+import { powertoolsIdempotent } from './powertools-idempotency';
 import { type BenchResults, writeReport } from './report';
 
 const RUNS = 5;
@@ -262,6 +263,66 @@ const rateLimits: RateLimitRow[] = [];
         cost: rateLimits.find((r) => r.algorithm === algorithm && r.case === 'allowed')?.library as Cost,
       },
     });
+    if (algorithm !== 'sliding-window') continue;
+    // Read without consuming, refund and reset, next to the library's getRemaining, negative
+    // rate and resetUsedTokens, each on an identifier that has used two of its three.
+    const used = async () => {
+      const id = fresh('id');
+      await ours.check('acme', id);
+      await ours.check('acme', id);
+      await library.limit(id);
+      await library.limit(id);
+      return id;
+    };
+    costs.push({
+      group: 'rate limits',
+      operation: `read without consuming (${algorithm})`,
+      ours: await medianCost(RUNS, async () => {
+        const id = await used();
+        return cost(() => ours.peek('acme', id));
+      }),
+      target: { commands: 1, roundTrips: 1 },
+      reference: {
+        name: '@upstash/ratelimit getRemaining',
+        cost: await medianCost(RUNS, async () => {
+          const id = await used();
+          return cost(() => library.getRemaining(id));
+        }),
+      },
+    });
+    costs.push({
+      group: 'rate limits',
+      operation: `refund (${algorithm})`,
+      ours: await medianCost(RUNS, async () => {
+        const id = await used();
+        return cost(() => ours.refund('acme', id));
+      }),
+      target: { commands: 1, roundTrips: 1 },
+      reference: {
+        name: '@upstash/ratelimit limit with a negative rate',
+        cost: await medianCost(RUNS, async () => {
+          const id = await used();
+          return cost(() => library.limit(id, { rate: -1 }));
+        }),
+      },
+    });
+    costs.push({
+      group: 'rate limits',
+      operation: `reset (${algorithm})`,
+      ours: await medianCost(RUNS, async () => {
+        const id = await used();
+        return cost(() => ours.reset('acme', id));
+      }),
+      target: { commands: 1, roundTrips: 1 },
+      reference: {
+        // Its script SCANs the whole keyspace: its cost is this bench database's size, not the id's.
+        name: `@upstash/ratelimit resetUsedTokens (a SCAN of the whole database, ${await direct.dbsize()} keys here)`,
+        cost: await medianCost(RUNS, async () => {
+          const id = await used();
+          return cost(() => library.resetUsedTokens(id));
+        }),
+      },
+    });
   }
 }
 
@@ -418,6 +479,98 @@ log('costs: locks and queue');
   });
 }
 
+// ---------------------------------------------------------------- queue: a tenant's jobs by state
+log('costs: job list');
+{
+  // 2,000 ready jobs of 20 tenants, enqueued in turn: a tenant's page of 20 sits among all the others.
+  const queue = new JobQueue({ redis, keys, name: 'bench-list' });
+  for (let i = 0; i < 2_000; i++) {
+    await queue.enqueue({ tenant: `t${i % 20}`, type: 'bench.job', payload: { n: i } });
+  }
+  const ready = queue.keys.ready;
+  const jobs = queue.keys.jobs;
+  costs.push({
+    group: 'queue',
+    operation: "list a tenant's jobs by state (page of 20; 2,000 jobs of 20 tenants)",
+    ours: await medianCost(RUNS, () => cost(() => queue.list('t3', { state: 'ready', limit: 20 }))),
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: "naive: the queue's ready set in pages of 20 and their records, filtered, until 20 of the tenant's",
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          let found = 0;
+          for (let start = 0; found < 20; start += 20) {
+            const ids = await raw.zrange<string[]>(ready, start, start + 19);
+            if (ids.length === 0) break;
+            const records = await raw.hmget<Record<string, string>>(jobs, ...ids);
+            for (const record of Object.values(records ?? {})) {
+              if (typeof record === 'string' && record.includes('"tenant":"t3"')) found++;
+            }
+          }
+        }),
+      ),
+    },
+  });
+}
+
+// ---------------------------------------------------------------- cache: a namespace of 1,000,000 keys
+log('costs: namespace invalidation of 1,000,000 keys (fills them first)');
+{
+  const MILLION = 1_000_000;
+  const cache = new CacheService({ redis, keys, namespaces: ['catalog'] });
+  await cache.set('acme', 'catalog:seed', { price: 0 }, { ttlMs: 3_600_000 });
+  // Where the namespace's values live now (its current generation), from the cache's own pattern.
+  const [, [seedKey]] = await redis.scan('0', cache.pattern('acme', 'catalog:seed'), 1_000_000);
+  if (!seedKey) throw new Error('the seed value of the namespace is not where its pattern says');
+  const base = seedKey.slice(0, -'seed'.length);
+  const envelope = (await redis.get(seedKey)) as string;
+  // Straight into the bench's own Redis, 100,000 per script: the fill is not what is measured.
+  for (let from = 0; from < MILLION; from += 100_000) {
+    await direct.eval(
+      "for i = tonumber(ARGV[2]), tonumber(ARGV[3]) do redis.call('SET', ARGV[1] .. i, ARGV[4], 'PX', 3600000) end",
+      0,
+      base,
+      from,
+      from + 99_999,
+      envelope,
+    );
+  }
+  const sample = Array.from({ length: 100 }, (_, i) => `catalog:${i * 9_973}`);
+  const before = (await cache.mget('acme', sample)).filter(Boolean).length;
+  if (before !== sample.length)
+    throw new Error(`the namespace should serve its 1,000,000 values, served ${before} of 100`);
+  costs.push({
+    group: 'cache',
+    operation: 'invalidate a namespace of 1,000,000 keys',
+    ours: await cost(() => cache.invalidateNamespace('acme', 'catalog')),
+    target: { commands: 1, roundTrips: 1 },
+    reference: {
+      name: 'SCAN + UNLINK of the same 1,000,000 keys (prefix invalidation, COUNT 1000)',
+      cost: await cost(() => cache.invalidatePrefix('acme', 'catalog:')),
+    },
+  });
+  const after = (await cache.mget('acme', sample)).filter(Boolean).length;
+  if (after !== 0) throw new Error(`${after} old values of the invalidated namespace were served`);
+  // The keys are gone (the reference deleted them); a cached read in a namespace stays one round trip.
+  await cache.set('acme', 'catalog:hot', { price: 1 });
+  await cache.get('acme', 'catalog:hot');
+  costs.push({
+    group: 'cache',
+    operation: 'get in a namespace (hit)',
+    ours: await medianCost(RUNS, () => cost(() => cache.get('acme', 'catalog:hot'))),
+    target: { commands: 2, roundTrips: 1 },
+    reference: {
+      name: 'naive: GET the generation, then GET the value under it',
+      cost: await medianCost(RUNS, () =>
+        cost(async () => {
+          await redis.get(keys.key('cache', 'acme', 'g:catalog'));
+          await redis.get(seedKey);
+        }),
+      ),
+    },
+  });
+}
+
 // ---------------------------------------------------------------- the API, through the local stack
 log('costs: API requests through the local stack; secret fetches');
 const stack = await startLocalApp({
@@ -425,11 +578,8 @@ const stack = await startLocalApp({
   redisUrl: server.url,
   keyPrefix: 'benchapi',
   scheduler: false,
-  config: {
-    databases: { main: { secretName: 'upstash/main' } },
-    features: { cache: 'main', sessions: 'main', rateLimit: 'main', locks: 'main', queue: 'main' },
-    rateLimits: { api: { algorithm: 'sliding-window', limit: 1_000_000, window: '60 s' } },
-  },
+  // The scenario's configuration (one database, an api limit nothing reaches, a namespace).
+  config: SCENARIO_CONFIG,
 });
 const apiToken = stack.tokens.main as string;
 const apiCost = (op: () => Promise<unknown>) => costOf(stack.upstash, apiToken, direct, op);
@@ -445,6 +595,16 @@ const secretFetches: Record<string, number> = {};
   secretFetches.warm100 = stack.secrets.totalFetches;
 
   const get = () => http(`${stack.url}/cache/hot`, 'GET', auth);
+  const naiveRedis = new UpstashRedisClient(
+    createUpstashRedis({ mode: 'rest', url: stack.upstashUrl, token: apiToken }),
+  );
+  const library = new Ratelimit({
+    redis: new Redis({ url: stack.upstashUrl, token: apiToken, enableTelemetry: false }),
+    limiter: Ratelimit.slidingWindow(1_000_000, '60 s'),
+    ephemeralCache: false,
+    analytics: false,
+    prefix: 'benchnaive-lib',
+  });
   const naiveLimiter = new RateLimiter({
     redis: new UpstashRedisClient(
       createUpstashRedis({ mode: 'rest', url: stack.upstashUrl, token: apiToken }),
@@ -535,6 +695,95 @@ const secretFetches: Record<string, number> = {};
       ),
     },
   });
+  costs.push({
+    group: 'API',
+    operation: 'GET /rate-limits/api/{identifier} (read without consuming)',
+    ours: await medianCost(RUNS, () => apiCost(() => http(`${stack.url}/rate-limits/api/u1`, 'GET', auth))),
+    target: { commands: 2, roundTrips: 1 },
+    reference: {
+      name: 'sequential: API rate-limit check, then @upstash/ratelimit getRemaining',
+      cost: await medianCost(RUNS, () =>
+        apiCost(async () => {
+          await naiveLimiter.check('acme', 'acme');
+          await library.getRemaining('u1');
+        }),
+      ),
+    },
+  });
+
+  // Idempotent writes: ours against Powertools Idempotency (its cache persistence layer over the
+  // same Upstash client) placed where it would sit in the api function: after the API limit
+  // check (a refused request must change nothing), around the session create.
+  const idempotentCreate = powertoolsIdempotent(naiveRedis, (request: { key: string; userId: string }) =>
+    naiveSessions.create('acme', request.userId, { a: 1 }),
+  );
+  const powertools = async (request: { key: string; userId: string }) => {
+    await naiveLimiter.check('acme', 'acme');
+    return idempotentCreate(request);
+  };
+  const keyed = (key: string, userId: string) =>
+    http(
+      `${stack.url}/sessions`,
+      'POST',
+      { ...auth, 'idempotency-key': key },
+      JSON.stringify({ userId, data: { a: 1 } }),
+    );
+  costs.push({
+    group: 'API',
+    operation: 'POST /sessions with Idempotency-Key (first)',
+    ours: await medianCost(RUNS, () => {
+      const n = fresh('idem');
+      return apiCost(() => keyed(n, n));
+    }),
+    target: { commands: 3, roundTrips: 2 },
+    reference: {
+      name: 'API limit check, then Powertools Idempotency 2.35 (cache persistence layer, same client) around the create',
+      cost: await medianCost(RUNS, () => {
+        const n = fresh('pt');
+        return apiCost(() => powertools({ key: n, userId: n }));
+      }),
+    },
+  });
+  costs.push({
+    group: 'API',
+    operation: 'POST /sessions with Idempotency-Key (replayed)',
+    ours: await medianCost(RUNS, async () => {
+      const n = fresh('idem');
+      await keyed(n, n);
+      return apiCost(() => keyed(n, n));
+    }),
+    target: { commands: 2, roundTrips: 1 },
+    reference: {
+      name: 'Powertools Idempotency 2.35, the same request again',
+      cost: await medianCost(RUNS, async () => {
+        const n = fresh('pt');
+        await powertools({ key: n, userId: n });
+        return apiCost(() => powertools({ key: n, userId: n }));
+      }),
+    },
+  });
+  costs.push({
+    group: 'API',
+    operation: 'PUT /cache/{key} with Idempotency-Key (first)',
+    ours: await medianCost(RUNS, () => {
+      const n = fresh('idem');
+      return apiCost(() =>
+        http(`${stack.url}/cache/${n}`, 'PUT', { ...auth, 'idempotency-key': n }, '{"v":1}'),
+      );
+    }),
+    reference: {
+      name: 'sequential: API rate-limit check, SET NX of the key, the write, SET of the answer',
+      cost: await medianCost(RUNS, () => {
+        const n = fresh('naive-idem');
+        return apiCost(async () => {
+          await naiveLimiter.check('acme', 'acme');
+          await naiveRedis.set(`benchnaive:idem:${n}`, 'running', { nx: true, px: 86_400_000 });
+          await naiveCache.set('acme', n, { v: 1 });
+          await naiveRedis.set(`benchnaive:idem:${n}`, '{"status":200}', { px: 86_400_000 });
+        });
+      }),
+    },
+  });
 }
 
 // ---------------------------------------------------------------- every API route: cost per 1,000 requests
@@ -563,7 +812,7 @@ const price: BenchPrice = {
   const scenario: ScenarioClient = async (call) => {
     const response = await fetch(`${stack.url}${call.path}`, {
       method: call.method,
-      headers: auth,
+      headers: { ...auth, ...call.headers },
       ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
     });
     const text = await response.text();
@@ -793,19 +1042,24 @@ process.exit(0);
     'queue-worker': handlerEntry('queue-worker'),
     maintenance: handlerEntry('maintenance'),
     'usage-probe': handlerEntry('usage-probe'),
+    // Issue 16's evaluation: Idempotency-Key records, ours and Powertools', with the same client.
+    'idempotency-ours': join(process.cwd(), 'bench', 'cold-idempotency-ours.ts'),
+    'idempotency-powertools': join(process.cwd(), 'bench', 'cold-idempotency-powertools.ts'),
   };
   const eventFor = (name: string): unknown =>
-    name === 'api'
-      ? apiEventFor('GET', '/cache/hot', stack.tenant)
-      : name === 'authorizer'
-        ? authorizerEventFor(stack.apiKey)
-        : name === 'empty'
-          ? {}
-          : schedulerEventFor(name);
+    name.startsWith('idempotency-')
+      ? { key: `cold-${name}` }
+      : name === 'api'
+        ? apiEventFor('GET', '/cache/hot', stack.tenant)
+        : name === 'authorizer'
+          ? authorizerEventFor(stack.apiKey)
+          : name === 'empty'
+            ? {}
+            : schedulerEventFor(name);
   /** The first event's result in a line, or an error when it is not a success. */
   const verdict = (name: string, result: unknown): string => {
     const r = (result ?? {}) as { statusCode?: number; isAuthorized?: boolean };
-    if (name === 'api' || name === 'empty') {
+    if (name === 'api' || name === 'empty' || name.startsWith('idempotency-')) {
       if (r.statusCode !== 200) throw new Error(`${name} answered ${JSON.stringify(result).slice(0, 300)}`);
       return `statusCode ${r.statusCode}`;
     }

@@ -12,12 +12,14 @@
 import type { Node } from 'constructs';
 import * as v from 'valibot';
 import {
+  cacheNamespaces,
   DEFAULTS,
   databaseMode,
   dictionary,
   FEATURES,
   type Feature,
   flag,
+  IDEMPOTENCY_TTL_RANGE_MS,
   KEY_PREFIX,
   keyPrefix,
   maxValueBytes,
@@ -324,8 +326,27 @@ const cache = v.pipe(
     maxValueBytes: maxValueBytes(),
     fallback: v.optional(flag(), DEFAULTS.cache.fallback),
     localWrites: v.optional(flag(), DEFAULTS.cache.localWrites),
+    /** Namespaces invalidated in O(1) by a generation (`POST /cache/namespaces/{ns}/invalidate`). */
+    namespaces: cacheNamespaces(),
   }),
   v.transform(({ defaultTtl, ...c }) => ({ defaultTtlMs: defaultTtl, ...c })),
+);
+
+/** `Idempotency-Key` records: `ttl` from "1 m" to "7 d". */
+const idempotency = v.pipe(
+  settings({
+    ttl: v.optional(
+      v.pipe(
+        duration(),
+        v.check(
+          (ms) => ms >= IDEMPOTENCY_TTL_RANGE_MS.min && ms <= IDEMPOTENCY_TTL_RANGE_MS.max,
+          (issue) => `must be from "1 m" to "7 d", got ${issue.input} ms`,
+        ),
+      ),
+      DEFAULTS.idempotency.ttlMs,
+    ),
+  }),
+  v.transform(({ ttl }) => ({ ttlMs: ttl })),
 );
 
 const SCHEDULE_EXPRESSION =
@@ -500,6 +521,7 @@ export const ConfigSchema = v.pipe(
     rateLimits: v.optional(dictionary(rateLimitName, rateLimit), DEFAULT_RATE_LIMITS),
     sessions: v.optional(sessions, {}),
     cache: v.optional(cache, {}),
+    idempotency: v.optional(idempotency, {}),
     schedules: v.optional(schedules, {}),
     auth,
     api: v.optional(api, {}),
@@ -644,6 +666,7 @@ export function runtimeConfig(config: AppConfig): RuntimeConfig {
     rateLimits: config.rateLimits,
     sessions: config.sessions,
     cache: config.cache,
+    idempotency: config.idempotency,
     auth,
     api: { maxBodyBytes: config.api.maxBodyBytes, corsAllowOrigins: config.api.corsAllowOrigins },
   };

@@ -1,11 +1,14 @@
 /**
- * `npm run api-key -- create --tenant <t> [--scopes a,b] [--secret-id <arn|name>]`
+ * `npm run api-key -- create --tenant <t> [--scopes a,b] [--label <text>] [--expires <30 d|ISO time>] [--secret-id <arn|name>]`
  * `npm run api-key -- list [--secret-id ...]`
  * `npm run api-key -- revoke --id <k_...> [--secret-id ...]`
  *
  * Manages the API-key secret through the AWS SDK: read, change, PutSecretValue. A key is printed
  * once, when minted; the secret keeps only its SHA-256. Without --secret-id it works on the local
  * stack that `npm start` runs; with it, on AWS through the SDK's usual credentials and region.
+ * `list` adds each key's last-used day, read from the database of the rate limits of the
+ * environment the runtime reads (the local stack's without --secret-id; `UPSTASH_DATABASES` and
+ * `FEATURE_DATABASES` for a deployment, as `npm run migrate` reads them), or `?` when unreachable.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -14,20 +17,58 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
+import { ApiKeyUsage } from '../lambda/services/auth/key-usage';
 import {
   type ApiKeySet,
+  isExpired,
   mintApiKey,
   parseApiKeySet,
   SCOPES,
   serializeApiKeySet,
 } from '../lambda/shared/api-keys';
+import { keyBuilder, redisFor } from '../lambda/shared/runtime';
+import { parseDuration } from '../lib/config';
 import { readStackFile } from './stack-file';
 
 const USAGE = `Usage:
-  npm run api-key -- create --tenant <tenant> [--scopes ${SCOPES.join(',')}] [--secret-id <arn|name>]
+  npm run api-key -- create --tenant <tenant> [--scopes ${SCOPES.join(',')}]
+                            [--label <text>] [--expires <"30 d" | ISO 8601 time>] [--secret-id <arn|name>]
   npm run api-key -- list [--secret-id <arn|name>]
   npm run api-key -- revoke --id <k_...> [--secret-id <arn|name>]
-Without --secret-id: the local stack of \`npm start\`. Scopes default to * (all).`;
+Without --secret-id: the local stack of \`npm start\`. Scopes default to * (all); keys never
+expire unless --expires says when.`;
+
+/** `--expires`: a duration from now ("30 d") or an ISO 8601 time. */
+function expiryOf(text: string, now: Date): Date {
+  if (/^\d{4}-\d{2}-\d{2}/.test(text)) {
+    const at = new Date(text);
+    if (Number.isNaN(at.getTime())) throw new Error(`--expires: not a time: ${text}`);
+    return at;
+  }
+  try {
+    return new Date(now.getTime() + parseDuration(text, '--expires'));
+  } catch {
+    throw new Error(
+      `--expires must be a duration like "30 d" or an ISO 8601 time, got ${JSON.stringify(text)}`,
+    );
+  }
+}
+
+/**
+ * Each key's last-used day from the environment the runtime reads, or `null` when no database
+ * can be reached (a deployment's `list` without UPSTASH_DATABASES, or no local stack).
+ */
+async function lastUsedDays(local: boolean): Promise<Map<string, string> | null> {
+  try {
+    if (local && !process.env.UPSTASH_DATABASES && !process.env.UPSTASH_REDIS_REST_URL) {
+      Object.assign(process.env, readStackFile().env);
+    }
+    const usage = new ApiKeyUsage({ redis: await redisFor('rateLimit'), keys: keyBuilder() });
+    return await usage.lastUsed();
+  } catch {
+    return null;
+  }
+}
 
 /** Where the secret lives: the local stack's endpoint or AWS. */
 interface Target {
@@ -76,6 +117,8 @@ export async function main(
     options: {
       tenant: { type: 'string' },
       scopes: { type: 'string' },
+      label: { type: 'string' },
+      expires: { type: 'string' },
       id: { type: 'string' },
       'secret-id': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -91,11 +134,16 @@ export async function main(
     if (command === 'create') {
       if (!values.tenant) throw new Error('create needs --tenant <tenant>');
       const scopes = values.scopes ? values.scopes.split(',').map((s) => s.trim()) : ['*'];
-      const minted = mintApiKey(values.tenant, scopes);
+      const now = new Date();
+      const minted = mintApiKey(values.tenant, scopes, now, {
+        ...(values.label !== undefined ? { label: values.label } : {}),
+        ...(values.expires !== undefined ? { expiresAt: expiryOf(values.expires, now) } : {}),
+      });
       const set = await read(where);
       await write(where, { keys: [...set.keys, minted.record] });
+      const expiry = minted.record.expiresAt ? `, expires ${minted.record.expiresAt}` : '';
       out(
-        `API key for tenant "${minted.record.tenant}" (id ${minted.record.id}, scopes ${scopes.join(',')}):`,
+        `API key for tenant "${minted.record.tenant}" (id ${minted.record.id}, scopes ${scopes.join(',')}${expiry}):`,
       );
       out(minted.key);
       out('It is shown only now: the secret stores its SHA-256, not the key.');
@@ -104,8 +152,15 @@ export async function main(
     if (command === 'list') {
       const set = await read(where);
       if (set.keys.length === 0) out('no keys');
-      for (const k of set.keys)
-        out(`${k.id}  tenant=${k.tenant}  scopes=${k.scopes.join(',')}  created=${k.createdAt ?? '-'}`);
+      const days = set.keys.length > 0 ? await lastUsedDays(!values['secret-id']) : new Map<string, string>();
+      for (const k of set.keys) {
+        const expires = k.expiresAt ? `${k.expiresAt}${isExpired(k) ? ' (expired)' : ''}` : 'never';
+        out(
+          `${k.id}  tenant=${k.tenant}  scopes=${k.scopes.join(',')}  created=${k.createdAt ?? '-'}  expires=${expires}  last-used=${days ? (days.get(k.id) ?? 'never') : '?'}${k.label ? `  label=${JSON.stringify(k.label)}` : ''}`,
+        );
+      }
+      if (set.keys.length > 0 && !days)
+        out('last-used: ? (no database of the rate limits reachable from here)');
       return 0;
     }
     if (command === 'revoke') {

@@ -1,6 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
-import { mintApiKey, parseApiKeySet, type Scope, serializeApiKeySet } from '../lambda/shared/api-keys';
+import {
+  type MintOptions,
+  mintApiKey,
+  parseApiKeySet,
+  type Scope,
+  serializeApiKeySet,
+} from '../lambda/shared/api-keys';
 import { ROUTES } from '../lambda/shared/routes';
 import { resetRuntimeForTests } from '../lambda/shared/runtime';
 import { type AppConfig, parseConfig, runtimeConfig } from '../lib/config';
@@ -82,7 +88,11 @@ export interface LocalApp {
     Record<'api' | 'authorizer' | 'queueWorker' | 'maintenance' | 'usageProbe', LocalHandler>
   >;
   /** Mints another key into the API-key secret (printed nowhere). */
-  mintKey(tenant: string, scopes?: readonly Scope[]): Promise<{ key: string; id: string }>;
+  mintKey(
+    tenant: string,
+    scopes?: readonly Scope[],
+    options?: MintOptions,
+  ): Promise<{ key: string; id: string }>;
   /** Stops everything the stack started; leaves nothing running. */
   stop(): Promise<void>;
 }
@@ -161,8 +171,8 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Loca
     Object.assign(process.env, env);
     for (const name of ['UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN']) delete process.env[name];
 
-    const mintKey = async (keyTenant: string, scopes: readonly Scope[] = ['*']) => {
-      const minted = mintApiKey(keyTenant, scopes);
+    const mintKey = async (keyTenant: string, scopes: readonly Scope[] = ['*'], mint: MintOptions = {}) => {
+      const minted = mintApiKey(keyTenant, scopes, new Date(), mint);
       const current = parseApiKeySet(secrets.value(API_KEYS_SECRET));
       secrets.put(API_KEYS_SECRET, serializeApiKeySet({ keys: [...current.keys, minted.record] }));
       return { key: minted.key, id: minted.record.id };

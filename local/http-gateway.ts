@@ -5,12 +5,7 @@ import type {
   APIGatewayProxyResultV2,
   APIGatewayRequestAuthorizerEventV2,
 } from 'aws-lambda';
-import {
-  DEFAULT_ROUTE_KEY,
-  matchRoute,
-  type RouteDefinition,
-  type RouteMatch,
-} from '../lambda/shared/routes';
+import { DEFAULT_ROUTE_KEY, matchRoute, type RouteMatch, type RouteShape } from '../lambda/shared/routes';
 import { invoke, type LocalHandler } from './lambda-runtime';
 import { listen, serverUrl } from './listen';
 
@@ -42,7 +37,7 @@ export interface GatewayAuthorizer {
 
 /** Options of {@link HttpGateway.start}. */
 export interface HttpGatewayOptions {
-  readonly routes: readonly RouteDefinition[];
+  readonly routes: readonly RouteShape[];
   /** The integration of every route and of `$default`. */
   readonly handler: LocalHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>;
   /** @default 'api' */
@@ -244,7 +239,10 @@ export class HttpGateway {
     });
   }
 
-  #match(method: string, path: string): { matched?: RouteMatch; params?: Record<string, string> } {
+  #match(
+    method: string,
+    path: string,
+  ): { matched?: RouteMatch<RouteShape>; params?: Record<string, string> } {
     const match = matchRoute(method, path, this.#options.routes);
     if (!match) return {};
     if (!match.pathParameters) return { matched: match };

@@ -1,17 +1,22 @@
+import { createHash } from 'node:crypto';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { type CacheBackend, CacheService } from '../services/cache/cache-service';
-import { BUILTIN_JOB_TYPES, INVALIDATE_PREFIX, type JobTypes } from '../services/queue/job-types';
-import { JobQueue, type Priority } from '../services/queue/queue';
+import { APP_JOB_TYPES } from '../jobs/types';
+import { ApiKeyUsage } from '../services/auth/key-usage';
+import { CacheService } from '../services/cache/cache-service';
+import { IdempotencyStore, type RunClaim } from '../services/idempotency/idempotency-store';
+import { BUILTIN_JOB_TYPES } from '../services/queue/job-types';
+import { JobQueue } from '../services/queue/queue';
 import { RateLimiter, type RateLimitResult } from '../services/rate-limit/rate-limiter';
-import { type JsonValue, SessionService } from '../services/sessions/session-service';
+import { SessionService } from '../services/sessions/session-service';
 import { StatsService } from '../services/stats/stats-service';
 import { hasScope, SCOPES } from '../shared/api-keys';
 import { withRequestDeadline } from '../shared/client';
 import { DEFAULTS } from '../shared/config';
 import {
   ForbiddenError,
-  NotFoundError,
+  IdempotencyInFlightError,
+  IdempotencyMismatchError,
   UnauthorizedError,
   UpstashUnavailableError,
   ValidationError,
@@ -23,40 +28,47 @@ import {
   errorBody,
   errorResponse,
   type HttpResponse,
-  intParam,
   json,
   jsonBody,
   preflight,
-  type QueryValue,
   rateLimitHeaders,
   readQuery,
   readRequest,
   unmatched,
 } from '../shared/http';
-import { intField, isObject, objectBody, stringField } from '../shared/input';
-import { setField } from '../shared/json';
-import { validateId } from '../shared/keys';
+import { canonicalJson } from '../shared/json';
 import { logFailure } from '../shared/log';
 import { memoize } from '../shared/memo';
 import { METRICS, SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
-import { MAX_TTL_MS, ROUTES, type RouteDefinition, routeKey } from '../shared/routes';
+import { openApiDocument } from '../shared/openapi';
+import { ROUTES, type RouteDefinition, routeKey } from '../shared/routes';
 import { appConfig, healthCheck, keyBuilder, migrationRouters, redisFor } from '../shared/runtime';
 import { InvocationUsage } from '../shared/usage';
+import { parseWith } from '../shared/validation';
+import { CACHE_ROUTES } from './api/cache-routes';
+import { type ApiServices, type RouteContext, type RouteHandler, storedOf } from './api/context';
+import { JOB_ROUTES } from './api/job-routes';
+import { LIMIT_ROUTES } from './api/limit-routes';
+import { SESSION_ROUTES } from './api/session-routes';
+
+export type { ApiServices } from './api/context';
 
 /**
  * The api function: every route of `lambda/shared/routes.ts`, thin over the services. The route
- * table says what each route needs (its scope) and accepts (query parameters, body); the
- * handlers below validate the body's fields, call one service and map the result. Errors are
- * mapped in one place (`errorResponse`) and every 5xx is logged once, by the handler, with the
- * error that caused it. Authenticated routes run under the `api` rate limit of the tenant; on
- * reads the check and the read are issued in the same tick, so auto-pipelining sends them in
- * one round trip (two when the cache and the limits live in different databases, in parallel).
+ * table says what each route needs (its scope) and accepts (query parameters, the valibot schema
+ * of its body, checked here before any command); the route handlers (./api/*-routes.ts) call one
+ * service and map the result. Errors are mapped in one place (`errorResponse`) and every 5xx is
+ * logged once, by the handler, with the error that caused it. Authenticated routes run under the
+ * `api` rate limit of the tenant; on reads the check and the read are issued in the same tick, so
+ * auto-pipelining sends them in one round trip (two when the cache and the limits live in
+ * different databases, in parallel). A write with an `Idempotency-Key` claims it in that same
+ * round trip as its limit check (the records live with the limits), and its answer is stored by
+ * the create's own script where it can be (sessions, jobs), else by one command after it.
  */
 
 /** The name of the limit every authenticated request runs under, when configured. */
 export const API_LIMIT = 'api';
-const MAX_BATCH = 100;
 /**
  * Time kept back from the function's deadline for the answer itself: no Upstash request (and no
  * attempt to settle a write whose answer was lost) runs past the rest.
@@ -64,17 +76,6 @@ const MAX_BATCH = 100;
 const ANSWER_MARGIN_MS = 1_000;
 /** The function's budget when no Lambda context says it (tests, scripts): its CDK timeout. */
 const DEFAULT_BUDGET_MS = 10_000;
-
-/** What the routes need; built once per container. */
-export interface ApiServices {
-  readonly cache: CacheService;
-  readonly sessions: SessionService;
-  readonly limiters: ReadonlyMap<string, RateLimiter>;
-  readonly queue: JobQueue;
-  readonly stats: StatsService;
-  /** The job types `POST /jobs` accepts, with the scope each needs. */
-  readonly jobTypes: JobTypes;
-}
 
 /** `APP_CONFIG`, validated once per cold start (lambda/shared/config.ts), defaults applied. */
 const config = appConfig;
@@ -92,13 +93,21 @@ async function buildServices(): Promise<ApiServices> {
   for (const [name, limit] of Object.entries(cfg.rateLimits)) {
     limiters.set(name, new RateLimiter({ redis: limitRedis, keys, name, ...limit }));
   }
+  // Idempotency records and last-used days live with the limits: their commands join the
+  // limit check's round trip. A create on that same database writes its record in its script.
+  const receiptsIn = new Set<'sessions' | 'queue'>();
+  if (sessionRedis === limitRedis) receiptsIn.add('sessions');
+  if (queueRedis === limitRedis) receiptsIn.add('queue');
   return {
     cache: new CacheService({ redis: cacheRedis, keys, ...cfg.cache }),
     sessions: new SessionService({ redis: sessionRedis, keys, ...cfg.sessions }),
     limiters,
     queue: new JobQueue({ redis: queueRedis, keys }),
     stats: new StatsService({ redis: cacheRedis, keys }),
-    jobTypes: BUILTIN_JOB_TYPES,
+    jobTypes: BUILTIN_JOB_TYPES.with(...APP_JOB_TYPES),
+    idempotency: new IdempotencyStore({ redis: limitRedis, keys, ...cfg.idempotency }),
+    keyUsage: new ApiKeyUsage({ redis: limitRedis, keys }),
+    receiptsIn,
   };
 }
 
@@ -114,14 +123,26 @@ export function resetApiForTests(): void {
 interface Principal {
   readonly tenant: string;
   readonly scopes: readonly string[];
+  /** The API key's id (its last-used day is recorded), when an API key authorized the call. */
+  readonly keyId?: string;
+  /** Epoch ms of the key's expiry, when it has one. */
+  readonly expiresAt?: number;
 }
 
 function principalOf(event: APIGatewayProxyEventV2): Principal | null {
   const authorizer = (event.requestContext as { authorizer?: Record<string, unknown> }).authorizer;
-  const lambda = authorizer?.lambda as { tenant?: unknown; scopes?: unknown } | undefined;
+  const lambda = authorizer?.lambda as
+    | { tenant?: unknown; scopes?: unknown; keyId?: unknown; expiresAt?: unknown }
+    | undefined;
   if (lambda && typeof lambda.tenant === 'string' && lambda.tenant !== '') {
     const scopes = typeof lambda.scopes === 'string' ? lambda.scopes.split(' ').filter(Boolean) : [];
-    return { tenant: lambda.tenant, scopes };
+    const expiresAt = Number(lambda.expiresAt);
+    return {
+      tenant: lambda.tenant,
+      scopes,
+      ...(typeof lambda.keyId === 'string' && lambda.keyId !== '' ? { keyId: lambda.keyId } : {}),
+      ...(lambda.expiresAt !== undefined && Number.isFinite(expiresAt) ? { expiresAt } : {}),
+    };
   }
   const jwt = authorizer?.jwt as { claims?: Record<string, unknown>; scopes?: string[] | null } | undefined;
   if (jwt?.claims) {
@@ -137,297 +158,14 @@ function principalOf(event: APIGatewayProxyEventV2): Principal | null {
   return null;
 }
 
-/** What a route handler gets. */
-interface RouteContext {
-  readonly request: ApiRequest;
-  readonly tenant: string;
-  readonly services: ApiServices;
-  /** The parsed JSON body (checked for size, type and depth once). */
-  readonly body: unknown;
-  /** The query parameters the route declares, typed (unknown ones were refused). */
-  readonly query: Readonly<Record<string, QueryValue>>;
-  /** The caller's scopes (the batch route checks `cache:write` for its writes, jobs their type's). */
-  readonly scopes: readonly string[];
-  readonly metrics: MetricsPublisher;
-  /** Epoch ms until which a write whose answer was lost may be settled (lambda/shared/settle.ts). */
-  readonly settleBy: number;
-}
-
-/** How a route runs; what it needs and accepts is in its entry of the route table. */
-interface RouteHandler {
-  /** Whether the route only reads: its rate-limit check and its read then share a round trip. */
-  readonly read: boolean | ((body: unknown) => boolean);
-  readonly run: (ctx: RouteContext) => Promise<HttpResponse>;
-}
-
 /** The route table's entries, by route key. */
 const ROUTE_TABLE: ReadonlyMap<string, RouteDefinition> = new Map(ROUTES.map((r) => [routeKey(r), r]));
 
-const param = (request: ApiRequest, name: string, what = name): string => {
-  const value = request.pathParameters[name];
-  if (value === undefined) throw new ValidationError(`${what} is missing`);
-  return validateId(value, what);
-};
-
-function ttlOf(ctx: RouteContext, body: Record<string, unknown> | undefined): number | undefined {
-  const fromBody = body ? intField(body, 'ttlMs', 1, MAX_TTL_MS) : undefined;
-  return (
-    fromBody ??
-    (ctx.query.ttlMs as number | undefined) ??
-    intParam(ctx.request.headers['x-ttl-ms'], 'x-ttl-ms', 1, MAX_TTL_MS)
-  );
-}
-
-/**
- * Enqueues a job for the caller: its type must be known, allowed to the caller's scopes and its
- * payload valid (checked by the type's definition, the one the worker runs it with).
- */
-async function enqueueJob(
-  ctx: RouteContext,
-  type: string,
-  payload: unknown,
-  options: { priority?: Priority; delayMs?: number; maxAttempts?: number; idempotencyKey?: string } = {},
-) {
-  const checked = ctx.services.jobTypes.authorize(type, ctx.scopes, payload);
-  return ctx.services.queue.enqueue(
-    { tenant: ctx.tenant, type, payload: checked.payload, ...options },
-    { settleBy: ctx.settleBy },
-  );
-}
-
-function cacheRead(ctx: RouteContext, hit: { backend: CacheBackend } | null): void {
-  ctx.services.stats.record(ctx.tenant, hit !== null);
-  ctx.metrics.add(hit ? METRICS.cacheHit : METRICS.cacheMiss, 1);
-  // A miss carries no backend: it counts as served by the fallback while the circuit is open.
-  if ((hit?.backend ?? ctx.services.cache.backend) === 'fallback') ctx.metrics.add(METRICS.fallbackServed, 1);
-}
-
-/** `x-cache-backend` of a write: where it is stored. */
-const writtenTo = (stored: unknown): Record<string, string> => ({
-  'x-cache-backend': stored === 'local' ? 'fallback' : 'upstash',
-});
-
-const sessionJson = (session: {
-  id: string;
-  userId: string;
-  createdAt: number;
-  expiresAt: number;
-  data: unknown;
-}) => ({
-  id: session.id,
-  userId: session.userId,
-  createdAt: session.createdAt,
-  expiresAt: session.expiresAt,
-  data: session.data,
-});
-
 const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
-  'GET /cache/{key}': {
-    read: true,
-    async run(ctx) {
-      const key = param(ctx.request, 'key');
-      const hit = await ctx.services.cache.get(ctx.tenant, key);
-      cacheRead(ctx, hit);
-      if (!hit) throw new NotFoundError('no cached value for this key');
-      return json(200, { key, value: hit.value }, { 'x-cache-backend': hit.backend });
-    },
-  },
-  'PUT /cache/{key}': {
-    read: false,
-    async run(ctx) {
-      const key = param(ctx.request, 'key');
-      const mode = ctx.query.mode;
-      const ttlMs = ttlOf(ctx, undefined);
-      const stored = await ctx.services.cache.set(ctx.tenant, key, ctx.body, {
-        ...(ttlMs !== undefined ? { ttlMs } : {}),
-        nx: mode === 'nx',
-        xx: mode === 'xx',
-      });
-      return json(200, { key, stored }, writtenTo(stored));
-    },
-  },
-  'DELETE /cache/{key}': {
-    read: false,
-    async run(ctx) {
-      const key = param(ctx.request, 'key');
-      const deleted = await ctx.services.cache.delete(ctx.tenant, key);
-      return json(200, { key, deleted }, writtenTo(true));
-    },
-  },
-  'POST /cache/batch': {
-    read: (body) => isObject(body) && body.get !== undefined,
-    async run(ctx) {
-      const body = objectBody(ctx.body, ['get', 'set', 'ttlMs']);
-      if ((body.get === undefined) === (body.set === undefined)) {
-        throw new ValidationError('send either "get" (a list of keys) or "set" (a list of {key, value})');
-      }
-      if (body.get !== undefined) {
-        const keys = body.get;
-        if (!Array.isArray(keys) || keys.length === 0 || keys.length > MAX_BATCH) {
-          throw new ValidationError(`get must be a list of 1 to ${MAX_BATCH} keys`);
-        }
-        const checked = keys.map((k) => {
-          if (typeof k !== 'string') throw new ValidationError('every key in get must be a string');
-          return validateId(k);
-        });
-        const hits = await ctx.services.cache.mget(ctx.tenant, checked);
-        const items = checked.map((key, i) => {
-          const hit = hits[i] ?? null;
-          cacheRead(ctx, hit);
-          return hit ? { key, hit: true, value: hit.value } : { key, hit: false };
-        });
-        return json(200, { items });
-      }
-      if (!hasScope(ctx.scopes, 'cache:write'))
-        throw new ForbiddenError('this key lacks the "cache:write" scope');
-      const entries = body.set;
-      if (!Array.isArray(entries) || entries.length === 0 || entries.length > MAX_BATCH) {
-        throw new ValidationError(`set must be a list of 1 to ${MAX_BATCH} {key, value} entries`);
-      }
-      const checked = entries.map((entry) => {
-        const e = objectBody(entry, ['key', 'value']);
-        if (!('value' in e)) throw new ValidationError('every entry in set needs a value');
-        return { key: validateId(stringField(e, 'key')), value: e.value };
-      });
-      const ttlMs = ttlOf(ctx, body);
-      const stored = await ctx.services.cache.mset(ctx.tenant, checked, ttlMs !== undefined ? { ttlMs } : {});
-      return json(200, { stored: stored === 'local' ? 'local' : checked.length }, writtenTo(stored));
-    },
-  },
-  'POST /cache/invalidate': {
-    read: false,
-    async run(ctx) {
-      const body = objectBody(ctx.body, ['prefix']);
-      const prefix = body.prefix;
-      if (typeof prefix !== 'string') throw new ValidationError('prefix must be a string ("" for every key)');
-      // The cache builds the pattern the job will use, so a prefix it cannot take fails here.
-      ctx.services.cache.pattern(ctx.tenant, prefix);
-      const job = await enqueueJob(ctx, INVALIDATE_PREFIX, { prefix });
-      return json(202, { jobId: job.id }, { location: `/jobs/${job.id}` });
-    },
-  },
-  'POST /sessions': {
-    read: false,
-    async run(ctx) {
-      const body = objectBody(ctx.body, ['userId', 'data']);
-      const userId = validateId(stringField(body, 'userId'), 'userId');
-      const data = body.data ?? {};
-      if (!isObject(data)) throw new ValidationError('data must be a JSON object');
-      const session = await ctx.services.sessions.create(
-        ctx.tenant,
-        userId,
-        data as Record<string, JsonValue>,
-        { settleBy: ctx.settleBy },
-      );
-      return json(201, sessionJson(session));
-    },
-  },
-  'GET /sessions/{id}': {
-    read: true,
-    async run(ctx) {
-      const session = await ctx.services.sessions.get(ctx.tenant, param(ctx.request, 'id', 'session id'));
-      if (!session) throw new NotFoundError('no such session (it may have expired)');
-      return json(200, sessionJson(session));
-    },
-  },
-  'PATCH /sessions/{id}': {
-    read: false,
-    async run(ctx) {
-      const id = param(ctx.request, 'id', 'session id');
-      const body = objectBody(ctx.body, ['data', 'remove']);
-      const data = body.data ?? {};
-      if (!isObject(data)) throw new ValidationError('data must be a JSON object of fields to set');
-      const remove = body.remove ?? [];
-      if (!Array.isArray(remove) || remove.some((f) => typeof f !== 'string')) {
-        throw new ValidationError('remove must be a list of field names');
-      }
-      const patch: Record<string, JsonValue | undefined> = { ...(data as Record<string, JsonValue>) };
-      // setField: a field named __proto__ is removed like any other, not assigned to the prototype.
-      for (const field of remove as string[]) setField(patch, field, undefined);
-      if (Object.keys(patch).length === 0)
-        throw new ValidationError('nothing to change: send data or remove');
-      const session = await ctx.services.sessions.update(ctx.tenant, id, patch);
-      if (!session) throw new NotFoundError('no such session (it may have expired)');
-      return json(200, sessionJson(session));
-    },
-  },
-  'DELETE /sessions/{id}': {
-    read: false,
-    async run(ctx) {
-      const deleted = await ctx.services.sessions.destroy(ctx.tenant, param(ctx.request, 'id', 'session id'));
-      return json(200, { deleted });
-    },
-  },
-  'GET /users/{userId}/sessions': {
-    read: true,
-    async run(ctx) {
-      const userId = param(ctx.request, 'userId');
-      const sessions = await ctx.services.sessions.list(ctx.tenant, userId);
-      return json(200, { userId, sessions: sessions.map(sessionJson) });
-    },
-  },
-  'DELETE /users/{userId}/sessions': {
-    read: false,
-    async run(ctx) {
-      const userId = param(ctx.request, 'userId');
-      return json(200, { userId, revoked: await ctx.services.sessions.revokeAll(ctx.tenant, userId) });
-    },
-  },
-  'POST /rate-limits/{name}/check': {
-    read: false,
-    async run(ctx) {
-      const name = param(ctx.request, 'name', 'limit name');
-      const limiter = ctx.services.limiters.get(name);
-      if (!limiter) throw new NotFoundError(`no rate limit named "${name}" is configured`);
-      const body = objectBody(ctx.body, ['identifier', 'cost']);
-      const identifier = validateId(stringField(body, 'identifier'), 'identifier');
-      const cost = intField(body, 'cost', 1, 1_000_000);
-      const result = await limiter.check(ctx.tenant, identifier, cost !== undefined ? { cost } : {});
-      return json(200, { name, identifier, ...result });
-    },
-  },
-  'POST /jobs': {
-    read: false,
-    async run(ctx) {
-      const body = objectBody(ctx.body, [
-        'type',
-        'payload',
-        'priority',
-        'delayMs',
-        'maxAttempts',
-        'idempotencyKey',
-      ]);
-      const type = stringField(body, 'type');
-      const priority = body.priority;
-      if (priority !== undefined && priority !== 'high' && priority !== 'normal' && priority !== 'low') {
-        throw new ValidationError('priority must be "high", "normal" or "low"');
-      }
-      const delayMs = intField(body, 'delayMs', 0, MAX_TTL_MS);
-      const maxAttempts = intField(body, 'maxAttempts', 1, 100);
-      const idempotencyKey = stringField(body, 'idempotencyKey', true);
-      const job = await enqueueJob(ctx, type, body.payload, {
-        ...(priority !== undefined ? { priority: priority as Priority } : {}),
-        ...(delayMs !== undefined ? { delayMs } : {}),
-        ...(maxAttempts !== undefined ? { maxAttempts } : {}),
-        ...(idempotencyKey !== undefined
-          ? { idempotencyKey: validateId(idempotencyKey, 'idempotencyKey') }
-          : {}),
-      });
-      return json(
-        job.duplicate ? 200 : 202,
-        { id: job.id, duplicate: job.duplicate },
-        { location: `/jobs/${job.id}` },
-      );
-    },
-  },
-  'GET /jobs/{id}': {
-    read: true,
-    async run(ctx) {
-      const status = await ctx.services.queue.status(ctx.tenant, param(ctx.request, 'id', 'job id'));
-      if (!status) throw new NotFoundError('no such job');
-      return json(200, status);
-    },
-  },
+  ...CACHE_ROUTES,
+  ...SESSION_ROUTES,
+  ...LIMIT_ROUTES,
+  ...JOB_ROUTES,
   'GET /stats': {
     read: true,
     async run(ctx) {
@@ -440,8 +178,25 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
   },
 };
 
+/** The public routes, answered without a tenant. */
+const PUBLIC_ROUTES: Readonly<Record<string, () => Promise<HttpResponse>>> = {
+  'GET /health': health,
+  'GET /openapi.json': async () => json(200, openApi()),
+};
+
 /** Route keys the handler serves, for the test that ties them to ROUTES. */
-export const HANDLED_ROUTES: readonly string[] = ['GET /health', ...Object.keys(ROUTE_HANDLERS)];
+export const HANDLED_ROUTES: readonly string[] = [
+  ...Object.keys(PUBLIC_ROUTES),
+  ...Object.keys(ROUTE_HANDLERS),
+];
+
+let document: Record<string, unknown> | undefined;
+
+/** The OpenAPI document, with the job types this deployment accepts; built once per container. */
+function openApi(): Record<string, unknown> {
+  document ??= openApiDocument({ jobTypes: BUILTIN_JOB_TYPES.with(...APP_JOB_TYPES).enqueueable() });
+  return document;
+}
 
 async function health(): Promise<HttpResponse> {
   const databases = await healthCheck();
@@ -456,13 +211,30 @@ async function health(): Promise<HttpResponse> {
   });
 }
 
-/** The body of a request as its route declares it, through the one JSON input path. */
+/**
+ * The body of a request as its route declares it: through the one JSON input path, then its
+ * route's valibot schema.
+ */
 function bodyOf(request: ApiRequest, definition: RouteDefinition): unknown {
   if (!definition.body) {
     if (request.body !== undefined) throw new ValidationError('this route takes no body');
     return undefined;
   }
-  return jsonBody(request, config().api.maxBodyBytes, definition.body === 'optional');
+  return parseWith(definition.body, jsonBody(request, config().api.maxBodyBytes));
+}
+
+/**
+ * What makes two requests "the same" under an Idempotency-Key: route, path, query, the TTL header
+ * and the body (key order and whitespace aside).
+ */
+function fingerprintOf(request: ApiRequest, body: unknown): string {
+  const query = Object.entries(request.query).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const parts = [request.routeKey, request.path, query, request.headers['x-ttl-ms'] ?? null];
+  return createHash('sha256')
+    .update(JSON.stringify(parts))
+    .update('\n')
+    .update(body === undefined ? '' : canonicalJson(body))
+    .digest('base64url');
 }
 
 /**
@@ -474,6 +246,69 @@ const limitUnavailable = (cause?: unknown) =>
     outcome: 'not-applied',
     ...(cause ? { cause } : {}),
   });
+
+/** A refusal of the api limit: 429 with its headers. */
+function limited(limit: RateLimitResult, metrics: MetricsPublisher): HttpResponse {
+  metrics.add(METRICS.rateLimited, 1);
+  const headers = rateLimitHeaders(limit, true);
+  return json(
+    429,
+    errorBody('RATE_LIMITED', `rate limit "${API_LIMIT}" exceeded; retry in ${headers['retry-after']} s`),
+    headers,
+  );
+}
+
+/** Best effort: a claim that cannot be released or paused ends with its lease. */
+const quietly = (work: Promise<unknown>): Promise<void> =>
+  work.then(
+    () => undefined,
+    () => undefined,
+  );
+
+/**
+ * Runs a write whose `Idempotency-Key` this request claimed, and keeps its answer: a success is
+ * stored (by the route's create script when it could, else by one SET); a refusal (4xx: nothing
+ * was changed) releases the claim, so it leaves nothing behind either; a 5xx releases it when
+ * nothing was applied (a retry starts afresh) or pauses it when the outcome is unknown (a retry
+ * resumes at once with the same token, so a create is never done twice).
+ */
+async function runClaimed(ctx: RouteContext, route: RouteHandler, claim: RunClaim): Promise<HttpResponse> {
+  let recorded = false;
+  const claimed: RouteContext = {
+    ...ctx,
+    token: claim.token,
+    receipt: (service, answer) =>
+      ctx.services.receiptsIn.has(service)
+        ? ctx.services.idempotency.receipt(
+            claim,
+            (result) => storedOf(answer(result as never)),
+            () => {
+              recorded = true;
+            },
+          )
+        : undefined,
+  };
+  const response = await route.run(claimed).catch(errorResponse);
+  const store = ctx.services.idempotency;
+  if (response.statusCode >= 400 && response.statusCode < 500) {
+    await quietly(store.release(claim));
+    return response;
+  }
+  if (response.statusCode < 400) {
+    if (!recorded) {
+      // The route did its work: its answer goes back even when it cannot be stored (a retry
+      // after the lease then runs it again, with the same token).
+      await store.complete(claim, storedOf(response)).catch((error: unknown) => {
+        logger.warn('idempotency record not stored', { routeKey: ctx.request.routeKey, error });
+      });
+    }
+    return response;
+  }
+  const cause = causeOf(response);
+  const applied = cause instanceof UpstashUnavailableError ? cause.outcome : 'unknown';
+  await quietly(applied === 'not-applied' ? store.release(claim) : store.pause(claim));
+  return response;
+}
 
 async function dispatch(
   event: APIGatewayProxyEventV2,
@@ -487,16 +322,21 @@ async function dispatch(
   const answer = preflight(cors, request);
   if (answer) return answer;
   const definition = ROUTE_TABLE.get(request.routeKey);
-  const route = ROUTE_HANDLERS[request.routeKey];
-  if (definition && request.routeKey === 'GET /health') {
+  const open = PUBLIC_ROUTES[request.routeKey];
+  if (definition && open) {
     readQuery(request.query, definition.query);
     bodyOf(request, definition);
-    return health();
+    return open();
   }
+  const route = ROUTE_HANDLERS[request.routeKey];
   if (!definition || !route) throw unmatched(request.method, request.path);
   const principal = principalOf(event);
   if (!principal) throw new UnauthorizedError('this route needs an API key (x-api-key header)');
   logged.tenant = principal.tenant;
+  // API Gateway caches the authorizer's decision: an expiry takes effect here, at once.
+  if (principal.expiresAt !== undefined && principal.expiresAt <= Date.now()) {
+    throw new UnauthorizedError('this API key has expired');
+  }
   // An authenticated route without a scope in the table is refused, never open.
   if (!definition.scope || !hasScope(principal.scopes, definition.scope)) {
     throw new ForbiddenError(`this key lacks the "${definition.scope}" scope`);
@@ -504,8 +344,14 @@ async function dispatch(
   // Input is checked before any command: a bad request costs nothing and changes nothing.
   const query = readQuery(request.query, definition.query);
   const body = bodyOf(request, definition);
+  const read = typeof route.read === 'function' ? route.read(body) : route.read;
+  const header = request.method === 'GET' ? undefined : request.headers['idempotency-key'];
+  // A write's Idempotency-Key; a batch read ignores it (it changes nothing, so a retry is safe).
+  const idempotencyKey = read ? undefined : header;
 
   const svc = await apiServices();
+  // Checked before any command, on every route that takes one.
+  if (header !== undefined) svc.idempotency.recordKey(principal.tenant, header);
   const ctx: RouteContext = {
     request,
     tenant: principal.tenant,
@@ -515,15 +361,15 @@ async function dispatch(
     scopes: principal.scopes,
     metrics,
     settleBy,
+    receipt: () => undefined,
   };
   const limiter = svc.limiters.get(API_LIMIT);
   const flushing = svc.stats.flush();
+  // The key's last-used day: at most one write a day per container, in this round trip.
+  const touching = principal.keyId !== undefined ? svc.keyUsage.touch(principal.keyId) : null;
   try {
-    if (!limiter) return await route.run(ctx).catch(errorResponse);
-    const read = typeof route.read === 'function' ? route.read(body) : route.read;
-    let limit: RateLimitResult;
-    let response: HttpResponse | undefined;
     if (read) {
+      if (!limiter) return await route.run(ctx).catch(errorResponse);
       // Same tick: the check and the read leave together (auto-pipelining). A refused read's
       // result is dropped; a read has nothing to undo. Both settle before the answer: nothing
       // is left running when the handler returns.
@@ -531,35 +377,73 @@ async function dispatch(
         limiter.check(principal.tenant, principal.tenant),
         route.run(ctx).catch(errorResponse),
       ]);
-      if (checked.status === 'rejected') {
-        const error: unknown = checked.reason;
-        throw error instanceof UpstashUnavailableError ? limitUnavailable(error) : error;
-      }
-      limit = checked.value;
-      response = routed.status === 'fulfilled' ? routed.value : errorResponse(routed.reason);
-    } else {
-      // A write checks first: a refused (or unchecked) write changes nothing.
-      limit = await limiter.check(principal.tenant, principal.tenant).catch((error: unknown) => {
-        throw error instanceof UpstashUnavailableError ? limitUnavailable(error) : error;
-      });
-      if (limit.success) response = await route.run(ctx).catch(errorResponse);
+      if (checked.status === 'rejected') throw unavailableLimit(checked.reason);
+      const limit = checked.value;
+      if (limit.reason === 'outage-closed') throw limitUnavailable();
+      if (!limit.success) return limited(limit, metrics);
+      const response = routed.status === 'fulfilled' ? routed.value : errorResponse(routed.reason);
+      return withLimitHeaders(response, limit);
     }
-    if (limit.reason === 'outage-closed') throw limitUnavailable();
-    if (!limit.success || !response) {
-      metrics.add(METRICS.rateLimited, 1);
-      const headers = rateLimitHeaders(limit, true);
-      return json(
-        429,
-        errorBody('RATE_LIMITED', `rate limit "${API_LIMIT}" exceeded; retry in ${headers['retry-after']} s`),
-        headers,
+
+    // A write checks its limit first, so a refused (or unchecked) write changes nothing. Its
+    // Idempotency-Key is claimed in the same tick: the same round trip.
+    const leaseMs = Math.max(1_000, settleBy - Date.now() + ANSWER_MARGIN_MS);
+    const fingerprint = idempotencyKey !== undefined ? fingerprintOf(request, body) : '';
+    const [checked, claimed] = await Promise.allSettled([
+      limiter ? limiter.check(principal.tenant, principal.tenant) : Promise.resolve(undefined),
+      idempotencyKey !== undefined
+        ? svc.idempotency.begin(principal.tenant, idempotencyKey, fingerprint, leaseMs)
+        : Promise.resolve(undefined),
+    ]);
+    const claim = claimed.status === 'fulfilled' ? claimed.value : undefined;
+    const limit = checked.status === 'fulfilled' ? checked.value : undefined;
+    const proceeds =
+      checked.status === 'fulfilled' && (!limit || (limit.success && limit.reason !== 'outage-closed'));
+    if (!proceeds && claim?.state === 'run') await quietly(svc.idempotency.release(claim));
+    if (checked.status === 'rejected') throw unavailableLimit(checked.reason);
+    if (limit?.reason === 'outage-closed') throw limitUnavailable();
+    if (limit && !limit.success) return limited(limit, metrics);
+    // The claim failed: the route did not run.
+    if (claimed.status === 'rejected')
+      throw unavailableLimit(claimed.reason, 'idempotency keys cannot be checked');
+    let response: HttpResponse;
+    if (!claim) response = await route.run(ctx).catch(errorResponse);
+    else if (claim.state === 'run') response = await runClaimed(ctx, route, claim);
+    else if (claim.state === 'replay') {
+      response = {
+        statusCode: claim.response.status,
+        headers: { ...claim.response.headers, 'idempotent-replayed': 'true' },
+        body: claim.response.body,
+      };
+    } else if (claim.state === 'busy') {
+      response = errorResponse(
+        new IdempotencyInFlightError('a request with this Idempotency-Key is still running; retry shortly'),
+      );
+    } else {
+      response = errorResponse(
+        new IdempotencyMismatchError(
+          'this Idempotency-Key was used by a different request (method, path, query or body); use a new key',
+        ),
       );
     }
-    response.headers = { ...response.headers, ...rateLimitHeaders(limit, false) };
-    return response;
+    return limit ? withLimitHeaders(response, limit) : response;
   } finally {
-    await flushing;
+    await Promise.all([flushing, touching]);
   }
 }
+
+function withLimitHeaders(response: HttpResponse, limit: RateLimitResult): HttpResponse {
+  response.headers = { ...response.headers, ...rateLimitHeaders(limit, false) };
+  return response;
+}
+
+/** A check that threw: an outage answers 503 not-applied (the route did not run). */
+const unavailableLimit = (error: unknown, message?: string): unknown =>
+  error instanceof UpstashUnavailableError
+    ? message
+      ? new UpstashUnavailableError(message, { outcome: 'not-applied', cause: error })
+      : limitUnavailable(error)
+    : error;
 
 /**
  * While a database migrates: finishes this request's shadow comparisons (the container may freeze

@@ -1,6 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayRequestAuthorizerEventV2, Context } from 'aws-lambda';
 import { ApiKeyAuthorizer } from '../services/auth/api-key-authorizer';
+import { expiryOf } from '../shared/api-keys';
 import { ConfigurationError } from '../shared/errors';
 import { logFailure } from '../shared/log';
 import { resetSecretsManagerForTests, secretString } from '../shared/secrets-manager';
@@ -16,7 +17,16 @@ import { resetSecretsManagerForTests, secretString } from '../shared/secrets-man
 /** What API Gateway expects back from a simple-response authorizer. */
 export interface AuthorizerResult {
   readonly isAuthorized: boolean;
-  readonly context?: { readonly tenant: string; readonly scopes: string; readonly keyId: string };
+  readonly context?: {
+    readonly tenant: string;
+    readonly scopes: string;
+    readonly keyId: string;
+    /**
+     * Epoch ms of the key's expiry: API Gateway caches this decision, so the api function refuses
+     * the key itself once it passes (an expiry takes effect at once, not after the cache TTL).
+     */
+    readonly expiresAt?: number;
+  };
 }
 
 const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME || 'authorizer' });
@@ -81,11 +91,17 @@ export const handler = async (
   }
   if (!record) {
     // Never the key, not even a prefix of it.
-    logger.info('denied', { routeKey: event.routeKey, reason: key ? 'unknown key' : 'no key' });
+    logger.info('denied', { routeKey: event.routeKey, reason: key ? 'unknown or expired key' : 'no key' });
     return { isAuthorized: false };
   }
+  const expiresAt = expiryOf(record);
   return {
     isAuthorized: true,
-    context: { tenant: record.tenant, scopes: record.scopes.join(' '), keyId: record.id },
+    context: {
+      tenant: record.tenant,
+      scopes: record.scopes.join(' '),
+      keyId: record.id,
+      ...(expiresAt !== null ? { expiresAt } : {}),
+    },
   };
 };

@@ -1,5 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { Context } from 'aws-lambda';
+import { registerAppJobs } from '../jobs/handlers';
+import { APP_JOB_TYPES } from '../jobs/types';
 import { CacheService } from '../services/cache/cache-service';
 import { GLOBAL, LockService } from '../services/lock';
 import { registerCopyJob } from '../services/migration/copy-job';
@@ -14,7 +16,7 @@ import {
   type StopReason,
 } from '../services/queue';
 import { SessionService } from '../services/sessions/session-service';
-import { ValidationError } from '../shared/errors';
+import { ConfigurationError, ValidationError } from '../shared/errors';
 import { logFailure } from '../shared/log';
 import { memoize } from '../shared/memo';
 import { SERVICES } from '../shared/metric-definitions';
@@ -96,11 +98,27 @@ export async function queueWorkerServices(): Promise<QueueWorkerServices> {
     queue: () => queueFor('default'),
     onSlice: (report) => copyLogger.info('migration copy progress', { ...report }),
   });
+  registerAppJobs(registry);
+  checkAppJobs(registry);
   return {
     queueFor,
     locks: new LockService({ redis: lockRedis, keys }),
     registry,
   };
+}
+
+/**
+ * Every job type the app defines (lambda/jobs/types.ts) has a handler (lambda/jobs/handlers.ts):
+ * else the api function would accept jobs nobody runs, so the worker refuses to start.
+ * @throws ConfigurationError naming the types without one
+ */
+export function checkAppJobs(registry: JobRegistry, types = APP_JOB_TYPES): void {
+  const missing = types.filter((t) => registry.get(t.type) === undefined).map((t) => t.type);
+  if (missing.length > 0) {
+    throw new ConfigurationError(
+      `job types without a handler: ${missing.join(', ')} (register them in lambda/jobs/handlers.ts)`,
+    );
+  }
 }
 
 function parseEvent(

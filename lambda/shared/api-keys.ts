@@ -7,7 +7,8 @@ import { validateTenant } from './keys';
  * the authorizer and the `api-key` CLI share. The secret holds only SHA-256 hashes; a key is shown
  * once, when it is minted.
  *
- * Secret value: `{"keys":[{"id":"k_1a2b3c4d","hash":"<sha256 hex>","tenant":"acme","scopes":["*"],"createdAt":"..."}]}`
+ * Secret value: `{"keys":[{"id":"k_1a2b3c4d","hash":"<sha256 hex>","tenant":"acme","scopes":["*"],"createdAt":"...",
+ * "label":"ci deploys","expiresAt":"..."}]}` (label and expiry optional).
  */
 
 /** Scopes a key may carry. `*` grants every one. */
@@ -17,6 +18,9 @@ export const SCOPES = [
   'sessions:read',
   'sessions:write',
   'rate-limits',
+  // Resets a rate limit (what a support or admin tool needs, not an app): kept apart from
+  // `rate-limits`, which only checks, reads and refunds.
+  'rate-limits:admin',
   'jobs',
   'stats',
 ] as const;
@@ -37,6 +41,18 @@ export interface ApiKeyRecord {
   readonly scopes: readonly Scope[];
   /** ISO 8601 time of minting. */
   readonly createdAt?: string;
+  /** What the key is for, as its owner wrote it (shown by `list`, never used to authorize). */
+  readonly label?: string;
+  /** ISO 8601 time from which the key no longer works. @default - never expires */
+  readonly expiresAt?: string;
+}
+
+/** Options of {@link mintApiKey}. */
+export interface MintOptions {
+  /** @default - none */
+  readonly label?: string;
+  /** @default - never expires */
+  readonly expiresAt?: Date;
 }
 
 /** The parsed secret. */
@@ -61,10 +77,19 @@ export const hashApiKey = (key: string): string => createHash('sha256').update(k
  *
  * @throws ValidationError when the tenant or a scope is not valid
  */
-export function mintApiKey(tenant: string, scopes: readonly string[] = ['*'], now = new Date()): MintedKey {
+export function mintApiKey(
+  tenant: string,
+  scopes: readonly string[] = ['*'],
+  now = new Date(),
+  options: MintOptions = {},
+): MintedKey {
   validateTenant(tenant);
   const checked = scopes.map(checkScope);
   if (checked.length === 0) throw new ValidationError('a key needs at least one scope');
+  if (options.label !== undefined) checkLabel(options.label, 'label');
+  if (options.expiresAt !== undefined && !(options.expiresAt.getTime() > now.getTime())) {
+    throw new ValidationError('a key must expire in the future');
+  }
   const key = `${KEY_PREFIX}${randomBytes(32).toString('base64url')}`;
   return {
     key,
@@ -74,9 +99,31 @@ export function mintApiKey(tenant: string, scopes: readonly string[] = ['*'], no
       tenant,
       scopes: checked,
       createdAt: now.toISOString(),
+      ...(options.label !== undefined ? { label: options.label } : {}),
+      ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt.toISOString() } : {}),
     },
   };
 }
+
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const LABEL = /^[^\u0000-\u001f\u007f]{1,100}$/;
+
+function checkLabel(label: string, where: string): string {
+  if (typeof label !== 'string' || !LABEL.test(label)) {
+    throw new ValidationError(`${where} must be 1-100 characters without control characters`);
+  }
+  return label;
+}
+
+/** Epoch ms of a record's expiry, `null` when it never expires. */
+export const expiryOf = (record: Pick<ApiKeyRecord, 'expiresAt'>): number | null =>
+  record.expiresAt === undefined ? null : Date.parse(record.expiresAt);
+
+/** Whether a key has expired at `now` (epoch ms). */
+export const isExpired = (record: Pick<ApiKeyRecord, 'expiresAt'>, now = Date.now()): boolean => {
+  const expiry = expiryOf(record);
+  return expiry !== null && expiry <= now;
+};
 
 function checkScope(scope: string): Scope {
   if (scope === '*' || (SCOPES as readonly string[]).includes(scope)) return scope as Scope;
@@ -109,12 +156,21 @@ export function parseApiKeySet(text: string | undefined): ApiKeySet {
       const scopes = e.scopes === undefined ? ['*'] : e.scopes;
       if (!Array.isArray(scopes) || scopes.some((s) => typeof s !== 'string'))
         throw new ValidationError(`${where}.scopes must be a list of strings`);
+      if (e.label !== undefined) checkLabel(e.label as string, `${where}.label`);
+      if (
+        e.expiresAt !== undefined &&
+        (typeof e.expiresAt !== 'string' || Number.isNaN(Date.parse(e.expiresAt)))
+      ) {
+        throw new ValidationError(`${where}.expiresAt must be an ISO 8601 time`);
+      }
       return {
         id: e.id,
         hash: e.hash,
         tenant: e.tenant,
         scopes: scopes.map((s) => checkScope(s as string)),
         ...(typeof e.createdAt === 'string' ? { createdAt: e.createdAt } : {}),
+        ...(typeof e.label === 'string' ? { label: e.label } : {}),
+        ...(typeof e.expiresAt === 'string' ? { expiresAt: e.expiresAt } : {}),
       };
     }),
   };

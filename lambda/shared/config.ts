@@ -60,7 +60,11 @@ export const DEFAULTS = {
     fallback: true,
     /** Writes refused (503) while Upstash counts as down. */
     localWrites: false,
+    /** Namespaces invalidated in O(1) by a generation: none unless a deployment names them. */
+    namespaces: [] as readonly string[],
   },
+  /** `Idempotency-Key` records: how long a first answer is kept and replayed. */
+  idempotency: { ttlMs: 86_400_000 },
   api: { maxBodyBytes: 1_048_576, throttleRateLimit: 100, throttleBurstLimit: 200 },
   auth: {
     secretName: 'upstash/api-keys',
@@ -183,6 +187,31 @@ export const migrationFields = () => ({
   rolloutBy: v.optional(oneOf(['key', 'tenant'] as const), 'key'),
 });
 
+/** The shortest and longest an `Idempotency-Key` record may be kept. */
+export const IDEMPOTENCY_TTL_RANGE_MS = { min: 60_000, max: 7 * 86_400_000 } as const;
+
+/**
+ * Cache namespaces: distinct names of 1-64 letters, digits, `_` or `-` (a cache key's first
+ * `:`-separated segment names its namespace).
+ */
+export const cacheNamespaces = () =>
+  v.optional(
+    v.pipe(
+      v.array(
+        v.pipe(
+          v.string(),
+          v.regex(
+            /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/,
+            (issue) => `must be 1-64 letters, digits, _ or - (a key's first segment), got ${issue.received}`,
+          ),
+        ),
+        (issue) => `must be a list of names, got ${show(issue.received)}`,
+      ),
+      v.check((names) => new Set(names).size === names.length, 'must not name a namespace twice'),
+    ),
+    DEFAULTS.cache.namespaces as string[],
+  );
+
 /** The largest cached value, in bytes, at most what Upstash accepts in one request. */
 export const maxValueBytes = () =>
   v.optional(
@@ -214,6 +243,14 @@ const cacheSchema = settings({
   maxValueBytes: maxValueBytes(),
   fallback: v.optional(flag(), DEFAULTS.cache.fallback),
   localWrites: v.optional(flag(), DEFAULTS.cache.localWrites),
+  namespaces: cacheNamespaces(),
+});
+
+const idempotencySchema = settings({
+  ttlMs: v.optional(
+    v.pipe(positiveInt(), v.minValue(IDEMPOTENCY_TTL_RANGE_MS.min), v.maxValue(IDEMPOTENCY_TTL_RANGE_MS.max)),
+    DEFAULTS.idempotency.ttlMs,
+  ),
 });
 
 const apiKeyAuthSchema = settings({
@@ -249,6 +286,7 @@ export const RuntimeConfigSchema = settings({
   rateLimits: v.optional(dictionary(rateLimitName, rateLimitSchema), DEFAULTS.rateLimits),
   sessions: v.optional(sessionsSchema, {}),
   cache: v.optional(cacheSchema, {}),
+  idempotency: v.optional(idempotencySchema, {}),
   auth: v.optional(authSchema, {
     type: 'api-key',
     revocationDelayMs: DEFAULTS.auth.revocationDelayMs,

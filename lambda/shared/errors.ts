@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'LOCK_LOST'
+  | 'IDEMPOTENCY_KEY_IN_USE'
+  | 'IDEMPOTENCY_KEY_REUSED'
   | 'INTERNAL_ERROR';
 
 /**
@@ -62,6 +64,23 @@ export class NotFoundError extends AppError {
 export class ConflictError extends AppError {
   constructor(message: string, options?: ErrorOptions) {
     super('CONFLICT', message, options);
+  }
+}
+
+/**
+ * A request with an `Idempotency-Key` whose first request (same key, same request) is still
+ * running: retry shortly, and the stored answer of the first is replayed.
+ */
+export class IdempotencyInFlightError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('IDEMPOTENCY_KEY_IN_USE', message, options);
+  }
+}
+
+/** An `Idempotency-Key` already used (within its lifetime) by a different request of the tenant. */
+export class IdempotencyMismatchError extends AppError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('IDEMPOTENCY_KEY_REUSED', message, options);
   }
 }
 

@@ -1,7 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import {
   AppError,
-  type ErrorCode,
   errorCode,
   MethodNotAllowedError,
   NotFoundError,
@@ -10,6 +9,7 @@ import {
   UpstashUnavailableError,
   ValidationError,
 } from './errors';
+import { httpStatus } from './http-status';
 import { parseJson } from './json';
 import { methodsFor, type QueryParam } from './routes';
 
@@ -18,29 +18,7 @@ import { methodsFor, type QueryParam } from './routes';
  * mapper, rate-limit headers and CORS. Payload format 2.0 of API Gateway HTTP APIs.
  */
 
-/**
- * The one map from error codes to HTTP statuses. Errors carry only their code; a code not listed
- * (another library's, a user's handler's) is a 500.
- */
-export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
-  VALIDATION_ERROR: 400,
-  UNAUTHORIZED: 401,
-  FORBIDDEN: 403,
-  NOT_FOUND: 404,
-  METHOD_NOT_ALLOWED: 405,
-  CONFLICT: 409,
-  LOCK_LOST: 409,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  INTERNAL_ERROR: 500,
-  CONFIGURATION_ERROR: 500,
-  CREDENTIALS_ERROR: 500,
-  UPSTASH_UNAVAILABLE: 503,
-};
-
-/** The HTTP status of an error code (500 for codes not in {@link HTTP_STATUS}). */
-export const httpStatus = (code: string): number =>
-  Object.hasOwn(HTTP_STATUS, code) ? HTTP_STATUS[code as ErrorCode] : 500;
+export { HTTP_STATUS, httpStatus } from './http-status';
 
 /** A response as API Gateway wants it back. */
 export type HttpResponse = APIGatewayProxyStructuredResultV2 & {
@@ -74,8 +52,9 @@ export function errorResponse(error: unknown): HttpResponse {
   const status = httpStatus(code);
   const headers: Record<string, string> = {};
   if (error instanceof MethodNotAllowedError) headers.allow = error.allow.join(', ');
-  // An outage is short: tell clients when to come back instead of letting them hammer.
-  if (status === 503) headers['retry-after'] = '1';
+  // An outage is short, and so is a request still running under the same Idempotency-Key: tell
+  // clients when to come back instead of letting them hammer.
+  if (status === 503 || code === 'IDEMPOTENCY_KEY_IN_USE') headers['retry-after'] = '1';
   const message = status >= 500 || !(error instanceof AppError) ? publicMessage(status) : error.message;
   const body = errorBody(code, message);
   // A 503 says what became of the request: `not-applied`, or `unknown` (see docs/api.md).
@@ -184,6 +163,9 @@ export function readQuery(
         throw new ValidationError(`${name} must be ${param.values.map((v) => `"${v}"`).join(' or ')}`);
       }
       values[name] = raw;
+    } else if (param.type === 'string') {
+      if (!param.pattern.test(raw)) throw new ValidationError(`${name} is not valid: ${param.description}`);
+      values[name] = raw;
     } else {
       values[name] = intParam(raw, name, param.min, param.max) as number;
     }
@@ -250,7 +232,8 @@ export interface CorsOptions {
   readonly allowOrigins: readonly string[];
 }
 
-const EXPOSED = 'ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after';
+const EXPOSED =
+  'ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after, idempotent-replayed, location';
 
 /** The CORS headers for a request's `Origin`, or none when it is not allowed. */
 export function corsHeaders(cors: CorsOptions, origin: string | undefined): Record<string, string> {
@@ -275,7 +258,7 @@ export function preflight(cors: CorsOptions, request: ApiRequest): HttpResponse 
     headers: {
       ...headers,
       'access-control-allow-methods': 'GET, PUT, POST, PATCH, DELETE',
-      'access-control-allow-headers': 'content-type, x-api-key, authorization, x-ttl-ms',
+      'access-control-allow-headers': 'content-type, x-api-key, authorization, x-ttl-ms, idempotency-key',
       'access-control-max-age': '600',
     },
     body: '',

@@ -98,3 +98,18 @@ export function stringifyJson(value: unknown, what = 'the value', maxDepth = MAX
 export function setField(target: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
+
+/**
+ * JSON text of a parsed value with every object's keys sorted, so two documents that differ only
+ * in key order or whitespace give the same text (an `Idempotency-Key`'s fingerprint). Keys named
+ * `__proto__` are read as the own properties `JSON.parse` makes them. Recursive: call it on values
+ * that passed the depth limit.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.keys(value)
+    .sort()
+    .map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`);
+  return `{${entries.join(',')}}`;
+}

@@ -5,7 +5,16 @@ import { ValidationError } from './errors';
  * layout, not the feature names of the configuration (`Feature` in `config.ts`): renaming one
  * would orphan every key written under it.
  */
-export type KeySpace = 'cache' | 'session' | 'ratelimit' | 'lock' | 'queue' | 'stats' | 'migration';
+export type KeySpace =
+  | 'cache'
+  | 'session'
+  | 'ratelimit'
+  | 'lock'
+  | 'queue'
+  | 'stats'
+  | 'migration'
+  | 'idempotency'
+  | 'apikey';
 
 /** Tenants are identifiers we mint (API-key owners), so they can be strict. */
 // Starts with a letter or digit, so no tenant can be `_`, the segment of shared keys.

@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { errorCode } from './errors';
-import { httpStatus } from './http';
+import { httpStatus } from './http-status';
 
 /** Fields of a failure line besides the error. */
 export interface FailureFields {

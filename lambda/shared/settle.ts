@@ -15,6 +15,23 @@ import { UpstashUnavailableError } from './errors';
  * does not know.
  */
 
+/**
+ * A key written in the same atomic step as a create, when the create applies: an
+ * `Idempotency-Key` record, so a create and its record can never be found apart. The create's
+ * service calls `value` with the result it is about to answer and `written` once the script
+ * reports the create (and so the receipt) applied.
+ */
+export interface Receipt<T> {
+  /** The key to write (in the create's database). */
+  readonly key: string;
+  /** Its time to live, in ms. */
+  readonly ttlMs: number;
+  /** The value to write, from the result the create answers when it applies. */
+  value(result: T): string;
+  /** Told when the create applied and wrote the receipt with it. */
+  written(): void;
+}
+
 /** What a resolve script found. */
 export type Resolution<T> = { readonly applied: true; readonly value: T } | { readonly applied: false };
 

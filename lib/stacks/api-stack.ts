@@ -155,7 +155,7 @@ export class ApiStack extends Stack {
       if (!route.auth && httpRoute) {
         Validations.of(httpRoute).acknowledge({
           id: 'AwsSolutions::AwsSolutions-APIG4',
-          reason: `${route.method} ${route.path} is public by design (ROUTES marks it auth: false): load balancers and uptime checks call it without credentials, and it returns no tenant data.`,
+          reason: `${route.method} ${route.path} is public by design (ROUTES marks it auth: false): it returns no tenant data (the health of the databases for load balancers and uptime checks, or the API's own OpenAPI document for client generators).`,
         });
       }
     }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServer, startRedisServer } from '../../local/redis-server';
+import { expectAnswersMatchOpenApi } from '../helpers/openapi';
 import { type StackProcess, startStackProcess } from '../helpers/stack-process';
 
 /**
@@ -66,4 +67,9 @@ describe('the api limit under a burst (npm start)', () => {
     const health = await stack.call('GET', '/health', keys[0] as string);
     expect(health.json()).toMatchObject({ status: 'ok', cacheBackend: 'upstash' });
   }, 120_000);
+
+  // Last in the file: every answer of the tests above, against the document this stack serves.
+  it('answered every request as GET /openapi.json describes it (status and body), every route listed', async () => {
+    await expectAnswersMatchOpenApi(stack.url);
+  });
 });

@@ -3,6 +3,7 @@ import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalApp, startLocalApp } from '../../local/app';
 import { type RawResponse, send } from '../helpers/http-client';
+import { expectAnswersMatchOpenApi } from '../helpers/openapi';
 import { randomPrefix } from '../helpers/redis';
 
 /**
@@ -82,9 +83,10 @@ describe('bad requests (end to end)', () => {
   }
 
   /**
-   * A digest of every data key of the stack (cache, sessions, queue) in every database: type,
-   * name and DUMP of the value. Rate-limit counters and stats are left out on purpose: the limit
-   * counts bad requests too (they are traffic), and neither is user data.
+   * A digest of every data key of the stack (cache, sessions, queue, idempotency records) in
+   * every database: type, name and DUMP of the value. Rate-limit counters, stats and the days keys
+   * were last used are left out on purpose: they count bad requests too (they are traffic), and
+   * none is user data.
    */
   async function snapshot(): Promise<string> {
     const lines: string[] = [];
@@ -95,7 +97,7 @@ describe('bad requests (end to end)', () => {
         const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
         cursor = next;
         for (const key of keys) {
-          if (/:(ratelimit|stats):/.test(key)) continue;
+          if (/:(ratelimit|stats|apikey):/.test(key)) continue;
           const dump = await redis.dumpBuffer(key);
           lines.push(`${db} ${key} ${dump ? createHash('sha256').update(dump).digest('hex') : 'gone'}`);
         }
@@ -188,7 +190,94 @@ describe('bad requests (end to end)', () => {
       { name: 'POST on a key', method: 'POST', path: '/cache/a', body: json(2), status: 405 },
       { name: 'PATCH on a key', method: 'PATCH', path: '/cache/a', body: json(2), status: 405 },
       { name: 'DELETE on health', method: 'DELETE', path: '/health', status: 405 },
-      { name: 'GET on jobs', method: 'GET', path: '/jobs', status: 405 },
+      { name: 'PUT on jobs', method: 'PUT', path: '/jobs', status: 405 },
+      // Jobs, limits, sessions and namespaces (issue 16)
+      { name: 'list of an unknown state', method: 'GET', path: '/jobs?state=lost', status: 400 },
+      { name: 'list of 0 jobs', method: 'GET', path: '/jobs?limit=0', status: 400 },
+      {
+        name: 'list from a forged cursor',
+        method: 'GET',
+        path: '/jobs?cursor=bm90LWEtY3Vyc29y',
+        status: 400,
+      },
+      { name: 'redrive without a type', method: 'POST', path: '/jobs/redrive', body: json({}), status: 400 },
+      {
+        name: 'redrive of an unknown type',
+        method: 'POST',
+        path: '/jobs/redrive',
+        body: json({ type: 'nope' }),
+        status: 400,
+      },
+      {
+        name: 'cancel of an unknown job',
+        method: 'POST',
+        path: `/jobs/${'A'.repeat(22)}/cancel`,
+        status: 404,
+      },
+      {
+        name: 'redrive of an unknown job',
+        method: 'POST',
+        path: `/jobs/${'A'.repeat(22)}/redrive`,
+        status: 404,
+      },
+      {
+        name: 'refund of cost 0',
+        method: 'POST',
+        path: '/rate-limits/api/refund',
+        body: json({ identifier: 'i', cost: 0 }),
+        status: 400,
+      },
+      { name: 'read of an unknown limit', method: 'GET', path: '/rate-limits/nope/i', status: 404 },
+      {
+        name: 'limit reset without the admin scope',
+        method: 'DELETE',
+        path: '/rate-limits/api/i',
+        key: 'read-only',
+        status: 403,
+      },
+      {
+        name: 'regenerate of a forged session',
+        method: 'POST',
+        path: `/sessions/${'x'.repeat(43)}/regenerate`,
+        status: 404,
+      },
+      {
+        name: 'regenerate with a body',
+        method: 'POST',
+        path: `${s}/regenerate`,
+        body: json({}),
+        status: 400,
+      },
+      {
+        name: 'invalidate an undeclared namespace',
+        method: 'POST',
+        path: '/cache/namespaces/nope/invalidate',
+        status: 404,
+      },
+      {
+        name: 'a glob in an Idempotency-Key',
+        method: 'PUT',
+        path: '/cache/a',
+        body: json({ v: 9 }),
+        headers: { 'idempotency-key': 'k*' },
+        status: 400,
+      },
+      {
+        name: 'an Idempotency-Key over 255 characters',
+        method: 'POST',
+        path: '/sessions',
+        body: json({ userId: 'u9' }),
+        headers: { 'idempotency-key': 'k'.repeat(256) },
+        status: 400,
+      },
+      {
+        name: 'an Idempotency-Key on bad input',
+        method: 'PATCH',
+        path: s,
+        body: json({}),
+        headers: { 'idempotency-key': 'fresh-key' },
+        status: 400,
+      },
       // Batches
       { name: 'empty batch', method: 'POST', path: '/cache/batch', body: json({}), status: 400 },
       { name: 'empty get', method: 'POST', path: '/cache/batch', body: json({ get: [] }), status: 400 },
@@ -493,5 +582,10 @@ describe('bad requests (end to end)', () => {
     expect(a.json()).toEqual({ key: 'a', value: { v: 1 } });
     const session = await call({ method: 'GET', path: `/sessions/${sessionId}` });
     expect(session.json<{ data: unknown }>().data).toEqual({ theme: 'dark' });
+  });
+
+  // Last in the file: every answer of the tests above, against the document this stack serves.
+  it('answered every request as GET /openapi.json describes it (status and body), every route listed', async () => {
+    await expectAnswersMatchOpenApi(stack.url);
   });
 });

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../local/redis-server';
 import type { RawResponse } from '../helpers/http-client';
+import { expectAnswersMatchOpenApi } from '../helpers/openapi';
 import { type StackProcess, startStackProcess } from '../helpers/stack-process';
 
 /**
@@ -340,6 +341,8 @@ describe('chaos: Redis stopped, killed and restarted under 50 concurrent clients
     const stats = await stack.call('GET', '/stats', probeKey);
     expect(stats.json<{ queue: { ready: { normal: number } } }>().queue.ready.normal).toBe(jobs.size);
 
+    // Every answer of the run, 503s included, as GET /openapi.json describes it.
+    await expectAnswersMatchOpenApi(stack.url);
     // Stop the stack so its log is complete, then check the answers against it.
     await stack.stop();
     const failures = seen.filter((s) => s.status >= 500);

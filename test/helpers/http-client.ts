@@ -8,6 +8,16 @@ export interface RawResponse {
   json<T = unknown>(): T;
 }
 
+/** A request sent with {@link send} and what came back: the e2e suite checks each against the OpenAPI document. */
+export interface Exchange {
+  readonly method: string;
+  readonly url: string;
+  readonly response: RawResponse;
+}
+
+/** Every exchange of this test file's {@link send} calls, in order. */
+export const exchanges: Exchange[] = [];
+
 /**
  * One HTTP request with node:http: unlike fetch it sends any method with a body (a GET with a
  * body is one of the bad requests under test) and any header size. Times out after `timeoutMs`.
@@ -28,12 +38,14 @@ export function send(
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
-          resolve({
+          const response: RawResponse = {
             status: res.statusCode ?? 0,
             headers: res.headers,
             text,
             json: <T>() => JSON.parse(text) as T,
-          });
+          };
+          exchanges.push({ method: options.method.toUpperCase(), url, response });
+          resolve(response);
         });
         res.on('error', reject);
       },

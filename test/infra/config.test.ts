@@ -135,7 +135,9 @@ describe('parseConfig', () => {
       maxValueBytes: 102_400,
       fallback: true,
       localWrites: false,
+      namespaces: [],
     });
+    expect(config.idempotency).toEqual({ ttlMs: 86_400_000 });
     expect(config.schedules).toEqual({
       queueWorker: 'rate(1 minute)',
       maintenance: 'rate(15 minutes)',
@@ -364,6 +366,24 @@ describe('parseConfig', () => {
       /budget\.monthlyUsd must be an amount of dollars/,
     ],
     [
+      'a namespace with a colon',
+      'cache.namespaces',
+      ['a:b'],
+      /cache\.namespaces\.0 must be 1-64 letters, digits, _ or - \(a key's first segment\), got "a:b"/,
+    ],
+    [
+      'a namespace twice',
+      'cache.namespaces',
+      ['p', 'p'],
+      /cache\.namespaces must not name a namespace twice/,
+    ],
+    [
+      'an idempotency lifetime of a second',
+      'idempotency.ttl',
+      '1 s',
+      /idempotency\.ttl must be from "1 m" to "7 d"/,
+    ],
+    [
       'a key prefix with a colon',
       'keyPrefix',
       'my:app',
@@ -380,7 +400,7 @@ describe('parseConfig', () => {
       'a typo in a key',
       'cache.defaultTTL',
       '5 m',
-      /cache\.defaultTTL is not a known setting \(known: defaultTtl, maxValueBytes, fallback, localWrites\)/,
+      /cache\.defaultTTL is not a known setting \(known: defaultTtl, maxValueBytes, fallback, localWrites, namespaces\)/,
     ],
     [
       'a value above the Upstash request limit',
@@ -424,7 +444,14 @@ describe('runtimeConfig', () => {
   it('carries the runtime slice in ms, in the shape the runtime schema reads', () => {
     const appConfig = runtimeConfig(parseConfig(TWO_DATABASES));
 
-    expect(Object.keys(appConfig).sort()).toEqual(['api', 'auth', 'cache', 'rateLimits', 'sessions']);
+    expect(Object.keys(appConfig).sort()).toEqual([
+      'api',
+      'auth',
+      'cache',
+      'idempotency',
+      'rateLimits',
+      'sessions',
+    ]);
     expect(appConfig.sessions.idleTtlMs).toBe(3_600_000);
     expect(appConfig.auth).toEqual({
       type: 'api-key',

@@ -113,6 +113,7 @@ describe('cdk-nag AwsSolutions', () => {
     ).toEqual([
       'AwsSolutions::AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/DefaultRoute',
       'AwsSolutions::AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/GET--health',
+      'AwsSolutions::AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/GET--openapi.json',
       'AwsSolutions::AwsSolutions-SMG4 @ UpstashStateSecrets/ApiKeys',
       'AwsSolutions::AwsSolutions-SMG4 @ UpstashStateSecrets/Database-cache',
       'AwsSolutions::AwsSolutions-SMG4 @ UpstashStateSecrets/Database-state',
@@ -120,6 +121,7 @@ describe('cdk-nag AwsSolutions', () => {
     expect(suppressed.sort()).toEqual([
       'AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/DefaultRoute/Resource',
       'AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/GET--health/Resource',
+      'AwsSolutions-APIG4 @ UpstashStateApi/HttpApi/GET--openapi.json/Resource',
       'AwsSolutions-SMG4 @ UpstashStateSecrets/ApiKeys/Resource/Resource',
       'AwsSolutions-SMG4 @ UpstashStateSecrets/Database-cache/Resource/Resource',
       'AwsSolutions-SMG4 @ UpstashStateSecrets/Database-state/Resource/Resource',

@@ -254,7 +254,7 @@ describe('the two-database app (cdk.json)', () => {
       );
     });
 
-    it('puts the authorizer on every route but GET /health', () => {
+    it('puts the authorizer on every route but GET /health and GET /openapi.json', () => {
       const [authorizerId] = Object.keys(s.templates.api.findResources('AWS::ApiGatewayV2::Authorizer'));
       const routes = Object.values(s.templates.api.findResources('AWS::ApiGatewayV2::Route'));
       for (const route of routes) {
@@ -273,8 +273,8 @@ describe('the two-database app (cdk.json)', () => {
       }
       expect(
         routes.filter((r) => r.Properties.AuthorizationType === 'NONE').map((r) => r.Properties.RouteKey),
-      ).toEqual(expect.arrayContaining(['GET /health', DEFAULT_ROUTE_KEY]));
-      expect(routes.filter((r) => r.Properties.AuthorizationType === 'NONE')).toHaveLength(2);
+      ).toEqual(expect.arrayContaining(['GET /health', 'GET /openapi.json', DEFAULT_ROUTE_KEY]));
+      expect(routes.filter((r) => r.Properties.AuthorizationType === 'NONE')).toHaveLength(3);
     });
 
     it('authorizes with the x-api-key header, simple responses and a cached result', () => {

@@ -1,4 +1,10 @@
-import { type ApiKeyRecord, type ApiKeySet, findApiKey, parseApiKeySet } from '../../shared/api-keys';
+import {
+  type ApiKeyRecord,
+  type ApiKeySet,
+  findApiKey,
+  isExpired,
+  parseApiKeySet,
+} from '../../shared/api-keys';
 import { type Memo, memoize } from '../../shared/memo';
 
 /** Options of {@link ApiKeyAuthorizer}. */
@@ -69,14 +75,15 @@ export class ApiKeyAuthorizer {
     return this.#set();
   }
 
-  /** The record of `key`, or `null` for a missing, empty or unknown key. */
+  /** The record of `key`, or `null` for a missing, empty, unknown or expired key. */
   async authorize(key: string | undefined): Promise<ApiKeyRecord | null> {
     // Keys are 48 characters; a cap keeps a huge header from being hashed for nothing.
     if (key === undefined || key === '' || key.length > 256) return null;
     const age = this.#now() - this.#loadedAt;
     const set = this.#loaded && age < this.#maxAgeMs ? await this.#set() : await this.#read();
-    const found = findApiKey(set, key);
-    if (found || this.#now() - this.#loadedAt < this.#refreshMs) return found;
-    return findApiKey(await this.#read(), key);
+    let found = findApiKey(set, key);
+    if (!found && this.#now() - this.#loadedAt >= this.#refreshMs)
+      found = findApiKey(await this.#read(), key);
+    return found && !isExpired(found, this.#now()) ? found : null;
   }
 }

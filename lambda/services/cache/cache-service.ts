@@ -1,9 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { CircuitBreaker, circuitFor } from '../../shared/circuit-breaker';
 import { DEFAULTS } from '../../shared/config';
-import { PayloadTooLargeError, UpstashUnavailableError, ValidationError } from '../../shared/errors';
+import {
+  ConflictError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UpstashUnavailableError,
+  ValidationError,
+} from '../../shared/errors';
 import { stringifyJson } from '../../shared/json';
-import type { KeyBuilder } from '../../shared/keys';
+import { type KeyBuilder, validateId } from '../../shared/keys';
 import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
 import { MemoryLru } from './memory-lru';
@@ -132,11 +138,30 @@ export interface CacheServiceOptions {
    */
   readonly lockWaitMs?: number;
   /**
+   * Namespaces invalidated in O(1) ({@link CacheService.invalidateNamespace}): a key whose first
+   * `:`-separated segment names one (`products:42` in `products`) is stored under its
+   * namespace's current generation; a bump of the generation (one command) makes every value of
+   * the namespace unreachable at once, and the orphans age out by their TTL. Names: 1-64 of
+   * A-Z, a-z, 0-9, `_`, `-`.
+   * @default - none: every key is plain (prefix invalidation with SCAN only)
+   */
+  readonly namespaces?: readonly string[];
+  /**
    * The clock, in epoch ms.
    * @default Date.now
    */
   readonly now?: () => number;
 }
+
+/** Namespace names: one key segment, nothing a SCAN pattern reads as a glob. */
+export const NAMESPACE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+/** Characters of a generation: fixed, so a pattern can step over it with `?`. */
+const GENERATION_CHARS = 8;
+/** Generations one container remembers (per tenant and namespace); the oldest are forgotten. */
+const MAX_GENERATIONS = 10_000;
+const newGeneration = (): string => randomBytes(6).toString('base64url');
+/** Stands for a generation this container never saw (shorter than any real one). */
+const UNSEEN = 'unseen';
 
 /** What is stored: `1|<expiresAt>|<loaderMs>|<json>`. */
 interface Envelope {
@@ -172,9 +197,16 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * across containers) and refreshes early in the XFetch manner; with `fallback`, an outage is
  * served from a bounded in-container LRU behind a circuit breaker.
  *
- * Keys: values live at `<prefix>:cache:<tenant>:v:<key>`, stampede locks at `...:l:<key>`; this
- * class is the only place that knows it (the invalidation job calls
+ * Keys: values live at `<prefix>:cache:<tenant>:v:<key>`, stampede locks at `...:l:<key>`; a key
+ * of a declared namespace `ns` at `...:v:<ns>:@<generation>:<rest>`, the namespace's generation
+ * at `...:g:<ns>`. This class is the only place that knows it (the invalidation job calls
  * {@link CacheService.invalidatePrefix}).
+ *
+ * Namespaces: a container remembers each namespace's generation and checks it in the same round
+ * trip as every read and write (the generation's GET goes with the command, auto-pipelined), so a
+ * read of a namespaced key stays one round trip (two commands), and a bump is seen by the next
+ * request of every container. Generations are random, not counted: in an evicting database the
+ * generation key itself may be evicted, and a counter starting over would bring old values back.
  *
  * @example
  * const cache = new CacheService({ redis, keys, defaultTtlMs: 60_000, fallback: true });
@@ -195,6 +227,9 @@ export class CacheService {
   readonly #lockWait: number;
   readonly #now: () => number;
   readonly #flights = new Map<string, Promise<unknown>>();
+  readonly #namespaces: ReadonlySet<string>;
+  /** The last generation seen of each namespace key (`...:g:<ns>`). */
+  readonly #generations = new Map<string, string>();
   readonly #stats: CacheStats = { hits: 0, misses: 0, sets: 0, loads: 0, fallbackServed: 0 };
 
   constructor(options: CacheServiceOptions) {
@@ -221,6 +256,14 @@ export class CacheService {
         : circuitFor(this.#redis));
     this.#lockTtl = CacheService.#ttl(options.lockTtlMs ?? 5000);
     this.#lockWait = options.lockWaitMs ?? 5000;
+    for (const name of options.namespaces ?? []) {
+      if (!NAMESPACE.test(name)) {
+        throw new ValidationError(
+          `namespace must be 1-64 characters of A-Z, a-z, 0-9, "_" or "-", got ${JSON.stringify(name)}`,
+        );
+      }
+    }
+    this.#namespaces = new Set(options.namespaces ?? []);
   }
 
   static #ttl(ms: number): number {
@@ -239,14 +282,125 @@ export class CacheService {
     return { ...this.#stats };
   }
 
-  /** The Redis key of a cache key (validated: throws ValidationError). */
-  keyOf(tenant: string, key: string): string {
-    return this.#keys.key('cache', tenant, `v:${key}`);
+  /** The declared namespaces. */
+  get namespaces(): readonly string[] {
+    return [...this.#namespaces];
   }
 
-  /** The SCAN MATCH pattern of a tenant's values whose key starts with `prefix`. */
+  /**
+   * The Redis key of a cache key (validated: throws ValidationError). A key of a declared
+   * namespace needs the `generation` it is stored under.
+   */
+  keyOf(tenant: string, key: string, generation?: string): string {
+    const ns = this.#namespaceOf(key);
+    if (ns === undefined) return this.#keys.key('cache', tenant, `v:${key}`);
+    this.#keys.key('cache', tenant, key); // validates the whole key first, so its error names it
+    if (generation === undefined) {
+      throw new ValidationError(`key "${key}" is in namespace "${ns}": its Redis key needs a generation`);
+    }
+    return this.#keys.key('cache', tenant, `v:${ns}:@${generation}:${key.slice(ns.length + 1)}`);
+  }
+
+  /** The namespace a key is in: its first segment, when a declared namespace. */
+  #namespaceOf(key: string): string | undefined {
+    const at = key.indexOf(':');
+    if (at <= 0) return undefined;
+    const ns = key.slice(0, at);
+    return this.#namespaces.has(ns) ? ns : undefined;
+  }
+
+  #generationKey(tenant: string, ns: string): string {
+    return this.#keys.key('cache', tenant, `g:${ns}`);
+  }
+
+  /**
+   * The SCAN MATCH pattern of a tenant's values whose key starts with `prefix`. Inside a
+   * namespace the generation's fixed width is stepped over with `?`, so every generation's values
+   * match (the orphans of earlier ones too).
+   */
   pattern(tenant: string, prefix = ''): string {
-    return this.#keys.pattern('cache', tenant, `v:${prefix}`);
+    const ns = this.#namespaceOf(prefix);
+    if (ns === undefined || prefix.length === ns.length + 1)
+      return this.#keys.pattern('cache', tenant, `v:${prefix}`);
+    const rest = validateId(prefix.slice(ns.length + 1), 'prefix');
+    return `${this.#keys.pattern('cache', tenant, `v:${ns}:@`).slice(0, -1)}${'?'.repeat(GENERATION_CHARS)}:${rest}*`;
+  }
+
+  /**
+   * Invalidates every value of a declared namespace of `tenant` at once: one command (SET of a new
+   * generation), whatever the namespace holds. The old values are never served again (every read
+   * checks the generation in the same round trip) and age out by their TTL.
+   * @throws NotFoundError for a namespace not declared; UpstashUnavailableError when it could not
+   *   be done (never local only)
+   */
+  async invalidateNamespace(tenant: string, namespace: string): Promise<void> {
+    if (!this.#namespaces.has(namespace)) {
+      throw new NotFoundError(`no cache namespace named "${namespace}" is declared (cache.namespaces)`);
+    }
+    const genKey = this.#generationKey(tenant, namespace);
+    const next = newGeneration();
+    await this.#acknowledged([], () => this.#redis.set(genKey, next));
+    this.#remember(genKey, next);
+  }
+
+  #remember(genKey: string, generation: string): void {
+    this.#generations.delete(genKey);
+    this.#generations.set(genKey, generation);
+    if (this.#generations.size > MAX_GENERATIONS) {
+      const oldest = this.#generations.keys().next().value;
+      if (oldest !== undefined) this.#generations.delete(oldest);
+    }
+  }
+
+  /** A namespace's generation from Redis, made when it has none yet (or it was evicted). */
+  async #fetchGeneration(genKey: string): Promise<string> {
+    const current = await this.#redis.get(genKey);
+    if (current !== null) return current;
+    const mine = newGeneration();
+    return (await this.#redis.set(genKey, mine, { nx: true }))
+      ? mine
+      : ((await this.#redis.get(genKey)) ?? mine);
+  }
+
+  /**
+   * Runs `op` on the Redis key of `key` at its namespace's current generation: the generation's
+   * GET and `op` leave in the same tick (one round trip); when the generation changed meanwhile
+   * `op` runs again at the new one. A plain key runs `op` once.
+   */
+  async #atGeneration<R>(
+    tenant: string,
+    key: string,
+    op: (redisKey: string) => Promise<R>,
+  ): Promise<{ value: R; redisKey: string }> {
+    const ns = this.#namespaceOf(key);
+    if (ns === undefined) {
+      const redisKey = this.keyOf(tenant, key);
+      return { value: await op(redisKey), redisKey };
+    }
+    const genKey = this.#generationKey(tenant, ns);
+    let generation = this.#generations.get(genKey) ?? (await this.#fetchGeneration(genKey));
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const redisKey = this.keyOf(tenant, key, generation);
+      const [current, value] = await Promise.all([this.#redis.get(genKey), op(redisKey)]);
+      if (current === generation) {
+        this.#remember(genKey, generation);
+        return { value, redisKey };
+      }
+      // Bumped (or evicted) since this container last looked: run again at the current one.
+      generation = current ?? (await this.#fetchGeneration(genKey));
+      this.#remember(genKey, generation);
+    }
+    throw new ConflictError(`the generation of cache namespace "${ns}" keeps changing`);
+  }
+
+  /**
+   * The Redis key of `key` at the generation this container last saw: what the fallback LRU holds
+   * it under while Upstash is away (a generation never seen reads as a miss there).
+   */
+  #lastKnownKey(tenant: string, key: string): string {
+    const ns = this.#namespaceOf(key);
+    if (ns === undefined) return this.keyOf(tenant, key);
+    return this.keyOf(tenant, key, this.#generations.get(this.#generationKey(tenant, ns)) ?? UNSEEN);
   }
 
   /**
@@ -255,7 +409,8 @@ export class CacheService {
    * for the whole keyspace). Key ids cannot hold glob characters, so the pattern reaches no other
    * prefix or tenant. Always on Upstash, never the fallback: an invalidation that cannot reach it
    * throws. Cost: one SCAN per `batch` keys of the whole database, one UNLINK per step that found
-   * values.
+   * values. A declared namespace is invalidated in one command instead
+   * ({@link CacheService.invalidateNamespace}).
    *
    * @returns the number of values deleted
    */
@@ -359,15 +514,24 @@ export class CacheService {
     else this.#lru.set(redisKey, raw, envelope.expiresAt || this.#now() + this.#defaultTtl);
   }
 
-  async #getRaw(redisKey: string): Promise<{ value: string | null; backend: CacheBackend }> {
-    return this.#read(
+  async #getRaw(
+    tenant: string,
+    key: string,
+  ): Promise<{ value: string | null; backend: CacheBackend; redisKey: string }> {
+    let redisKey = '';
+    const read = await this.#read(
       async () => {
-        const raw = await this.#redis.get(redisKey);
-        this.#mirror(redisKey, raw);
-        return raw;
+        const got = await this.#atGeneration(tenant, key, (k) => this.#redis.get(k));
+        redisKey = got.redisKey;
+        this.#mirror(redisKey, got.value);
+        return got.value;
       },
-      () => this.#lru.get(redisKey, this.#now()),
+      () => {
+        redisKey = this.#lastKnownKey(tenant, key);
+        return this.#lru.get(redisKey, this.#now());
+      },
     );
+    return { ...read, redisKey };
   }
 
   #hit<T>(raw: string | null, backend: CacheBackend): CacheHit<T> | null {
@@ -385,7 +549,7 @@ export class CacheService {
    * One command.
    */
   async get<T = unknown>(tenant: string, key: string): Promise<CacheHit<T> | null> {
-    const { value, backend } = await this.#getRaw(this.keyOf(tenant, key));
+    const { value, backend } = await this.#getRaw(tenant, key);
     return this.#hit<T>(value, backend);
   }
 
@@ -402,14 +566,15 @@ export class CacheService {
     value: unknown,
     options: CacheSetOptions = {},
   ): Promise<CacheWriteResult> {
-    const redisKey = this.keyOf(tenant, key);
+    const lastKnown = this.#lastKnownKey(tenant, key);
     if (options.nx && options.xx) throw new ValidationError('nx and xx exclude each other');
     const ttl = CacheService.#ttl(options.ttlMs ?? this.#defaultTtl);
     const json = this.#encode(value);
     const written = await this.#acknowledged(
-      [redisKey],
-      () => this.#setRemote(redisKey, json, ttl, 0, options),
-      () => this.#setLocal(redisKey, json, ttl, 0, options),
+      [lastKnown],
+      async () =>
+        (await this.#atGeneration(tenant, key, (k) => this.#setRemote(k, json, ttl, 0, options))).value,
+      () => this.#setLocal(lastKnown, json, ttl, 0, options),
     );
     const result: CacheWriteResult =
       written.where === 'local' ? (written.value ? 'local' : false) : written.value;
@@ -453,9 +618,9 @@ export class CacheService {
    * @returns whether it existed.
    */
   async delete(tenant: string, key: string): Promise<boolean> {
-    const redisKey = this.keyOf(tenant, key);
-    const removed = await this.#acknowledged([redisKey], async () => {
-      const n = await this.#redis.del([redisKey]);
+    const lastKnown = this.#lastKnownKey(tenant, key);
+    const removed = await this.#acknowledged([lastKnown], async () => {
+      const { value: n, redisKey } = await this.#atGeneration(tenant, key, (k) => this.#redis.del([k]));
       this.#lru.delete(redisKey);
       return n > 0;
     });
@@ -464,10 +629,9 @@ export class CacheService {
 
   /** Whether a value exists. One command. */
   async exists(tenant: string, key: string): Promise<boolean> {
-    const redisKey = this.keyOf(tenant, key);
     const { value } = await this.#read(
-      async () => (await this.#redis.exists([redisKey])) > 0,
-      () => this.#lru.get(redisKey, this.#now()) !== null,
+      async () => (await this.#atGeneration(tenant, key, (k) => this.#redis.exists([k]))).value > 0,
+      () => this.#lru.get(this.#lastKnownKey(tenant, key), this.#now()) !== null,
     );
     return value;
   }
@@ -477,30 +641,56 @@ export class CacheService {
    * without expiry (never written by this service). One command.
    */
   async ttl(tenant: string, key: string): Promise<number | null> {
-    const redisKey = this.keyOf(tenant, key);
     const { value } = await this.#read(
       async () => {
-        const ms = await this.#redis.pttl(redisKey);
+        const { value: ms } = await this.#atGeneration(tenant, key, (k) => this.#redis.pttl(k));
         return ms === -2 ? null : ms === -1 ? Number.POSITIVE_INFINITY : ms;
       },
-      () => this.#lru.ttl(redisKey, this.#now()),
+      () => this.#lru.ttl(this.#lastKnownKey(tenant, key), this.#now()),
     );
     return value;
   }
 
-  /** Reads several values in one command (MGET), in order; each a hit or `null`. */
+  /**
+   * Reads several values in one command (MGET), in order; each a hit or `null`. The generations
+   * of the namespaces among them are read in the same MGET; a key whose generation changed is read
+   * again at the new one.
+   */
   async mget<T = unknown>(tenant: string, keys: readonly string[]): Promise<Array<CacheHit<T> | null>> {
     if (keys.length === 0) return [];
-    const redisKeys = keys.map((key) => this.keyOf(tenant, key));
+    for (const key of keys) this.#keys.key('cache', tenant, key); // validated before any command
     const { value: raws, backend } = await this.#read(
       async () => {
-        const values = await this.#redis.mget(redisKeys);
-        redisKeys.forEach((k, i) => {
-          this.#mirror(k, values[i] ?? null);
+        const genKeys = [
+          ...new Set(
+            keys.flatMap((key) => {
+              const ns = this.#namespaceOf(key);
+              return ns === undefined ? [] : [this.#generationKey(tenant, ns)];
+            }),
+          ),
+        ];
+        for (const genKey of genKeys) {
+          if (!this.#generations.has(genKey)) this.#remember(genKey, await this.#fetchGeneration(genKey));
+        }
+        const redisKeys = keys.map((key) => this.#lastKnownKey(tenant, key));
+        const values = await this.#redis.mget([...genKeys, ...redisKeys]);
+        const stale = new Set<string>();
+        genKeys.forEach((genKey, i) => {
+          if (values[i] !== this.#generations.get(genKey)) stale.add(genKey);
         });
-        return values;
+        return Promise.all(
+          keys.map(async (key, i) => {
+            const ns = this.#namespaceOf(key);
+            if (ns !== undefined && stale.has(this.#generationKey(tenant, ns))) {
+              return (await this.#getRaw(tenant, key)).value;
+            }
+            const raw = values[genKeys.length + i] ?? null;
+            this.#mirror(redisKeys[i] as string, raw);
+            return raw;
+          }),
+        );
       },
-      () => redisKeys.map((k) => this.#lru.get(k, this.#now())),
+      () => keys.map((key) => this.#lru.get(this.#lastKnownKey(tenant, key), this.#now())),
     );
     return raws.map((raw) => this.#hit<T>(raw ?? null, backend));
   }
@@ -521,17 +711,22 @@ export class CacheService {
   ): Promise<true | 'local'> {
     const ttl = CacheService.#ttl(options.ttlMs ?? this.#defaultTtl);
     const encoded = entries.map(({ key, value }) => ({
-      redisKey: this.keyOf(tenant, key),
+      key,
+      lastKnown: this.#lastKnownKey(tenant, key),
       json: this.#encode(value),
     }));
     const written = await this.#acknowledged(
-      encoded.map((e) => e.redisKey),
+      encoded.map((e) => e.lastKnown),
       async () => {
-        await Promise.all(encoded.map(({ redisKey, json }) => this.#setRemote(redisKey, json, ttl, 0)));
+        await Promise.all(
+          encoded.map(({ key, json }) =>
+            this.#atGeneration(tenant, key, (k) => this.#setRemote(k, json, ttl, 0)),
+          ),
+        );
         return true as const;
       },
       () => {
-        for (const { redisKey, json } of encoded) this.#setLocal(redisKey, json, ttl, 0);
+        for (const { lastKnown, json } of encoded) this.#setLocal(lastKnown, json, ttl, 0);
       },
     );
     this.#stats.sets += encoded.length;
@@ -553,29 +748,33 @@ export class CacheService {
     loader: () => Promise<T> | T,
     options: GetOrSetOptions = {},
   ): Promise<T> {
-    const redisKey = this.keyOf(tenant, key);
+    const flightKey = this.#keys.key('cache', tenant, key);
     const ttl = CacheService.#ttl(options.ttlMs ?? this.#defaultTtl);
-    const flying = this.#flights.get(redisKey);
+    const flying = this.#flights.get(flightKey);
     if (flying) return flying as Promise<T>;
     const flight = this.#getOrLoad(
-      redisKey,
+      tenant,
+      key,
       this.#lockOf(tenant, key),
       loader,
       ttl,
       options.beta ?? 1,
-    ).finally(() => this.#flights.delete(redisKey));
-    this.#flights.set(redisKey, flight);
+    ).finally(() => this.#flights.delete(flightKey));
+    this.#flights.set(flightKey, flight);
     return flight;
   }
 
   async #getOrLoad<T>(
-    redisKey: string,
+    tenant: string,
+    key: string,
     lockKey: string,
     loader: () => Promise<T> | T,
     ttl: number,
     beta: number,
   ): Promise<T> {
-    const { value: raw } = await this.#getRaw(redisKey);
+    // A namespaced key is loaded and stored at the generation this read saw: a bump meanwhile
+    // leaves the stored value an orphan, never served.
+    const { value: raw, redisKey } = await this.#getRaw(tenant, key);
     const envelope = parseEnvelope(raw);
     if (envelope) {
       this.#stats.hits += 1;

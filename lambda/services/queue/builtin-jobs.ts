@@ -24,17 +24,18 @@ export interface BuiltinJobsOptions {
  * tenant always comes from the job, never from its payload.
  */
 export function registerBuiltinJobs(registry: JobRegistry, options: BuiltinJobsOptions): JobRegistry {
-  registry.register(INVALIDATE_PREFIX_JOB, async (job, { signal }) => {
-    await options.cache.invalidatePrefix(job.tenant, job.payload.prefix, {
+  // Each handler's result is kept with the job: what it deleted or ended.
+  registry.register(INVALIDATE_PREFIX_JOB, async (job, { signal }) => ({
+    deleted: await options.cache.invalidatePrefix(job.tenant, job.payload.prefix, {
       signal,
       ...(options.invalidateBatch !== undefined ? { batch: options.invalidateBatch } : {}),
-    });
-  });
+    }),
+  }));
   const revoke = options.revokeUserSessions;
   if (revoke) {
-    registry.register(REVOKE_USER_SESSIONS_JOB, async (job) => {
-      await revoke(job.tenant, job.payload.userId);
-    });
+    registry.register(REVOKE_USER_SESSIONS_JOB, async (job) => ({
+      revoked: await revoke(job.tenant, job.payload.userId),
+    }));
   }
   return registry;
 }

@@ -113,9 +113,10 @@ export async function drainQueue(
 
   const run = async (job: Job): Promise<void> => {
     const handler = registry.get(job.type);
+    let value: unknown;
     try {
       if (!handler) throw new ValidationError(`no handler registered for job type "${job.type}"`);
-      await handler(job, { signal: controller.signal });
+      value = await handler(job, { signal: controller.signal });
     } catch (error) {
       const outcome = await queue.fail(job, error, { retryable: !(error instanceof ValidationError) });
       if (!outcome.success) result.leaseLost++;
@@ -128,7 +129,8 @@ export async function drainQueue(
       );
       return;
     }
-    if (await queue.ack(job)) result.succeeded++;
+    // What the handler returned is kept with the job (its status shows it as `result`).
+    if (await queue.ack(job, value)) result.succeeded++;
     else result.leaseLost++;
   };
 

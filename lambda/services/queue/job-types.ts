@@ -1,7 +1,8 @@
+import type * as v from 'valibot';
 import { type ApiScope, hasScope } from '../../shared/api-keys';
 import { ForbiddenError, ValidationError } from '../../shared/errors';
 import { intField, objectBody, stringField } from '../../shared/input';
-import { validateId } from '../../shared/keys';
+import { fields, id, keyPrefix, parseWith, type Schema } from '../../shared/validation';
 import { MIGRATION_COPY, OPERATOR_JOB_PREFIX } from '../migration/job-types';
 
 /**
@@ -28,10 +29,19 @@ export interface JobType<P = unknown> {
   /** One line for docs and errors: what the job does. */
   readonly summary: string;
   /**
-   * Validates a payload and returns it typed.
+   * Validates a payload and returns it typed; made with {@link payloadOf} from a valibot schema,
+   * it carries that schema, and the OpenAPI document describes the payload from it.
    * @throws ValidationError for a payload the handler could never run
    */
-  readonly payload: (payload: unknown) => P;
+  readonly payload: PayloadCheck<P>;
+}
+
+/** A payload check, with the valibot schema it was made from when there is one. */
+export type PayloadCheck<P> = ((payload: unknown) => P) & { readonly schema?: Schema };
+
+/** The payload check of a valibot schema: 400 with the issue's message for a payload it refuses. */
+export function payloadOf<S extends Schema>(schema: S): PayloadCheck<v.InferOutput<S>> {
+  return Object.assign((payload: unknown) => parseWith(schema, payload), { schema });
 }
 
 const TYPE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -121,25 +131,16 @@ export const REVOKE_USER_SESSIONS = 'sessions.revoke-user';
 export const INVALIDATE_PREFIX_JOB = defineJobType({
   type: INVALIDATE_PREFIX,
   scope: 'cache:write',
-  summary: "deletes the tenant's cache values whose key starts with prefix",
-  payload(payload: unknown): { prefix: string } {
-    const body = objectBody(payload, ['prefix'], 'the payload');
-    const prefix = body.prefix;
-    if (typeof prefix !== 'string') throw new ValidationError('prefix must be a string ("" for every key)');
-    if (prefix !== '') validateId(prefix, 'prefix');
-    return { prefix };
-  },
+  summary: "deletes the tenant's cache values whose key starts with prefix; result { deleted }",
+  payload: payloadOf(fields({ prefix: keyPrefix('"" for every value of the tenant') }, 'the payload')),
 });
 
 /** `{ userId }`. */
 export const REVOKE_USER_SESSIONS_JOB = defineJobType({
   type: REVOKE_USER_SESSIONS,
   scope: 'sessions:write',
-  summary: 'ends every session of userId',
-  payload(payload: unknown): { userId: string } {
-    const body = objectBody(payload, ['userId'], 'the payload');
-    return { userId: validateId(stringField(body, 'userId'), 'userId') };
-  },
+  summary: 'ends every session of userId; result { revoked }',
+  payload: payloadOf(fields({ userId: id('userId') }, 'the payload')),
 });
 
 /** `{ database, match?, batch? }`: operators only (it reads and writes every tenant's keys). */

@@ -5,25 +5,35 @@ import { stringifyJson } from '../../shared/json';
 import { type KeyBuilder, validateId, validateTenant } from '../../shared/keys';
 import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
-import { FENCE_TTL_MS, type Resolution, settle } from '../../shared/settle';
+import { FENCE_TTL_MS, type Receipt, type Resolution, settle } from '../../shared/settle';
 import {
   ACK_SCRIPT,
+  CANCEL_SCRIPT,
   DEQUEUE_SCRIPT,
   ENQUEUE_SCRIPT,
   FAIL_SCRIPT,
+  LIST_SCRIPT,
   PROMOTE_DUE_SCRIPT,
   PRUNE_SCRIPT,
+  REDRIVE_SCRIPT,
   REQUEUE_EXPIRED_SCRIPT,
   RESOLVE_ENQUEUE_SCRIPT,
   STATS_SCRIPT,
   STATUS_SCRIPT,
+  UNINDEX_SCRIPT,
 } from './scripts';
 
 /** Job priority: every ready `high` job is dequeued before any `normal` one, and so on. */
 export type Priority = 'high' | 'normal' | 'low';
 
-/** The five places a job can be; at any time its id is in exactly one. */
-export type JobState = 'ready' | 'delayed' | 'inflight' | 'done' | 'dead';
+/**
+ * Where a job stands. Its id is always in exactly one of the five sets ready / delayed / inflight
+ * / done / dead; a `cancelled` job is in the done set (kept and pruned like a completed one).
+ */
+export type JobState = 'ready' | 'delayed' | 'inflight' | 'done' | 'dead' | 'cancelled';
+
+/** Every {@link JobState}, for validation and docs. */
+export const JOB_STATES: readonly JobState[] = ['ready', 'delayed', 'inflight', 'done', 'dead', 'cancelled'];
 
 /** Ready-set score bands; keep in step with `BANDS` in scripts.ts. */
 const BAND: Record<Priority, number> = { high: 0, normal: 1, low: 2 };
@@ -59,7 +69,19 @@ export interface EnqueueOptions {
    * @default - now + 5 s
    */
   readonly settleBy?: number;
+  /**
+   * The job's id, as the request's token: enqueueing again with the same id adds nothing and
+   * answers as the first call did (an `Idempotency-Key` retry). 22 characters of base64url, from
+   * {@link newJobId}.
+   * @default - a fresh id
+   */
+  readonly id?: string;
+  /** A key written with the job when it is added (an `Idempotency-Key` record). @default - none */
+  readonly receipt?: Receipt<EnqueueResult>;
 }
+
+/** A fresh job id (16 random bytes, base64url). */
+export const newJobId = (): string => randomBytes(16).toString('base64url');
 
 /** The outcome of {@link JobQueue.enqueue}. */
 export interface EnqueueResult {
@@ -100,7 +122,48 @@ export interface JobStatus {
   readonly finishedAt?: number;
   /** The error of the last failed attempt. */
   readonly lastError?: string;
+  /** What the handler returned (JSON), once done; e.g. `{ deleted }` for an invalidation. */
+  readonly result?: unknown;
 }
+
+/** Options of {@link JobQueue.list}. */
+export interface ListOptions {
+  /** Only jobs in this state. @default - any */
+  readonly state?: JobState;
+  /** Only jobs of this type. @default - any */
+  readonly type?: string;
+  /** Where the previous page ended ({@link JobPage.cursor}). @default - the newest job */
+  readonly cursor?: string;
+  /** Most jobs on the page, 1-100. @default 20 */
+  readonly limit?: number;
+}
+
+/** One page of {@link JobQueue.list}. */
+export interface JobPage {
+  readonly jobs: readonly JobStatus[];
+  /**
+   * Pass it back for the next page; `null` at the end. A page may hold fewer than `limit` jobs
+   * while a cursor follows: each call reads a bounded number of the tenant's jobs.
+   */
+  readonly cursor: string | null;
+}
+
+/**
+ * Which job types a caller may act on (cancel, redrive): a set of type names, or `'*'` for all
+ * (code and operators). The HTTP API passes the types whose scope the key holds.
+ */
+export type TypeFilter = ReadonlySet<string> | '*';
+
+/** Why a job could not be cancelled or redriven. */
+export type JobActionRefusal =
+  | { readonly ok: false; readonly reason: 'not-found' }
+  /** The job is not in a state the action applies to (see `state`). */
+  | { readonly ok: false; readonly reason: 'state'; readonly state: JobState }
+  /** The caller may not act on jobs of this type. */
+  | { readonly ok: false; readonly reason: 'type'; readonly type: string };
+
+/** The outcome of {@link JobQueue.cancel} and {@link JobQueue.redrive}. */
+export type JobActionResult = { readonly ok: true; readonly job: JobStatus } | JobActionRefusal;
 
 /** Options of {@link JobQueue.fail}. */
 export interface FailOptions {
@@ -171,12 +234,18 @@ interface JobRecord {
   lastError?: string;
   /** The idem hash field, so prune can remove it with the job. */
   idem?: string;
+  /** JSON text of what the handler returned, kept by ack. */
+  result?: string;
 }
 
 const TYPE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const JOB_ID = /^[A-Za-z0-9_-]{22}$/;
 const MAX_ERROR_CHARS = 2_000;
 const MAX_BATCH = 1_000;
+/** Largest handler result kept, in bytes of JSON; a larger one is dropped (the job still succeeds). */
+export const MAX_RESULT_BYTES = 16_384;
+/** Index entries one list or redrive call reads at most: its cost does not grow with the tenant. */
+const WALK_BUDGET = 200;
 
 /**
  * An at-least-once job queue on one Redis, made for Lambda: no blocking commands (there are none
@@ -204,6 +273,7 @@ export class JobQueue {
   readonly #backoff: Required<BackoffOptions>;
   readonly #maxPayloadBytes: number;
   readonly #fence: (id: string) => string;
+  readonly #index: (tenant: string) => string;
   readonly #k: Readonly<Record<'ready' | 'delayed' | 'inflight' | 'done' | 'dead' | 'jobs' | 'idem', string>>;
 
   constructor(options: JobQueueOptions) {
@@ -215,6 +285,7 @@ export class JobQueue {
     this.#maxPayloadBytes = options.maxPayloadBytes ?? 65_536;
     const key = (part: string) => options.keys.global('queue', this.name, part);
     this.#fence = (id) => key(`f:${id}`);
+    this.#index = (tenant) => options.keys.internal('queue', tenant, this.name, 'jobs');
     this.#k = {
       ready: key('ready'),
       delayed: key('delayed'),
@@ -267,7 +338,10 @@ export class JobQueue {
         : `${tenant}:${validateId(input.idempotencyKey, 'idempotencyKey')}`;
 
     const now = this.#clock();
-    const id = randomBytes(16).toString('base64url');
+    if (options.id !== undefined && !JOB_ID.test(options.id)) {
+      throw new ValidationError('a job id must be 22 characters of base64url (see newJobId)');
+    }
+    const id = options.id ?? newJobId();
     const delayed = delayMs > 0;
     const record: JobRecord = {
       id,
@@ -284,6 +358,8 @@ export class JobQueue {
     };
     const score = delayed ? now + delayMs : BAND[priority] * BAND_WIDTH + now;
     const fence = this.#fence(id);
+    const index = this.#index(tenant);
+    const { receipt } = options;
     const circuit = circuitFor(this.#redis);
     return settle<EnqueueResult>(
       // While the database counts as down nothing is sent: a fast 503, nothing to settle.
@@ -292,12 +368,22 @@ export class JobQueue {
           const [resultId, state] = await runScript<[string, number]>(
             this.#redis,
             ENQUEUE_SCRIPT,
-            [this.#k.jobs, this.#k.idem, this.#k.ready, this.#k.delayed, fence],
-            [id, JSON.stringify(record), idem, score, delayed ? '1' : '0'],
+            [this.#k.jobs, this.#k.idem, this.#k.ready, this.#k.delayed, fence, index, receipt?.key ?? index],
+            [
+              id,
+              JSON.stringify(record),
+              idem,
+              score,
+              delayed ? '1' : '0',
+              now,
+              receipt ? receipt.value({ id, duplicate: false }) : '',
+              receipt?.ttlMs ?? 0,
+            ],
           );
           if (Number(state) === 2) {
             throw new UpstashUnavailableError('this enqueue was given up on', { outcome: 'not-applied' });
           }
+          if (Number(state) === 0) receipt?.written();
           return { id: resultId, duplicate: Number(state) === 1 };
         }),
       {
@@ -312,9 +398,10 @@ export class JobQueue {
             [id, FENCE_TTL_MS],
           );
           circuit.success();
-          return Number(added) === 1
-            ? { applied: true, value: { id, duplicate: false } }
-            : { applied: false };
+          if (Number(added) !== 1) return { applied: false };
+          // The script that added it wrote the receipt in the same step.
+          receipt?.written();
+          return { applied: true, value: { id, duplicate: false } };
         },
       },
     );
@@ -356,15 +443,26 @@ export class JobQueue {
   }
 
   /**
-   * Completes a job. One command, one round trip.
+   * Completes a job, keeping `result` (what its handler returned) for {@link JobQueue.status}:
+   * JSON up to {@link MAX_RESULT_BYTES}, a larger or unserializable one is not kept. One command,
+   * one round trip.
    * @returns `false` when the caller's lease is gone (it expired and the job was requeued)
    */
-  async ack(job: Pick<Job, 'id' | 'lease'>): Promise<boolean> {
+  async ack(job: Pick<Job, 'id' | 'lease'>, result?: unknown): Promise<boolean> {
+    let kept = '';
+    if (result !== undefined) {
+      try {
+        const json = stringifyJson(result, 'the job result');
+        if (Buffer.byteLength(json, 'utf8') <= MAX_RESULT_BYTES) kept = json;
+      } catch {
+        // Not JSON: the job still succeeded; its result is just not kept.
+      }
+    }
     const reply = await runScript<number>(
       this.#redis,
       ACK_SCRIPT,
       [this.#k.inflight, this.#k.done, this.#k.jobs],
-      [job.id, job.lease, this.#clock()],
+      [job.id, job.lease, this.#clock(), kept],
     );
     return reply === 1;
   }
@@ -460,7 +558,7 @@ export class JobQueue {
     let done = 0;
     let dead = 0;
     for (;;) {
-      const [a, b] = await runScript<[number, number]>(
+      const [a, b, ...pairs] = await runScript<[number, number, ...string[]]>(
         this.#redis,
         PRUNE_SCRIPT,
         [this.#k.done, this.#k.dead, this.#k.jobs, this.#k.idem],
@@ -468,8 +566,26 @@ export class JobQueue {
       );
       done += a;
       dead += b;
+      await this.#unindex(pairs);
       if (a < batch && b < batch) return { done, dead };
     }
+  }
+
+  /**
+   * Removes pruned ids from their tenants' indexes: one script per tenant, sent in the same tick
+   * (one round trip). Should it fail, the list script drops the ids when it meets them.
+   */
+  async #unindex(pairs: readonly string[]): Promise<void> {
+    const byTenant = new Map<string, string[]>();
+    for (let i = 0; i + 1 < pairs.length; i += 2) {
+      const tenant = String(pairs[i]);
+      byTenant.set(tenant, [...(byTenant.get(tenant) ?? []), String(pairs[i + 1])]);
+    }
+    await Promise.all(
+      [...byTenant].map(([tenant, ids]) =>
+        runScript(this.#redis, UNINDEX_SCRIPT, [this.#index(tenant)], ids),
+      ),
+    );
   }
 
   /**
@@ -483,18 +599,112 @@ export class JobQueue {
     if (raw === null) return null;
     const record = JSON.parse(raw) as JobRecord;
     if (record.tenant !== tenant) return null;
+    return statusOf(record);
+  }
+
+  /**
+   * A page of `tenant`'s jobs, newest first, optionally of one state and type, through the
+   * tenant's index (never a scan of the queue). One command per page (3-5 billed), whatever the
+   * page size or the number of jobs the queue holds.
+   * @throws ValidationError for a bad state, type, limit or cursor
+   */
+  async list(tenant: string, options: ListOptions = {}): Promise<JobPage> {
+    validateTenant(tenant);
+    const limit = options.limit ?? 20;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 100) {
+      throw new ValidationError(`limit must be a whole number from 1 to 100, got ${limit}`);
+    }
+    if (options.state !== undefined && !JOB_STATES.includes(options.state)) {
+      throw new ValidationError(`state must be one of ${JOB_STATES.join(', ')}`);
+    }
+    if (options.type !== undefined && !TYPE.test(options.type)) {
+      throw new ValidationError('type must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"');
+    }
+    const [score, id] = decodeCursor(options.cursor);
+    const [nextScore, nextId, ...records] = await runScript<string[]>(
+      this.#redis,
+      LIST_SCRIPT,
+      [this.#index(tenant), this.#k.jobs],
+      [score, id, limit, WALK_BUDGET, options.state ?? '', options.type ?? ''],
+    );
     return {
-      id: record.id,
-      type: record.type,
-      state: record.state,
-      priority: record.priority,
-      attempts: record.attempts,
-      maxAttempts: record.maxAttempts,
-      createdAt: record.createdAt,
-      ...(record.runAt !== undefined && record.state === 'delayed' ? { runAt: record.runAt } : {}),
-      ...(record.finishedAt !== undefined ? { finishedAt: record.finishedAt } : {}),
-      ...(record.lastError !== undefined ? { lastError: record.lastError } : {}),
+      jobs: records.map((raw) => statusOf(JSON.parse(String(raw)) as JobRecord)),
+      cursor: nextScore ? encodeCursor(String(nextScore), String(nextId)) : null,
     };
+  }
+
+  /**
+   * Cancels a job of `tenant` that has not started (ready or delayed): it will never run, and
+   * reads as `cancelled`. One command.
+   * @param types the types the caller may act on (`'*'` for all)
+   */
+  async cancel(tenant: string, id: string, types: TypeFilter = '*'): Promise<JobActionResult> {
+    validateTenant(tenant);
+    if (typeof id !== 'string' || !JOB_ID.test(id)) return { ok: false, reason: 'not-found' };
+    const reply = await runScript<[number, string?]>(
+      this.#redis,
+      CANCEL_SCRIPT,
+      [this.#k.jobs, this.#k.ready, this.#k.delayed, this.#k.done],
+      [id, tenant, this.#clock(), typeList(types)],
+    );
+    return actionResult(reply);
+  }
+
+  /**
+   * Gives a dead letter of `tenant` a new run: back to ready, attempts reset. One command.
+   * @param types the types the caller may act on (`'*'` for all)
+   */
+  async redrive(tenant: string, id: string, types: TypeFilter = '*'): Promise<JobActionResult> {
+    validateTenant(tenant);
+    if (typeof id !== 'string' || !JOB_ID.test(id)) return { ok: false, reason: 'not-found' };
+    const reply = await runScript<[number, string?]>(
+      this.#redis,
+      REDRIVE_SCRIPT,
+      [this.#k.dead, this.#k.jobs, this.#k.dead, this.#k.ready],
+      [id, '', '', WALK_BUDGET, '', tenant, this.#clock(), typeList(types)],
+    );
+    return actionResult(reply);
+  }
+
+  /**
+   * Gives every dead letter of `type` a new run: a tenant's (through its index), or, without a
+   * tenant, every tenant's (through the dead set: operators, the console). One command per
+   * {@link WALK_BUDGET} entries walked, until the end.
+   * @returns how many jobs were redriven
+   */
+  async redriveAll(options: {
+    readonly type: string;
+    readonly tenant?: string;
+    readonly types?: TypeFilter;
+  }): Promise<number> {
+    if (typeof options.type !== 'string' || !TYPE.test(options.type)) {
+      throw new ValidationError('type must be 1-64 characters of A-Z, a-z, 0-9, ".", "_" or "-"');
+    }
+    const walked = options.tenant === undefined ? this.#k.dead : this.#index(validateTenant(options.tenant));
+    let redriven = 0;
+    let score = '';
+    let id = '';
+    do {
+      const [n, nextScore, nextId] = await runScript<[number, string, string]>(
+        this.#redis,
+        REDRIVE_SCRIPT,
+        [walked, this.#k.jobs, this.#k.dead, this.#k.ready],
+        [
+          '',
+          score,
+          id,
+          WALK_BUDGET,
+          options.type,
+          options.tenant ?? '',
+          this.#clock(),
+          typeList(options.types ?? '*'),
+        ],
+      );
+      redriven += Number(n);
+      score = String(nextScore ?? '');
+      id = String(nextId ?? '');
+    } while (score !== '');
+    return redriven;
   }
 
   /** Job counts per set, in one command. */
@@ -515,6 +725,45 @@ export class JobQueue {
       deadLetters: deadLetters ?? 0,
     };
   }
+}
+
+/** What a tenant may see of a record (no lease token, no payload). */
+function statusOf(record: JobRecord): JobStatus {
+  return {
+    id: record.id,
+    type: record.type,
+    state: record.state,
+    priority: record.priority,
+    attempts: record.attempts,
+    maxAttempts: record.maxAttempts,
+    createdAt: record.createdAt,
+    ...(record.runAt !== undefined && record.state === 'delayed' ? { runAt: record.runAt } : {}),
+    ...(record.finishedAt !== undefined ? { finishedAt: record.finishedAt } : {}),
+    ...(record.lastError !== undefined ? { lastError: record.lastError } : {}),
+    ...(typeof record.result === 'string' ? { result: JSON.parse(record.result) as unknown } : {}),
+  };
+}
+
+const typeList = (types: TypeFilter): string => (types === '*' ? '*' : `,${[...types].join(',')},`);
+
+function actionResult(reply: readonly [number, string?]): JobActionResult {
+  const [code, detail] = reply;
+  if (Number(code) === 1) return { ok: true, job: statusOf(JSON.parse(String(detail)) as JobRecord) };
+  if (Number(code) === 2) return { ok: false, reason: 'state', state: String(detail) as JobState };
+  if (Number(code) === 3) return { ok: false, reason: 'type', type: String(detail) };
+  return { ok: false, reason: 'not-found' };
+}
+
+/** An opaque page cursor: the score and id of the last index entry read. */
+const encodeCursor = (score: string, id: string): string =>
+  Buffer.from(`${score}:${id}`).toString('base64url');
+
+function decodeCursor(cursor: string | undefined): [string, string] {
+  if (cursor === undefined || cursor === '') return ['', ''];
+  const text = /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? Buffer.from(cursor, 'base64url').toString('utf8') : '';
+  const match = /^(\d{1,16}):([A-Za-z0-9_-]{22})$/.exec(text);
+  if (!match) throw new ValidationError('cursor is not one this API returned');
+  return [match[1] as string, match[2] as string];
 }
 
 function batchSize(batch = 500): number {

@@ -15,10 +15,12 @@ export interface JobContext {
 export type TypedJob<P> = Omit<Job, 'payload'> & { readonly payload: P };
 
 /**
- * Runs one delivery of a job. Resolving acks it; throwing fails it (retried with backoff, then
- * dead-lettered). Delivery is at least once, so a handler must be safe to run twice.
+ * Runs one delivery of a job. Resolving acks it, and what it resolves to (JSON, up to 16 KiB) is
+ * kept as the job's `result` (e.g. how many keys an invalidation deleted); throwing fails it
+ * (retried with backoff, then dead-lettered). Delivery is at least once, so a handler must be
+ * safe to run twice.
  */
-export type JobHandler<P = unknown> = (job: TypedJob<P>, context: JobContext) => Promise<void>;
+export type JobHandler<P = unknown> = (job: TypedJob<P>, context: JobContext) => Promise<unknown>;
 
 /**
  * Job types and their handlers, for the queue worker. A handler registered with a definition

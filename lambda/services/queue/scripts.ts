@@ -13,6 +13,10 @@ import { defineScript } from '../../shared/scripts';
  *   jobs      HASH  id -> the job record (JSON; the payload kept as a JSON string inside it, so Lua
  *                   never re-encodes user data); its `state` names the set the id is in
  *   idem      HASH  "<tenant>:<idempotency key>" -> id, removed with the job
+ *   per tenant ZSET  score = createdAt: the tenant's job ids, newest last (listing, redrive of a
+ *                   type); the only per-tenant key, passed by the scripts that know the tenant
+ *                   (enqueue, list, redrive); ids of pruned jobs are removed after the prune and
+ *                   by the list script when it meets one
  *
  * Times come from the caller's clock (ARGV), like the rate-limit script; leases are seconds to
  * minutes long, so the few ms of skew between Lambda containers do not matter. Each script
@@ -27,13 +31,17 @@ local BAND_WIDTH = 1e13`;
 /**
  * Adds a job, unless its idempotency key (or, after a re-run of this very call, its id) is
  * already known, or its id was fenced off (RESOLVE_ENQUEUE_SCRIPT: the caller gave up on it).
+ * With a receipt (an `Idempotency-Key` record), writes it in the same step when the job is added.
  *
- * KEYS[1] jobs, KEYS[2] idem, KEYS[3] ready, KEYS[4] delayed, KEYS[5] the id's fence.
+ * KEYS[1] jobs, KEYS[2] idem, KEYS[3] ready, KEYS[4] delayed, KEYS[5] the id's fence, KEYS[6] the
+ * tenant's index, KEYS[7] the receipt's key (or KEYS[6] again when there is none).
  * ARGV[1] id, ARGV[2] record JSON (state already 'ready' or 'delayed'), ARGV[3] idem field or '',
- * ARGV[4] score: the ready score, or the due time when ARGV[5] is '1' (delayed).
- * Returns { id, state }: state 0 added, 1 duplicate, 2 fenced (nothing added).
- * Billed: 4 (EVALSHA, EXISTS, HSETNX, ZADD); 6 with an idempotency key (+ HGET, HSET); 3 for a
- * duplicate.
+ * ARGV[4] score: the ready score, or the due time when ARGV[5] is '1' (delayed), ARGV[6] createdAt,
+ * ARGV[7] receipt value or '', ARGV[8] receipt TTL ms.
+ * Returns { id, state }: state 0 added, 1 duplicate (another job holds the idempotency key),
+ * 2 fenced (nothing added), 3 added by an earlier run of this call (its first answer holds).
+ * Billed: 5 (EVALSHA, EXISTS, HSETNX, ZADD, ZADD index); 7 with an idempotency key (+ HGET, HSET);
+ * +1 with a receipt; 3 for a duplicate.
  */
 export const ENQUEUE_SCRIPT = defineScript(
   'queue.enqueue',
@@ -41,15 +49,18 @@ export const ENQUEUE_SCRIPT = defineScript(
 if redis.call('EXISTS', KEYS[5]) == 1 then return { ARGV[1], 2 } end
 if ARGV[3] ~= '' then
   local existing = redis.call('HGET', KEYS[2], ARGV[3])
+  if existing == ARGV[1] then return { ARGV[1], 3 } end
   if existing then return { existing, 1 } end
   redis.call('HSET', KEYS[2], ARGV[3], ARGV[1])
 end
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return { ARGV[1], 1 } end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return { ARGV[1], 3 } end
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[4], ARGV[4], ARGV[1])
 else
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 end
+redis.call('ZADD', KEYS[6], ARGV[6], ARGV[1])
+if ARGV[7] ~= '' then redis.call('SET', KEYS[7], ARGV[7], 'PX', ARGV[8]) end
 return { ARGV[1], 0 }
 `,
 );
@@ -100,11 +111,11 @@ return out
 );
 
 /**
- * Completes a job, only for the holder of its current lease. Acking again with the same lease
- * (a network retry) answers 1 without changing anything.
+ * Completes a job, only for the holder of its current lease, keeping what its handler returned.
+ * Acking again with the same lease (a network retry) answers 1 without changing anything.
  *
  * KEYS[1] inflight, KEYS[2] done, KEYS[3] jobs.
- * ARGV[1] id, ARGV[2] lease token, ARGV[3] now.
+ * ARGV[1] id, ARGV[2] lease token, ARGV[3] now, ARGV[4] the result as JSON text, or '' for none.
  * Returns 1 when acked, 0 when the caller's lease is gone (expired and requeued, or never held).
  * Billed: 5 (EVALSHA, HGET, ZREM, ZADD, HSET); 2 when refused.
  */
@@ -120,6 +131,7 @@ if job.state ~= 'inflight' then return 0 end
 job.state = 'done'
 job.finishedAt = tonumber(ARGV[3])
 job.leaseUntil = nil
+if ARGV[4] ~= '' then job.result = ARGV[4] end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(job))
@@ -250,18 +262,20 @@ return #ready / 2
 
 /**
  * Forgets up to ARGV[3] finished jobs per set that finished before the cutoffs: their ids, records
- * and idempotency keys (a key can be reused once its job is gone, as in BullMQ).
+ * and idempotency keys (a key can be reused once its job is gone, as in BullMQ). The tenants'
+ * indexes are not among the fixed keys: the caller removes the ids it returns from them.
  *
  * KEYS[1] done, KEYS[2] dead, KEYS[3] jobs, KEYS[4] idem.
  * ARGV[1] done cutoff (epoch ms), ARGV[2] dead cutoff, ARGV[3] batch size.
- * Returns { done removed, dead removed }.
+ * Returns { done removed, dead removed, tenant, id, tenant, id, ... }.
  * Billed: 3 when nothing is due; else up to 11 (per set ZRANGEBYSCORE, HMGET, ZREM, HDEL jobs,
- * HDEL idem).
+ * HDEL idem). Removing the returned ids from the tenants' indexes costs one UNINDEX per tenant,
+ * all in one round trip.
  */
 export const PRUNE_SCRIPT = defineScript(
   'queue.prune',
   `
-local removed = {}
+local removed = { 0, 0 }
 for s = 1, 2 do
   local ids = redis.call('ZRANGEBYSCORE', KEYS[s], '-inf', ARGV[s], 'LIMIT', 0, tonumber(ARGV[3]))
   removed[s] = #ids
@@ -272,6 +286,8 @@ for s = 1, 2 do
       if raws[i] then
         local job = cjson.decode(raws[i])
         if job.idem then idem[#idem + 1] = job.idem end
+        removed[#removed + 1] = job.tenant
+        removed[#removed + 1] = ids[i]
       end
     end
     redis.call('ZREM', KEYS[s], unpack(ids))
@@ -313,5 +329,206 @@ for _, band in ipairs({ BAND.high, BAND.normal, BAND.low }) do
 end
 for i = 2, 5 do out[#out + 1] = redis.call('ZCARD', KEYS[i]) end
 return out
+`,
+);
+
+/** Walks a sorted set from a cursor, in Lua: shared by the scripts that page through one. */
+const WALK = `
+-- The entries after the cursor (score ARGV_SCORE, member ARGV_ID; '' for the start), at most
+-- budget of them, in the given direction. Members tied with the cursor's score are ordered by
+-- member, so the ones up to the cursor's are skipped: ZCOUNT says how many ties to read past.
+local function walk(key, cursorScore, cursorId, budget, descending)
+  local skip, bound = 0, descending and '+inf' or '-inf'
+  if cursorScore ~= '' then
+    skip = redis.call('ZCOUNT', key, cursorScore, cursorScore)
+    bound = cursorScore
+  end
+  local entries
+  if descending then
+    entries = redis.call('ZREVRANGEBYSCORE', key, bound, '-inf', 'WITHSCORES', 'LIMIT', 0, skip + budget)
+  else
+    entries = redis.call('ZRANGEBYSCORE', key, bound, '+inf', 'WITHSCORES', 'LIMIT', 0, skip + budget)
+  end
+  local ids, scores, unseen, cursorNumber = {}, {}, 0, tonumber(cursorScore)
+  for i = 1, #entries, 2 do
+    local id, score = entries[i], entries[i + 1]
+    local seen = cursorNumber ~= nil and tonumber(score) == cursorNumber
+      and ((descending and id >= cursorId) or (not descending and id <= cursorId))
+    if not seen then
+      unseen = unseen + 1
+      if #ids < budget then
+        ids[#ids + 1] = id
+        scores[#scores + 1] = score
+      end
+    end
+  end
+  -- More may follow when the read was full, or when it held more than the budget takes.
+  return ids, scores, #entries / 2 >= skip + budget or unseen > #ids
+end
+`;
+
+/**
+ * One page of a tenant's jobs, newest first, optionally of one state and one type. Reads at most
+ * ARGV[4] index entries per call (so a page costs the same whatever the tenant holds) and drops
+ * index entries whose job was pruned; a page may hold fewer than ARGV[3] jobs while the cursor
+ * says more may follow.
+ *
+ * KEYS[1] the tenant's index, KEYS[2] jobs.
+ * ARGV[1] cursor score or '', ARGV[2] cursor id or '', ARGV[3] page size, ARGV[4] entries to read
+ * at most, ARGV[5] state or '', ARGV[6] type or ''.
+ * Returns { next score or '', next id or '', record JSON... }.
+ * Billed: 3 to 5 (EVALSHA, [ZCOUNT,] ZREVRANGEBYSCORE, HMGET, [ZREM]), whatever the page size.
+ */
+export const LIST_SCRIPT = defineScript(
+  'queue.list',
+  `${WALK}
+local limit, state, jobType = tonumber(ARGV[3]), ARGV[5], ARGV[6]
+local ids, scores, more = walk(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[4]), true)
+local out = { '', '' }
+if #ids == 0 then return out end
+local raws = redis.call('HMGET', KEYS[2], unpack(ids))
+local gone, found, lastScore, lastId = {}, 0, '', ''
+for i, id in ipairs(ids) do
+  local raw = raws[i]
+  if not raw then
+    gone[#gone + 1] = id
+  else
+    local job = cjson.decode(raw)
+    if (state == '' or job.state == state) and (jobType == '' or job.type == jobType) then
+      out[#out + 1] = raw
+      found = found + 1
+    end
+  end
+  lastScore, lastId = scores[i], id
+  if found == limit then
+    more = more or i < #ids
+    break
+  end
+end
+if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
+if more then
+  out[1] = lastScore
+  out[2] = lastId
+end
+return out
+`,
+);
+
+/**
+ * Cancels a job of the tenant that has not started: ready or delayed. It goes to the done set as
+ * \`cancelled\` (pruned with the completed jobs).
+ *
+ * KEYS[1] jobs, KEYS[2] ready, KEYS[3] delayed, KEYS[4] done.
+ * ARGV[1] id, ARGV[2] tenant, ARGV[3] now, ARGV[4] the types the caller may act on, as
+ * ",type,type," ('*' for all).
+ * Returns { 1, record } cancelled; { 0 } no such job of the tenant; { 2, state } not cancellable;
+ * { 3, type } a type the caller may not act on.
+ * Billed: 5 (EVALSHA, HGET, ZREM, ZADD, HSET); 2 when refused.
+ */
+export const CANCEL_SCRIPT = defineScript(
+  'queue.cancel',
+  `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return { 0 } end
+local job = cjson.decode(raw)
+if job.tenant ~= ARGV[2] then return { 0 } end
+if ARGV[4] ~= '*' and not string.find(ARGV[4], ',' .. job.type .. ',', 1, true) then return { 3, job.type } end
+if job.state == 'ready' then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+elseif job.state == 'delayed' then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+else
+  return { 2, job.state }
+end
+job.state = 'cancelled'
+job.finishedAt = tonumber(ARGV[3])
+job.runAt = nil
+local out = cjson.encode(job)
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], out)
+return { 1, out }
+`,
+);
+
+/**
+ * Gives dead letters a new run: back to ready with their attempts reset (the last error stays
+ * until the next failure). Either one job (ARGV[1] its id), or every dead job met while walking
+ * a sorted set from a cursor (ARGV[1] ''), filtered by type and tenant.
+ *
+ * KEYS[1] the set walked (a tenant's index, or the dead set), KEYS[2] jobs, KEYS[3] dead,
+ * KEYS[4] ready.
+ * ARGV[1] one job id or '', ARGV[2] cursor score or '', ARGV[3] cursor id or '', ARGV[4] entries
+ * to read at most, ARGV[5] type or '', ARGV[6] tenant or '' (any), ARGV[7] now, ARGV[8] the types
+ * the caller may act on, as ",type,type," ('*' for all).
+ * One job: { 1, record } redriven, { 0 } no such job of the tenant, { 2, state } not dead,
+ * { 3, type } a type the caller may not act on. A walk: { redriven, next score or '', next id or '' }.
+ * Billed: one job 6 (EVALSHA, HGET, ZREM, ZADD, HSET); a walk 3 to 4 plus 3 per job redriven
+ * (HMGET once; ZREM, ZADD and HSET each once for the whole batch).
+ */
+export const REDRIVE_SCRIPT = defineScript(
+  'queue.redrive',
+  `${BANDS}
+${WALK}
+local now, allowed = tonumber(ARGV[7]), ARGV[8]
+local function permitted(job)
+  return allowed == '*' or string.find(allowed, ',' .. job.type .. ',', 1, true) ~= nil
+end
+local function revive(job)
+  job.state = 'ready'
+  job.attempts = 0
+  job.finishedAt = nil
+  job.runAt = nil
+  return BAND[job.priority] * BAND_WIDTH + now
+end
+if ARGV[1] ~= '' then
+  local raw = redis.call('HGET', KEYS[2], ARGV[1])
+  if not raw then return { 0 } end
+  local job = cjson.decode(raw)
+  if ARGV[6] ~= '' and job.tenant ~= ARGV[6] then return { 0 } end
+  if not permitted(job) then return { 3, job.type } end
+  if job.state ~= 'dead' then return { 2, job.state } end
+  local score = revive(job)
+  local out = cjson.encode(job)
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZADD', KEYS[4], score, ARGV[1])
+  redis.call('HSET', KEYS[2], ARGV[1], out)
+  return { 1, out }
+end
+local ids, scores, more = walk(KEYS[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), false)
+if #ids == 0 then return { 0, '', '' } end
+local raws = redis.call('HMGET', KEYS[2], unpack(ids))
+local moved, ready, records = {}, {}, {}
+for i, id in ipairs(ids) do
+  local raw = raws[i]
+  if raw then
+    local job = cjson.decode(raw)
+    if job.state == 'dead' and (ARGV[5] == '' or job.type == ARGV[5])
+      and (ARGV[6] == '' or job.tenant == ARGV[6]) and permitted(job) then
+      ready[#ready + 1] = revive(job)
+      ready[#ready + 1] = id
+      moved[#moved + 1] = id
+      records[#records + 1] = id
+      records[#records + 1] = cjson.encode(job)
+    end
+  end
+end
+if #moved > 0 then
+  redis.call('ZREM', KEYS[3], unpack(moved))
+  redis.call('ZADD', KEYS[4], unpack(ready))
+  redis.call('HSET', KEYS[2], unpack(records))
+end
+if more then return { #moved, scores[#scores], ids[#ids] } end
+return { #moved, '', '' }
+`,
+);
+
+/**
+ * Removes pruned job ids from one tenant's index (after PRUNE_SCRIPT).
+ * KEYS[1] the tenant's index. ARGV the ids. Billed: 2 (EVALSHA, ZREM).
+ */
+export const UNINDEX_SCRIPT = defineScript(
+  'queue.unindex',
+  `
+return redis.call('ZREM', KEYS[1], unpack(ARGV))
 `,
 );

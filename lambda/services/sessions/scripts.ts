@@ -39,23 +39,25 @@ return h
  * Creates a session and enforces the per-user cap, evicting the oldest sessions atomically. The
  * id is the request's token: a re-run with an id that exists changes nothing and answers as the
  * first run did; an id that was fenced off (RESOLVE_CREATE_SCRIPT) never creates anything.
- * KEYS[1] new session, KEYS[2] user index, KEYS[3..] keys of the sessions to evict (the caller
- * learns them from a first attempt: every key a script touches must come in KEYS).
+ * With a receipt (an `Idempotency-Key` record), writes it in the same step as the session.
+ * KEYS[1] new session, KEYS[2] user index, KEYS[3] the receipt's key (KEYS[1] again when there is
+ * none), KEYS[4..] keys of the sessions to evict (the caller learns them from a first attempt:
+ * every key a script touches must come in KEYS).
  * ARGV[1] now, ARGV[2] idle ms, ARGV[3] absolute ms, ARGV[4] max per user, ARGV[5] session id,
- * ARGV[6] user id, ARGV[7] session key prefix (to match KEYS[3..] with index members),
- * ARGV[8..] data field/value pairs.
- * Returns `{1, createdAt}` when created (now, or by an earlier run), `{2}` when fenced, or
- * `{0, member...}` naming every session of the index when one to evict was not passed in KEYS
- * (call again with them).
+ * ARGV[6] user id, ARGV[7] session key prefix (to match KEYS[4..] with index members),
+ * ARGV[8] receipt value or '', ARGV[9] receipt TTL ms, ARGV[10..] data field/value pairs.
+ * Returns `{1, createdAt, 1}` when created now, `{1, createdAt, 0}` when created by an earlier
+ * run, `{2}` when fenced, or `{0, member...}` naming every session of the index when one to evict
+ * was not passed in KEYS (call again with them).
  * Billed: 7 to 9 (HMGET, ZREMRANGEBYSCORE, ZCARD, [ZRANGE, DEL, ZREM,] HSET, PEXPIRE, ZADD,
- * PEXPIRE).
+ * PEXPIRE); +1 with a receipt (SET).
  */
 export const CREATE_SCRIPT = defineScript(
   'session.create',
   `
 local mine = redis.call('HMGET', KEYS[1], '_u', '_t', '_c')
 if mine[2] then return { 2 } end
-if mine[1] then return { 1, mine[3] } end
+if mine[1] then return { 1, mine[3], 0 } end
 local now, idle, absolute, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 -- Entries past the absolute lifetime are dead whatever happened to them.
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - absolute)
@@ -63,7 +65,7 @@ local excess = redis.call('ZCARD', KEYS[2]) - max + 1
 if excess > 0 then
   local oldest = redis.call('ZRANGE', KEYS[2], 0, excess - 1)
   local passed = {}
-  for j = 3, #KEYS do passed[KEYS[j]] = j end
+  for j = 4, #KEYS do passed[KEYS[j]] = j end
   for _, member in ipairs(oldest) do
     if not passed[ARGV[7] .. member] then
       -- Name the whole index: under concurrent creates the oldest keep moving, the rest do not.
@@ -78,13 +80,14 @@ if excess > 0 then
   redis.call('ZREM', KEYS[2], unpack(oldest))
 end
 local fields = { '_u', ARGV[6], '_c', now, '_x', now + absolute, '_i', idle }
-for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 10, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIRE', KEYS[1], math.min(idle, absolute))
 redis.call('ZADD', KEYS[2], now, ARGV[5])
 -- The index lives as long as its newest session can.
 redis.call('PEXPIRE', KEYS[2], absolute)
-return { 1, now }
+if ARGV[8] ~= '' then redis.call('SET', KEYS[3], ARGV[8], 'PX', ARGV[9]) end
+return { 1, now, 1 }
 `,
 );
 
@@ -137,7 +140,7 @@ return redis.call('HGETALL', KEYS[1])
 
 /**
  * Moves a session to a new id (fixation defence): the old id stops working in the same step.
- * Data, creation time and absolute expiry carry over; the index follows.
+ * Data, creation time, absolute expiry and TTL carry over; the index follows.
  * KEYS[1] old session, KEYS[2] new session, KEYS[3] user index.
  * ARGV[1] user id the caller read, ARGV[2] old id, ARGV[3] new id.
  * Returns 1, or 0 when the old session is gone or belongs to someone else.
@@ -170,10 +173,11 @@ return redis.call('ZRANGE', KEYS[1], 0, -1)
 
 /**
  * Reads the sessions of an index and prunes the entries whose session is gone (idle expiry,
- * destroy). Reads do not slide TTLs: listing is not activity.
+ * destroy). Reads do not slide TTLs: listing is not activity, so each session's PTTL says when it
+ * ends if idle.
  * KEYS[1] user index, KEYS[2..] the sessions. ARGV[i] the id of KEYS[i + 1].
- * Returns one HGETALL array per session (empty when gone).
- * Billed: 1 + one HGETALL per session + one ZREM when something was pruned.
+ * Returns, per session, its HGETALL array (empty when gone) and its PTTL.
+ * Billed: 1 + one HGETALL and one PTTL per live session + one ZREM when something was pruned.
  */
 export const FETCH_SCRIPT = defineScript(
   'session.fetch',
@@ -182,7 +186,12 @@ local out, gone = {}, {}
 for i = 2, #KEYS do
   local h = redis.call('HGETALL', KEYS[i])
   out[#out + 1] = h
-  if #h == 0 then gone[#gone + 1] = ARGV[i - 1] end
+  if #h == 0 then
+    gone[#gone + 1] = ARGV[i - 1]
+    out[#out + 1] = -2
+  else
+    out[#out + 1] = redis.call('PTTL', KEYS[i])
+  end
 end
 if #gone > 0 then redis.call('ZREM', KEYS[1], unpack(gone)) end
 return out

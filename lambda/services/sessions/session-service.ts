@@ -11,7 +11,7 @@ import { MAX_JSON_DEPTH, setField, stringifyJson } from '../../shared/json';
 import type { KeyBuilder } from '../../shared/keys';
 import { type RedisClient, type RedisLike, toRedisLike } from '../../shared/redis';
 import { runScript } from '../../shared/scripts';
-import { FENCE_TTL_MS, type Resolution, settle } from '../../shared/settle';
+import { FENCE_TTL_MS, type Receipt, type Resolution, settle } from '../../shared/settle';
 import {
   CREATE_SCRIPT,
   FETCH_SCRIPT,
@@ -37,6 +37,11 @@ export interface Session<T extends SessionData = SessionData> {
   readonly createdAt: number;
   /** Absolute expiry: the session ends then whatever its activity. */
   readonly expiresAt: number;
+  /**
+   * Idle expiry: the session ends then unless it is read or updated before (each read or update
+   * moves it to now + the idle timeout, never past `expiresAt`).
+   */
+  readonly idleExpiresAt: number;
   readonly data: T;
 }
 
@@ -87,7 +92,19 @@ export interface CreateOptions {
    * @default - now + the service's `settleWithinMs`
    */
   readonly settleBy?: number;
+  /**
+   * The session's id, as the request's token: a create again with the same id creates nothing and
+   * answers as the first did (an `Idempotency-Key` retry). 43 characters of base64url, from
+   * {@link newSessionId}.
+   * @default - a fresh id
+   */
+  readonly id?: string;
+  /** A key written with the session when it is created (an `Idempotency-Key` record). @default - none */
+  readonly receipt?: Receipt<Session>;
 }
+
+/** A fresh session id: 32 random bytes, base64url (the bearer credential: keep it secret). */
+export const newSessionId = (): string => randomBytes(32).toString('base64url');
 
 /** Ids we mint: 32 bytes in base64url, no padding. Anything else is not ours. */
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/;
@@ -172,12 +189,23 @@ export class SessionService {
     return pairs;
   }
 
-  #decode<T extends SessionData>(id: string, reply: unknown): Session<T> | null {
+  /**
+   * A session from its hash fields. Its idle expiry is `idleLeftMs` from now when the caller knows
+   * what is left of it (a PTTL), else a whole idle timeout from `now` (a read or write that just
+   * slid it), never past the absolute expiry.
+   */
+  #decode<T extends SessionData>(
+    id: string,
+    reply: unknown,
+    now: number,
+    idleLeftMs?: number,
+  ): Session<T> | null {
     if (!Array.isArray(reply) || reply.length === 0) return null;
     const data: SessionData = {};
     let userId = '';
     let createdAt = 0;
     let expiresAt = 0;
+    let idle = this.#idle;
     for (let i = 0; i + 1 < reply.length; i += 2) {
       const field = String(reply[i]);
       const value = String(reply[i + 1]);
@@ -186,8 +214,10 @@ export class SessionService {
       else if (field === '_u') userId = value;
       else if (field === '_c') createdAt = Number(value);
       else if (field === '_x') expiresAt = Number(value);
+      else if (field === '_i') idle = Number(value);
     }
-    return { id, userId, createdAt, expiresAt, data: data as T };
+    const idleExpiresAt = Math.min(expiresAt, now + (idleLeftMs ?? idle));
+    return { id, userId, createdAt, expiresAt, idleExpiresAt, data: data as T };
   }
 
   /**
@@ -205,11 +235,15 @@ export class SessionService {
     data: T = {} as T,
     options: CreateOptions = {},
   ): Promise<Session<T>> {
-    const id = randomBytes(32).toString('base64url');
+    if (options.id !== undefined && !SESSION_ID.test(options.id)) {
+      throw new ValidationError('a session id must be 43 characters of base64url (see newSessionId)');
+    }
+    const id = options.id ?? newSessionId();
     const key = this.#sessionKey(tenant, id);
     const index = this.#indexKey(tenant, userId);
     const prefix = this.#sessionKey(tenant, 'x').slice(0, -1);
     const pairs = this.#encode(data);
+    const { receipt } = options;
     // Wall-clock time, whatever the service's clock: this bounds a wait, it is not session time.
     const settleBy = options.settleBy ?? Date.now() + this.#settleWithin;
     const session = (createdAt: number): Session<T> => ({
@@ -217,8 +251,9 @@ export class SessionService {
       userId,
       createdAt,
       expiresAt: createdAt + this.#absolute,
+      idleExpiresAt: createdAt + Math.min(this.#idle, this.#absolute),
       // What was stored, as a read returns it (undefined fields dropped, keys as given).
-      data: this.#decode<T>(id, pairs)?.data ?? ({} as T),
+      data: this.#decode<T>(id, pairs, createdAt)?.data ?? ({} as T),
     });
     const circuit = circuitFor(this.#redis);
     return settle<Session<T>>(
@@ -227,14 +262,29 @@ export class SessionService {
         throughCircuit(circuit, async () => {
           let evict: string[] = [];
           for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+            const now = this.#now();
             const reply = await runScript<unknown[]>(
               this.#redis,
               CREATE_SCRIPT,
-              [key, index, ...evict.map((member) => prefix + member)],
-              [this.#now(), this.#idle, this.#absolute, this.#max, id, userId, prefix, ...pairs],
+              [key, index, receipt?.key ?? key, ...evict.map((member) => prefix + member)],
+              [
+                now,
+                this.#idle,
+                this.#absolute,
+                this.#max,
+                id,
+                userId,
+                prefix,
+                receipt ? receipt.value(session(now)) : '',
+                receipt?.ttlMs ?? 0,
+                ...pairs,
+              ],
             );
             const state = Number(reply[0]);
-            if (state === 1) return session(Number(reply[1]));
+            if (state === 1) {
+              if (Number(reply[2]) === 1) receipt?.written();
+              return session(Number(reply[1]));
+            }
             if (state === 2) {
               throw new UpstashUnavailableError('this create was given up on', { outcome: 'not-applied' });
             }
@@ -251,9 +301,10 @@ export class SessionService {
           // Not held back by an open circuit: this is what makes the answer certain.
           const reply = await runScript<unknown[]>(this.#redis, RESOLVE_CREATE_SCRIPT, [key], [FENCE_TTL_MS]);
           circuit.success();
-          return Number(reply[0]) === 1
-            ? { applied: true, value: session(Number(reply[1])) }
-            : { applied: false };
+          if (Number(reply[0]) !== 1) return { applied: false };
+          // Created by the lost call, whose script wrote the receipt in the same step.
+          receipt?.written();
+          return { applied: true, value: session(Number(reply[1])) };
         },
       },
     );
@@ -265,8 +316,9 @@ export class SessionService {
    */
   async get<T extends SessionData = SessionData>(tenant: string, id: string): Promise<Session<T> | null> {
     if (typeof id !== 'string' || !SESSION_ID.test(id)) return null;
-    const reply = await runScript(this.#redis, GET_SCRIPT, [this.#sessionKey(tenant, id)], [this.#now()]);
-    return this.#decode<T>(id, reply);
+    const now = this.#now();
+    const reply = await runScript(this.#redis, GET_SCRIPT, [this.#sessionKey(tenant, id)], [now]);
+    return this.#decode<T>(id, reply, now);
   }
 
   /**
@@ -284,13 +336,14 @@ export class SessionService {
     const remove = Object.entries(patch)
       .filter(([, value]) => value === undefined)
       .map(([name]) => DATA_PREFIX + name);
+    const now = this.#now();
     const reply = await runScript(
       this.#redis,
       UPDATE_SCRIPT,
       [this.#sessionKey(tenant, id)],
-      [this.#now(), set.length / 2, ...set, ...remove],
+      [now, set.length / 2, ...set, ...remove],
     );
-    return this.#decode<T>(id, reply);
+    return this.#decode<T>(id, reply, now);
   }
 
   /**
@@ -304,16 +357,29 @@ export class SessionService {
 
   /**
    * Gives a session a new id and makes the old one invalid at once (call it on login and on
-   * any privilege change). Data, creation time and absolute expiry carry over.
+   * any privilege change). Data, creation time and absolute expiry carry over; the idle timeout
+   * slides. Two round trips (a read names the user's index, then one script moves the session).
+   *
+   * With `nextId` (the request's token, from {@link newSessionId}) a retry of a regenerate whose
+   * answer was lost finds the session under that id and answers it again.
    * @returns the session under its new id, or `null` when the old one does not exist.
    */
   async regenerate<T extends SessionData = SessionData>(
     tenant: string,
     id: string,
+    options: { readonly nextId?: string } = {},
   ): Promise<Session<T> | null> {
+    const { nextId } = options;
+    if (nextId !== undefined && !SESSION_ID.test(nextId)) {
+      throw new ValidationError('a session id must be 43 characters of base64url (see newSessionId)');
+    }
     const current = await this.get<T>(tenant, id);
-    if (!current) return null;
-    const next = randomBytes(32).toString('base64url');
+    if (!current) {
+      // Moved by an earlier run of this very request? Its token is the new id.
+      const moved = nextId !== undefined ? await this.get<T>(tenant, nextId) : null;
+      return moved;
+    }
+    const next = nextId ?? newSessionId();
     const moved = await runScript(
       this.#redis,
       REGENERATE_SCRIPT,
@@ -342,13 +408,15 @@ export class SessionService {
   async list<T extends SessionData = SessionData>(tenant: string, userId: string): Promise<Session<T>[]> {
     const { index, ids } = await this.#indexed(tenant, userId);
     if (ids.length === 0) return [];
+    const now = this.#now();
     const replies = await runScript<unknown[]>(
       this.#redis,
       FETCH_SCRIPT,
       [index, ...ids.map((id) => this.#sessionKey(tenant, id))],
       ids,
     );
-    return ids.flatMap((id, i) => this.#decode<T>(id, replies[i]) ?? []);
+    // Pairs: each session's fields and what is left of its TTL (listing does not slide it).
+    return ids.flatMap((id, i) => this.#decode<T>(id, replies[2 * i], now, Number(replies[2 * i + 1])) ?? []);
   }
 
   /**

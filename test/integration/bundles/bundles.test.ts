@@ -34,7 +34,9 @@ import { CDK_CONTEXT } from '../../infra/helpers';
 /** Bytes each bundle may weigh; a jump past these is a dependency slipping in. */
 // REST-only functions leave ioredis out (about 140 KB): the budgets hold them to that.
 const BUDGET: Record<string, number> = {
-  api: 260_000,
+  // REST-only (no ioredis): 220 KB after issue 17; issue 16's request schemas, the OpenAPI
+  // document (valibot, @valibot/to-json-schema) and the new routes and services add about 60 KB.
+  api: 290_000,
   authorizer: 60_000,
   'queue-worker': 240_000,
   maintenance: 215_000,

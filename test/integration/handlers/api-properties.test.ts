@@ -73,6 +73,12 @@ const LIKELY_VALID: Record<string, fc.Arbitrary<string>> = {
   'POST /rate-limits/{name}/check': fc
     .tuple(idText, fc.integer({ min: -1, max: 3 }))
     .map(([i, n]) => `{"identifier":${i},"cost":${n}}`),
+  'POST /rate-limits/{name}/refund': fc
+    .tuple(idText, fc.integer({ min: -1, max: 3 }))
+    .map(([i, n]) => `{"identifier":${i},"cost":${n}}`),
+  'POST /jobs/redrive': fc
+    .constantFrom('sessions.revoke-user', 'cache.invalidate-prefix', 'migration.copy', 'x', '')
+    .map((t) => `{"type":${JSON.stringify(t)}}`),
   'POST /jobs': fc
     .tuple(
       fc.constantFrom('sessions.revoke-user', 'cache.invalidate-prefix', 'x'),
@@ -127,6 +133,20 @@ const bodyFor = (route: string, fields: readonly string[]) => {
   );
 };
 
+/** An Idempotency-Key header: none, a fresh valid one, or one the API must refuse with 400. */
+const idempotencyKey = fc.oneof(
+  { weight: 3, arbitrary: fc.constant(undefined) },
+  { weight: 3, arbitrary: fc.constant('fresh') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('a*b', 'x'.repeat(256), 'k[1]', 'back\\slash', 'tab\there', ''),
+  },
+);
+
+/** Whether the API takes `key` as an Idempotency-Key (1-255 characters, no glob or control characters). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+const validKey = (key: string) => key.length > 0 && key.length <= 255 && !/[*?[\]\\\u0000-\u001f]/.test(key);
+
 /**
  * Property-based tests of hostile input through the api function as Lambda calls it: whatever the
  * body, query string or job payload, the answer is never a 5xx; a refusal is a 4xx JSON error;
@@ -139,21 +159,31 @@ describe('api input properties', () => {
   let sessionId: string;
   let jobId: string;
 
-  /** What a tenant can read back of the seeded data, through the API. */
+  /**
+   * What a tenant can read back of the seeded data, through the API: values, sessions, its jobs
+   * (one page of the list, by id and state), the queue's counts, what remains of a limit, and
+   * whether a fixed Idempotency-Key is still free (a refused request must not claim it).
+   */
   async function state() {
-    const [cache, session, list, job, stats] = await Promise.all([
+    const [cache, session, list, job, jobs, stats, limit, refund] = await Promise.all([
       c.call({ method: 'GET', path: '/cache/seed', tenant }),
       c.call({ method: 'GET', path: `/sessions/${sessionId}`, tenant }),
       c.call({ method: 'GET', path: '/users/u1/sessions', tenant }),
       c.call({ method: 'GET', path: `/jobs/${jobId}`, tenant }),
+      c.call({ method: 'GET', path: '/jobs?limit=100', tenant }),
       c.call({ method: 'GET', path: '/stats', tenant }),
+      c.call({ method: 'GET', path: '/rate-limits/search/u1', tenant }),
+      c.call({ method: 'GET', path: '/rate-limits/search/i1', tenant }),
     ]);
     return canonical({
       cache: cache.body,
       session: session.body.data,
       sessions: list.body.sessions.map((s: { id: string; data: unknown }) => [s.id, s.data]),
       job: job.body,
+      jobs: jobs.body.jobs.map((j: { id: string; state: string }) => [j.id, j.state]),
       queue: stats.body.queue,
+      limit: limit.body.remaining,
+      refund: refund.body.remaining,
     });
   }
 
@@ -211,10 +241,16 @@ describe('api input properties', () => {
         fields: ['identifier', 'cost'],
       },
       {
+        key: 'POST /rate-limits/{name}/refund',
+        path: '/rate-limits/search/refund',
+        fields: ['identifier', 'cost'],
+      },
+      {
         key: 'POST /jobs',
         path: '/jobs',
         fields: ['type', 'payload', 'priority', 'delayMs', 'maxAttempts', 'idempotencyKey'],
       },
+      { key: 'POST /jobs/redrive', path: '/jobs/redrive', fields: ['type'] },
     ];
     // Every route that reads a body is attacked.
     expect(targets.map((t) => t.key).sort()).toEqual(
@@ -223,16 +259,27 @@ describe('api input properties', () => {
         .sort(),
     );
     let written = 0;
+    let keyed = 0;
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...targets).chain((t) => fc.tuple(fc.constant(t), bodyFor(t.key, t.fields))),
-        async ([target, body]) => {
+        idempotencyKey,
+        async ([target, body], header) => {
           const before = await state();
           const method = target.key.split(' ')[0] as string;
           const path = target.path === '/sessions/:seed' ? `/sessions/${sessionId}` : target.path;
-          const res = await c.call({ method, path, rawBody: body, tenant });
-          const what = `${target.key} ${body.slice(0, 200)}`;
+          const key = header === 'fresh' ? `prop-${randomBytes(6).toString('hex')}` : header;
+          const res = await c.call({
+            method,
+            path,
+            rawBody: body,
+            tenant,
+            ...(key !== undefined ? { headers: { 'idempotency-key': key } } : {}),
+          });
+          const what = `${target.key} ${body.slice(0, 200)} key ${JSON.stringify(key)?.slice(0, 40)}`;
           expectNoFault(res, what);
+          // A bad key is refused like bad input (400, or the body's own 4xx found first).
+          if (key !== undefined && !validKey(key)) expect(res.status, what).toBeGreaterThanOrEqual(400);
           if (target.key === 'PUT /cache/{key}') {
             const read = await c.call({ method: 'GET', path: '/cache/p', tenant });
             if (res.status === 200) {
@@ -259,13 +306,28 @@ describe('api input properties', () => {
             const read = await c.call({ method: 'GET', path: `/sessions/${sessionId}`, tenant });
             expect(canonical(read.body.data), what).toBe(canonical(res.body.data));
           }
-          if (res.status >= 400) expect(await state(), what).toBe(before);
+          if (res.status >= 400) {
+            expect(await state(), what).toBe(before);
+            if (key !== undefined && validKey(key)) {
+              // A refused request leaves its Idempotency-Key free: another request may take it.
+              const probe = await c.call({
+                method: 'PUT',
+                path: `/cache/probe-${keyed++}`,
+                body: 1,
+                tenant,
+                headers: { 'idempotency-key': key },
+              });
+              expect(probe.status, what).toBe(200);
+              expect(probe.headers['idempotent-replayed'], what).toBeUndefined();
+            }
+          }
         },
       ),
       { numRuns: 150 },
     );
-    // The generator reaches the write path, not only refusals.
+    // The generator reaches the write path, not only refusals, and keyed refusals.
     expect(written).toBeGreaterThan(0);
+    expect(keyed).toBeGreaterThan(0);
   }, 120_000);
 
   it('refuses any undeclared query parameter with 400 on every route, changing nothing', async () => {

@@ -14,16 +14,26 @@ const SAMPLES: Record<string, Pick<ApiCall, 'path' | 'body'>> = {
   'DELETE /cache/{key}': { path: '/cache/m' },
   'POST /cache/batch': { path: '/cache/batch', body: { get: ['m'] } },
   'POST /cache/invalidate': { path: '/cache/invalidate', body: { prefix: 'm:' } },
+  'POST /cache/namespaces/{namespace}/invalidate': { path: '/cache/namespaces/products/invalidate' },
   'POST /sessions': { path: '/sessions', body: { userId: 'u' } },
   'GET /sessions/{id}': { path: `/sessions/${'A'.repeat(43)}` },
   'PATCH /sessions/{id}': { path: `/sessions/${'A'.repeat(43)}`, body: { data: { a: 1 } } },
   'DELETE /sessions/{id}': { path: `/sessions/${'A'.repeat(43)}` },
+  'POST /sessions/{id}/regenerate': { path: `/sessions/${'A'.repeat(43)}/regenerate` },
   'GET /users/{userId}/sessions': { path: '/users/u/sessions' },
   'DELETE /users/{userId}/sessions': { path: '/users/u/sessions' },
   'POST /rate-limits/{name}/check': { path: '/rate-limits/search/check', body: { identifier: 'i' } },
+  'POST /rate-limits/{name}/refund': { path: '/rate-limits/search/refund', body: { identifier: 'i' } },
+  'GET /rate-limits/{name}/{identifier}': { path: '/rate-limits/search/i' },
+  'DELETE /rate-limits/{name}/{identifier}': { path: '/rate-limits/search/i' },
   // Each job type needs a scope of its own too (the job matrix below); an unknown type does not.
   'POST /jobs': { path: '/jobs', body: { type: 'no.such-type' } },
+  'GET /jobs': { path: '/jobs?state=dead' },
   'GET /jobs/{id}': { path: `/jobs/${'A'.repeat(22)}` },
+  // An unknown job: 404 once the route's scope is there (the type's scope is the job matrix's).
+  'POST /jobs/{id}/cancel': { path: `/jobs/${'A'.repeat(22)}/cancel` },
+  'POST /jobs/{id}/redrive': { path: `/jobs/${'A'.repeat(22)}/redrive` },
+  'POST /jobs/redrive': { path: '/jobs/redrive', body: { type: 'no.such-type' } },
   'GET /stats': { path: '/stats' },
 };
 
@@ -51,6 +61,7 @@ describe('scope matrix', () => {
         api: { algorithm: 'sliding-window', limit: 100_000, window: '1 h' },
         search: { algorithm: 'token-bucket', limit: 100_000, window: '1 h' },
       },
+      cache: { namespaces: ['products'] },
     });
   });
   afterAll(() => c.close());
@@ -116,6 +127,53 @@ describe('scope matrix', () => {
       // Only the one allowed request enqueued anything.
       const after = (await c.call({ method: 'GET', path: '/stats', tenant })).body.queue;
       expect(after.ready.normal).toBe(before.ready.normal + 1);
+    },
+  );
+
+  it.each(BUILTIN_JOB_TYPES.enqueueable().map((t) => [t.type, t.scope] as const))(
+    'cancelling, redriving one or redriving all of %s needs jobs and %s: 403 without the type scope, nothing changed',
+    async (type, scope) => {
+      const t = `t${randomBytes(4).toString('hex')}`;
+      const delayed = await c.call({
+        method: 'POST',
+        path: '/jobs',
+        body: { type, payload: PAYLOADS[type], delayMs: 3_600_000 },
+        tenant: t,
+      });
+      expect(delayed.status).toBe(202);
+      const id = delayed.body.id as string;
+      const outcomes: string[] = [];
+      const expected: string[] = [];
+      for (const scopes of [...SCOPES.map((s) => ['jobs', s]), ['jobs', scope]]) {
+        const allowed = scopes.includes(scope);
+        // Redrive before cancel: a delayed job is no dead letter (409 once allowed), and the
+        // cancel that is allowed comes last.
+        const redrive = await c.call({ method: 'POST', path: `/jobs/${id}/redrive`, tenant: t, scopes });
+        const all = await c.call({
+          method: 'POST',
+          path: '/jobs/redrive',
+          body: { type },
+          tenant: t,
+          scopes,
+        });
+        const cancel = allowed
+          ? null
+          : await c.call({ method: 'POST', path: `/jobs/${id}/cancel`, tenant: t, scopes });
+        outcomes.push(`${scopes.join(',')}: ${redrive.status} ${all.status} ${cancel?.status ?? '-'}`);
+        expected.push(`${scopes.join(',')}: ${allowed ? '409 200 -' : '403 403 403'}`);
+        if (!allowed) {
+          const job = await c.call({ method: 'GET', path: `/jobs/${id}`, tenant: t });
+          expect(job.body.state, `${scopes.join(',')} changed nothing`).toBe('delayed');
+        }
+      }
+      expect(outcomes).toEqual(expected);
+      const cancelled = await c.call({
+        method: 'POST',
+        path: `/jobs/${id}/cancel`,
+        tenant: t,
+        scopes: ['jobs', scope],
+      });
+      expect(cancelled.body).toMatchObject({ id, state: 'cancelled' });
     },
   );
 

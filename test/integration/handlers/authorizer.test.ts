@@ -28,11 +28,23 @@ describe('authorizer handler', () => {
   let output: CapturedOutput;
   const acme = mintApiKey('acme', ['cache:read']);
   const globex = mintApiKey('globex');
+  const expiring = mintApiKey('initech', ['*'], new Date(), {
+    label: 'a contractor',
+    expiresAt: new Date(Date.now() + 3_600_000),
+  });
+  // Expired: minted with an expiry, then the time passed (as the secret would hold it).
+  const minted = mintApiKey('initech', ['*'], new Date(), { expiresAt: new Date(Date.now() + 1_000) });
+  const expired = {
+    ...minted,
+    record: { ...minted.record, expiresAt: new Date(Date.now() - 1_000).toISOString() },
+  };
   const secretName = 'upstash/api-keys';
 
   beforeAll(async () => {
     sm = await startLocalSecretsManager({
-      [secretName]: serializeApiKeySet({ keys: [acme.record, globex.record] }),
+      [secretName]: serializeApiKeySet({
+        keys: [acme.record, globex.record, expiring.record, expired.record],
+      }),
     });
     process.env.API_KEYS_SECRET_ARN = sm.arn(secretName);
     vi.resetModules();
@@ -56,6 +68,20 @@ describe('authorizer handler', () => {
       context: { tenant: 'acme', scopes: 'cache:read', keyId: acme.record.id },
     });
     expect((await auth.handler(authEvent(globex.key))).context?.tenant).toBe('globex');
+  });
+
+  it("passes a key's expiry in its context (the api function enforces it) and denies an expired key", async () => {
+    expect(await auth.handler(authEvent(expiring.key))).toEqual({
+      isAuthorized: true,
+      context: {
+        tenant: 'initech',
+        scopes: '*',
+        keyId: expiring.record.id,
+        expiresAt: Date.parse(expiring.record.expiresAt as string),
+      },
+    });
+    expect(await auth.handler(authEvent(expired.key))).toEqual({ isAuthorized: false });
+    expect(leakedSecrets([expired.key, expiring.key], output.text())).toEqual([]);
   });
 
   it('denies a missing, empty, wrong or truncated key, and never logs it', async () => {

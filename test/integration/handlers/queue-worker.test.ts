@@ -123,6 +123,16 @@ describe('queue-worker handler', () => {
     );
   });
 
+  it('refuses to start when an app job type has no handler (the api would accept jobs nobody runs)', async () => {
+    const { checkAppJobs } = await import('../../../lambda/handlers/queue-worker');
+    const { defineJobType } = await import('../../../lambda/services/queue/job-types');
+    const orphan = defineJobType({ type: 'app.orphan', scope: 'jobs', summary: 'x', payload: (p) => p });
+    const registry = new JobRegistry();
+    expect(() => checkAppJobs(registry, [orphan])).toThrow(/job types without a handler: app\.orphan/);
+    registry.register(orphan, async () => undefined);
+    expect(() => checkAppJobs(registry, [orphan])).not.toThrow();
+  });
+
   it('skips when another invocation is draining the same queue', async () => {
     await queue.enqueue({ tenant: 'acme', type: INVALIDATE_PREFIX, payload: { prefix: 'x' } });
     const held = await new LockService({ redis, keys }).acquire(GLOBAL, 'queue-drain:default');

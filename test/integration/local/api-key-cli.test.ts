@@ -3,9 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ApiKeyUsage } from '../../../lambda/services/auth/key-usage';
 import { hashApiKey, parseApiKeySet } from '../../../lambda/shared/api-keys';
+import { KeyBuilder } from '../../../lambda/shared/keys';
 import { SecretsManagerEndpoint } from '../../../local/secrets-manager/server';
 import { writeStackFile } from '../../../local/stack-file';
+import type { UpstashEndpoint } from '../../../local/upstash/server';
+import { privateEndpoint, randomPrefix } from '../../helpers/redis';
 
 /**
  * `npm run api-key` against the local Secrets Manager endpoint through the real AWS SDK: the
@@ -24,6 +28,9 @@ describe('npm run api-key', () => {
   let secrets: SecretsManagerEndpoint;
   let keysArn: string;
   let main: Main;
+  let upstash: Awaited<ReturnType<typeof privateEndpoint>>;
+  let endpoint: UpstashEndpoint;
+  const prefix = randomPrefix();
 
   const run = async (...argv: string[]): Promise<{ code: number; lines: string[] }> => {
     const lines: string[] = [];
@@ -35,15 +42,21 @@ describe('npm run api-key', () => {
     secrets = await SecretsManagerEndpoint.start();
     keysArn = secrets.create('upstash/api-keys', '');
     secrets.create('other/empty', '');
+    // The stack's database: where the api function records the days keys were last used.
+    upstash = await privateEndpoint('api-key-cli');
+    endpoint = upstash.endpoint;
     writeStackFile({
       pid: process.pid,
       url: 'http://127.0.0.1:1',
-      upstashUrl: 'http://127.0.0.1:1',
+      upstashUrl: endpoint.url,
       secretsUrl: secrets.url,
       env: {
         AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.url,
         API_KEYS_SECRET_ARN: keysArn,
         AWS_REGION: 'us-east-1',
+        UPSTASH_REDIS_REST_URL: endpoint.url,
+        UPSTASH_REDIS_REST_TOKEN: upstash.token,
+        KEY_PREFIX: prefix,
       },
     });
     // For --secret-id: the SDK's default chain, aimed at the local endpoint.
@@ -58,6 +71,7 @@ describe('npm run api-key', () => {
   });
   afterAll(async () => {
     await secrets?.close();
+    await endpoint?.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -83,20 +97,38 @@ describe('npm run api-key', () => {
     expect(lines.join('\n')).toContain(set.keys[0]?.id);
   });
 
-  it('lists ids, tenants, scopes and dates, never a key or a hash', async () => {
-    await run('create', '--tenant', 'beta');
+  it('lists ids, tenants, scopes, dates, expiry, label and the last-used day, never a key or a hash', async () => {
+    const minted = await run('create', '--tenant', 'beta', '--label', 'ci deploys', '--expires', '30 d');
+    expect(minted.lines[0]).toMatch(/\(id k_[0-9a-f]{8}, scopes \*, expires \d{4}-\d{2}-\d{2}T/);
     const set = parseApiKeySet(secrets.value(keysArn));
     expect(set.keys).toHaveLength(2);
+    const [first, second] = set.keys as [(typeof set.keys)[0], (typeof set.keys)[0]];
+    expect(second).toMatchObject({ tenant: 'beta', label: 'ci deploys' });
+    const expiresIn = Date.parse(second.expiresAt as string) - Date.now();
+    expect(expiresIn).toBeGreaterThan(29 * 86_400_000);
+    expect(expiresIn).toBeLessThanOrEqual(30 * 86_400_000);
+    // The api function records a key's day as it serves it (one write per day per container).
+    await new ApiKeyUsage({ redis: upstash.redis, keys: new KeyBuilder(prefix) }).touch(first.id);
+    const today = new Date().toISOString().slice(0, 10);
+
     const { code, lines } = await run('list');
     expect(code).toBe(0);
-    expect(lines).toHaveLength(2);
-    for (const [i, record] of set.keys.entries()) {
-      expect(lines[i]).toBe(
-        `${record.id}  tenant=${record.tenant}  scopes=${record.scopes.join(',')}  created=${record.createdAt}`,
-      );
-      expect(lines.join('\n')).not.toContain(record.hash);
-    }
+    expect(lines).toEqual([
+      `${first.id}  tenant=${first.tenant}  scopes=${first.scopes.join(',')}  created=${first.createdAt}  expires=never  last-used=${today}`,
+      `${second.id}  tenant=beta  scopes=*  created=${second.createdAt}  expires=${second.expiresAt}  last-used=never  label="ci deploys"`,
+    ]);
+    for (const record of set.keys) expect(lines.join('\n')).not.toContain(record.hash);
     expect(lines.join('\n')).not.toContain('usk_');
+  });
+
+  it('refuses an expiry in the past or one it cannot read, and a label with control characters', async () => {
+    const stored = secrets.value(keysArn);
+    await expect(run('create', '--tenant', 'acme', '--expires', '2000-01-01T00:00:00Z')).rejects.toThrow(
+      /expire in the future/,
+    );
+    await expect(run('create', '--tenant', 'acme', '--expires', 'soon')).rejects.toThrow(/--expires/);
+    await expect(run('create', '--tenant', 'acme', '--label', 'a\u0007b')).rejects.toThrow(/label/);
+    expect(secrets.value(keysArn)).toBe(stored);
   });
 
   it('revokes by id, and refuses an unknown id without writing', async () => {

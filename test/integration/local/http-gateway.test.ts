@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RouteDefinition } from '../../../lambda/shared/routes';
+import type { RouteShape } from '../../../lambda/shared/routes';
 import { type AuthorizerDecision, HttpGateway } from '../../../local/http-gateway';
 import { send } from '../../helpers/http-client';
 
@@ -10,7 +10,7 @@ import { send } from '../../helpers/http-client';
  * they receive.
  */
 
-const ROUTES: RouteDefinition[] = [
+const ROUTES: RouteShape[] = [
   { method: 'GET', path: '/open', auth: false },
   { method: 'GET', path: '/items/{id}', auth: true },
   { method: 'POST', path: '/items/{id}/tags', auth: true },
@@ -471,7 +471,7 @@ describe('HttpGateway', () => {
 });
 
 describe('HttpGateway timeouts, context, cache off and recording', () => {
-  const ROUTES_2: RouteDefinition[] = [
+  const ROUTES_2: RouteShape[] = [
     { method: 'GET', path: '/slow', auth: false },
     { method: 'GET', path: '/ctx', auth: false },
     { method: 'POST', path: '/things/{id}', auth: true },

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SessionService } from '../../../../lambda/services/sessions/session-service';
+import { newSessionId, SessionService } from '../../../../lambda/services/sessions/session-service';
 import {
   PayloadTooLargeError,
   UpstashUnavailableError,
@@ -25,7 +25,9 @@ describe('SessionService', () => {
       expect(created.id).toMatch(/^[A-Za-z0-9_-]{43}$/);
       expect(Buffer.from(created.id, 'base64url')).toHaveLength(32);
       const read = await sessions.get('acme', created.id);
-      expect(read).toEqual(created);
+      // A read slides the idle expiry; everything else reads back as created.
+      expect({ ...read, idleExpiresAt: 0 }).toEqual({ ...created, idleExpiresAt: 0 });
+      expect(read?.idleExpiresAt).toBeGreaterThanOrEqual(created.idleExpiresAt);
     });
 
     it("reads forged, truncated and other tenants' ids as null", async () => {
@@ -211,6 +213,57 @@ describe('SessionService', () => {
       });
       expect((await sessions.list('acme', 'alice')).map((s) => s.id)).toEqual([renewed?.id]);
       expect(await sessions.regenerate('acme', old.id)).toBeNull();
+    });
+
+    it("with the request's token as the new id, a retry answers the session it moved", async () => {
+      const sessions = service();
+      const old = await sessions.create('acme', 'alice', { role: 'user' });
+      const nextId = newSessionId();
+      const first = await sessions.regenerate('acme', old.id, { nextId });
+      expect(first?.id).toBe(nextId);
+      const retry = await sessions.regenerate('acme', old.id, { nextId });
+      expect(retry).toMatchObject({ id: nextId, data: { role: 'user' }, createdAt: old.createdAt });
+      expect((await sessions.list('acme', 'alice')).map((s) => s.id)).toEqual([nextId]);
+      // Without its token a retry cannot tell: the old id is gone.
+      expect(await sessions.regenerate('acme', old.id)).toBeNull();
+      await expect(sessions.regenerate('acme', nextId, { nextId: 'short' })).rejects.toThrow(ValidationError);
+    });
+  });
+
+  describe('idle and absolute expiry', () => {
+    it('shows both: the idle expiry moves with each read, never past the absolute one; a list shows what is left', async () => {
+      let clock = 1_800_000_000_000;
+      const sessions = service({ idleTtlMs: 60_000, absoluteTtlMs: 100_000, now: () => clock });
+      const created = await sessions.create('acme', 'alice');
+      expect(created).toMatchObject({
+        createdAt: clock,
+        expiresAt: clock + 100_000,
+        idleExpiresAt: clock + 60_000,
+      });
+      clock += 50_000;
+      const read = await sessions.get('acme', created.id);
+      // Slid to now + idle, but the absolute expiry comes first.
+      expect(read?.idleExpiresAt).toBe(created.expiresAt);
+      clock += 1_000;
+      const patched = await sessions.update('acme', created.id, { a: 1 });
+      expect(patched?.idleExpiresAt).toBe(created.expiresAt);
+      // Listing slides nothing: its idle expiry is what Redis has left of the TTL.
+      const [listed] = await sessions.list('acme', 'alice');
+      expect(listed?.idleExpiresAt).toBeLessThanOrEqual(clock + 49_000);
+      expect(listed?.idleExpiresAt).toBeGreaterThan(clock + 40_000);
+    });
+  });
+
+  describe("the request's token", () => {
+    it('creates once per id: a re-run creates nothing, evicts nothing and answers the first session', async () => {
+      const sessions = service({ maxPerUser: 1 });
+      const id = newSessionId();
+      const first = await sessions.create('acme', 'alice', { a: 1 }, { id });
+      const again = await sessions.create('acme', 'alice', { a: 1 }, { id });
+      expect(first.id).toBe(id);
+      expect(again).toMatchObject({ id, createdAt: first.createdAt, data: { a: 1 } });
+      expect((await sessions.list('acme', 'alice')).map((s) => s.id)).toEqual([id]);
+      await expect(sessions.create('acme', 'alice', {}, { id: 'short' })).rejects.toThrow(ValidationError);
     });
   });
 

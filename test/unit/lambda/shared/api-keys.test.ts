@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  expiryOf,
   findApiKey,
   hashApiKey,
   hasScope,
+  isExpired,
   mintApiKey,
   parseApiKeySet,
   serializeApiKeySet,
@@ -21,6 +23,32 @@ describe('api keys', () => {
     });
     expect(serializeApiKeySet({ keys: [record] })).not.toContain(key);
     expect(mintApiKey('acme').key).not.toBe(key);
+  });
+
+  it('keeps an optional label and expiry, and reads them back from the secret', () => {
+    const now = new Date('2026-11-24T00:00:00Z');
+    const { record } = mintApiKey('acme', ['*'], now, {
+      label: 'deploys from CI',
+      expiresAt: new Date('2026-12-24T00:00:00Z'),
+    });
+    expect(record).toMatchObject({ label: 'deploys from CI', expiresAt: '2026-12-24T00:00:00.000Z' });
+    const [read] = parseApiKeySet(serializeApiKeySet({ keys: [record] })).keys;
+    expect(read).toEqual(record);
+    expect(expiryOf(record)).toBe(Date.parse('2026-12-24T00:00:00Z'));
+    expect(isExpired(record, Date.parse('2026-12-23T23:59:59Z'))).toBe(false);
+    expect(isExpired(record, Date.parse('2026-12-24T00:00:00Z'))).toBe(true);
+    expect(isExpired(mintApiKey('acme').record)).toBe(false);
+  });
+
+  it('refuses an expiry that is not in the future, a bad label, or a malformed one in the secret', () => {
+    const now = new Date('2026-11-24T00:00:00Z');
+    expect(() => mintApiKey('acme', ['*'], now, { expiresAt: now })).toThrow(/future/);
+    expect(() => mintApiKey('acme', ['*'], now, { label: '' })).toThrow(/label/);
+    expect(() => mintApiKey('acme', ['*'], now, { label: 'x'.repeat(101) })).toThrow(/label/);
+    const { record } = mintApiKey('acme');
+    expect(() => parseApiKeySet(JSON.stringify({ keys: [{ ...record, expiresAt: 'soon' }] }))).toThrow(
+      /keys\[0\]\.expiresAt/,
+    );
   });
 
   it('rejects a bad tenant or an unknown scope', () => {

@@ -20,6 +20,14 @@ describe('route table', () => {
     expect(matchRoute('GET', '/nope')).toBeNull();
   });
 
+  it('gives every route a summary and an answer, every body route a schema', () => {
+    for (const route of ROUTES) {
+      expect(route.summary.length, routeKey(route)).toBeGreaterThan(0);
+      expect(Object.keys(route.responses).length, routeKey(route)).toBeGreaterThan(0);
+      for (const status of Object.keys(route.responses)) expect(Number(status)).toBeLessThan(600);
+    }
+  });
+
   it('gives every authenticated route a scope and a public one none', () => {
     for (const route of ROUTES) {
       expect(route.scope === undefined, routeKey(route)).toBe(!route.auth);
@@ -31,11 +39,13 @@ describe('route table', () => {
     expect(declared).toEqual([
       ['PUT /cache/{key}', ['ttlMs', 'mode']],
       ['POST /cache/batch', ['ttlMs']],
+      ['GET /jobs', ['state', 'type', 'cursor', 'limit']],
     ]);
     for (const route of ROUTES) {
       for (const param of Object.values(route.query ?? {})) {
         if (param.type === 'integer') expect(param.min).toBeLessThanOrEqual(param.max);
-        else expect(param.values.length).toBeGreaterThan(0);
+        else if (param.type === 'enum') expect(param.values.length).toBeGreaterThan(0);
+        else expect(param.pattern.test('')).toBe(false);
       }
     }
   });

@@ -100,7 +100,10 @@ describe('job types', () => {
   it('lets the api function check jobs without loading any job handler', () => {
     const api = moduleGraph('lambda/handlers/api.ts');
     expect(api).toContain('lambda/services/queue/job-types.ts');
+    // The app's own types come with their definitions only, never their handlers.
+    expect(api).toContain('lambda/jobs/types.ts');
     for (const handlerCode of [
+      'lambda/jobs/handlers.ts',
       'lambda/services/queue/builtin-jobs.ts',
       'lambda/services/queue/registry.ts',
       'lambda/services/queue/drain.ts',
@@ -111,5 +114,6 @@ describe('job types', () => {
     }
     // The worker does load them, bound to the same definitions.
     expect(moduleGraph('lambda/handlers/queue-worker.ts')).toContain('lambda/services/queue/builtin-jobs.ts');
+    expect(moduleGraph('lambda/handlers/queue-worker.ts')).toContain('lambda/jobs/handlers.ts');
   });
 });
