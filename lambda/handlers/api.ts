@@ -37,7 +37,7 @@ import { intField, isObject, objectBody, stringField } from '../shared/input';
 import { setField } from '../shared/json';
 import { validateId } from '../shared/keys';
 import { logFailure } from '../shared/log';
-import { memoize } from '../shared/memo';
+import { lazyProperties, memoize } from '../shared/memo';
 import { METRICS, SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
 import { MAX_TTL_MS, ROUTES, type RouteDefinition, routeKey } from '../shared/routes';
@@ -79,6 +79,10 @@ export interface ApiServices {
 /** `APP_CONFIG`, validated once per cold start (lambda/shared/config.ts), defaults applied. */
 const config = appConfig;
 
+/**
+ * The clients of the function's databases (one per database, shared by its features), then each
+ * service built on first use: a cold start builds what its first route needs, not every route's.
+ */
 async function buildServices(): Promise<ApiServices> {
   const keys = keyBuilder();
   const cfg = config();
@@ -88,18 +92,20 @@ async function buildServices(): Promise<ApiServices> {
     redisFor('rateLimit'),
     redisFor('queue'),
   ]);
-  const limiters = new Map<string, RateLimiter>();
-  for (const [name, limit] of Object.entries(cfg.rateLimits)) {
-    limiters.set(name, new RateLimiter({ redis: limitRedis, keys, name, ...limit }));
-  }
-  return {
-    cache: new CacheService({ redis: cacheRedis, keys, ...cfg.cache }),
-    sessions: new SessionService({ redis: sessionRedis, keys, ...cfg.sessions }),
-    limiters,
-    queue: new JobQueue({ redis: queueRedis, keys }),
-    stats: new StatsService({ redis: cacheRedis, keys }),
-    jobTypes: BUILTIN_JOB_TYPES,
-  };
+  return lazyProperties<ApiServices>({
+    cache: () => new CacheService({ redis: cacheRedis, keys, ...cfg.cache }),
+    sessions: () => new SessionService({ redis: sessionRedis, keys, ...cfg.sessions }),
+    limiters: () => {
+      const limiters = new Map<string, RateLimiter>();
+      for (const [name, limit] of Object.entries(cfg.rateLimits)) {
+        limiters.set(name, new RateLimiter({ redis: limitRedis, keys, name, ...limit }));
+      }
+      return limiters;
+    },
+    queue: () => new JobQueue({ redis: queueRedis, keys }),
+    stats: () => new StatsService({ redis: cacheRedis, keys }),
+    jobTypes: () => BUILTIN_JOB_TYPES,
+  });
 }
 
 /** The services of this container: built on first use, rebuilt after a failed build. */
