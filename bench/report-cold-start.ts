@@ -127,7 +127,7 @@ function shareNotes(breakdown: readonly FunctionBreakdown[]): string[] {
   const powertools = (m: string) => m.startsWith('@aws-lambda-powertools/');
   notes.push(
     `- Powertools Logger and Metrics (with their commons): ${functions.map((b) => share(b, powertools)).join(', ')}.`,
-    `- The AWS SDK (the Secrets Manager client, evaluated on the first secret read): ${functions.map((b) => share(b, (m) => m.startsWith('AWS SDK'))).join(', ')}.`,
+    `- The AWS SDK (the Secrets Manager client: its top-level code at import, then one \`GetSecretValue\`): ${functions.map((b) => share(b, (m) => m.startsWith('AWS SDK'))).join(', ')}.`,
     `- Parsing and compiling the bundle: ${functions.map((b) => share(b, (m) => m === NODE_JOBS.parse)).join(', ')}; reading its source map: ${functions.map((b) => share(b, (m) => m === NODE_JOBS.sourceMaps)).join(', ')}.`,
   );
   const undici = functions.filter((b) => sum(b, (m) => m === NODE_JOBS.undici) >= 0.5);
