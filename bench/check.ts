@@ -88,6 +88,14 @@ export function compareResults(
       WALL_COLD_START_TOLERANCE,
     );
   }
+  for (const row of fresh.sdkPackaging ?? []) {
+    const old = committed.sdkPackaging?.find((c) => c.packaging === row.packaging);
+    ratio(
+      `${row.function} with the SDK ${row.packaging}: cold start CPU / empty handler's`,
+      old?.cpuRatio,
+      row.cpuRatio,
+    );
+  }
   const o = committed.overhead;
   const n = fresh.overhead;
   ratio('gateway / direct handler, p50', o.gateway?.p50Ratio, n.gateway?.p50Ratio);

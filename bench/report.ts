@@ -1,6 +1,9 @@
 import { writeFileSync } from 'node:fs';
+import type { ColdStartRow, FunctionBreakdown, SdkPackagingRow } from './cold-start';
+import { costsChart } from './costs-chart';
 import { type Cost, type LatencyRow, type PairedLatency, round } from './lib';
-import type { BenchPrice, ColdStartRow, CostRow, Overhead, RateLimitRow, RouteCostRow } from './run';
+import { coldStartGaps, coldStartMarkdown } from './report-cold-start';
+import type { BenchPrice, CostRow, Overhead, RateLimitRow, RouteCostRow } from './run';
 
 /** Everything one `npm run bench` measured. */
 export interface BenchResults {
@@ -16,11 +19,16 @@ export interface BenchResults {
   readonly rateLimits: readonly RateLimitRow[];
   readonly secretFetches: Readonly<Record<string, number>>;
   readonly coldStart: readonly ColdStartRow[];
+  /** Each function's cold start by module (bench/profile.ts). */
+  readonly coldStartBreakdown?: readonly FunctionBreakdown[];
+  /** The authorizer with the Secrets Manager client bundled and left to the runtime. */
+  readonly sdkPackaging?: readonly SdkPackagingRow[];
+  /** Fresh processes per function in the cold-start table. */
+  readonly coldStartRuns?: number;
   readonly overhead: Overhead;
 }
 
 const fmt = (c: Cost | undefined) => (c ? `${c.commands} / ${c.roundTrips} / ${c.billed}` : '');
-const kb = (bytes: number) => `${Math.round(bytes / 1024)} KB`;
 const sent = (c: Cost | undefined) =>
   Object.entries(c?.sent ?? {})
     .map(([name, n]) => (n > 1 ? `${name} ×${n}` : name))
@@ -56,6 +64,12 @@ function gaps(r: BenchResults): string[] {
     );
   if ((r.secretFetches.warm100 ?? 0) > 0)
     out.push(`secret fetches while warm: ${r.secretFetches.warm100} in 100 requests (target 0).`);
+  out.push(
+    ...coldStartGaps({
+      coldStart: r.coldStart,
+      ...(r.coldStartBreakdown ? { breakdown: r.coldStartBreakdown } : {}),
+    }),
+  );
   for (const row of r.coldStart) {
     if (row.function === 'empty') continue;
     if (row.secretFetchesCold > 1 || row.secretFetchesWarm > 0)
@@ -116,7 +130,8 @@ function billedAbove(r: BenchResults): string[] {
   return out;
 }
 
-function markdown(r: BenchResults): string {
+/** RESULTS.md: every table, the gaps and their reasons. */
+export function markdown(r: BenchResults): string {
   const lines: string[] = [];
   lines.push('# Benchmark results', '');
   lines.push(
@@ -174,25 +189,15 @@ function markdown(r: BenchResults): string {
     '- Per function, in a fresh process of its bundle (1 cold event, then 10 warm ones): see the cold-start table.',
     '',
   );
-  lines.push('## Cold start of the bundles', '');
   lines.push(
-    "Bundled with the CDK construct's esbuild settings (lib/constructs/upstash-function.ts: ESM, `module` first, the require banner, minified, external source map without sources, Node 24 target, `@aws-sdk/*` left to the runtime) and run in a fresh Node process outside the tree with `NODE_OPTIONS=--enable-source-maps` as deployed, against the local Secrets Manager and Upstash endpoints. Times from process start to the first event served (secrets fetched, clients built, one real request); **ratio** = that time over an empty handler's, bundled and started the same way in the same run (median of the per-run ratios). The first result is checked: a handler that failed fast would prove nothing.",
-    '',
+    ...coldStartMarkdown({
+      coldStart: r.coldStart,
+      ...(r.coldStartBreakdown ? { breakdown: r.coldStartBreakdown } : {}),
+      ...(r.sdkPackaging ? { sdkPackaging: r.sdkPackaging } : {}),
+      ...(r.coldStartRuns ? { runs: r.coldStartRuns } : {}),
+    }),
   );
-  lines.push(
-    '| function | bundle (+ map) | import | first event served | ratio to empty | CPU to first event | CPU ratio | secret fetches cold / warm (10 events) | first result |',
-    '|---|---|---|---|---|---|---|---|---|',
-  );
-  for (const row of r.coldStart) {
-    lines.push(
-      `| ${row.function} | ${kb(row.bytes)} (+ ${kb(row.mapBytes)}) | ${row.importMs} ms | ${row.firstEventMs} ms | **${row.ratio}** | ${row.cpuMs} ms | **${row.cpuRatio}** | ${row.secretFetchesCold} / ${row.secretFetchesWarm} | ${row.firstResult} |`,
-    );
-  }
-  lines.push(
-    '',
-    "Fresh processes interleaved function by function, 7 per function. The wall-clock ratio moves with whatever else runs on the machine (other processes take the cores while a bundle loads); the CPU ratio (user + system time the process used up to the first event, against the empty handler's) does not count waiting for a core and is the steadier figure of the weight a bundle adds.",
-  );
-  lines.push('', '## Overhead', '');
+  lines.push('## Overhead', '');
   lines.push(
     "Each pair is timed interleaved call by call in the same run (one, then the other, alternating which goes first), after a warm-up; p50/p99 are the medians over 5 runs of each run's percentile, and each **ratio** is the median of the 5 per-run ratios (each run's ratio in parentheses). Sequential calls; per second = calls (or pipelined items) per second of time spent in them.",
     '',
@@ -287,61 +292,21 @@ function markdown(r: BenchResults): string {
   return lines.join('\n');
 }
 
-/**
- * Two panels of grouped bars, one row per operation that has a reference: HTTP round trips and
- * billed commands, ours (blue) against the reference (grey), each bar labelled with its value.
- */
+/** The chart of costs.svg: every operation that has a reference. */
 function svg(r: BenchResults): string {
-  const rows = r.costs.filter((c) => c.reference);
-  const esc = (t: string) => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-  const rowH = 40;
-  const top = 78;
-  const labelW = 300;
-  const panelW = 250;
-  const gap = 40;
-  const panels = [
-    { title: 'HTTP round trips', of: (c: Cost) => c.roundTrips },
-    { title: 'billed commands', of: (c: Cost) => c.billed },
-  ];
-  const width = labelW + panels.length * (panelW + gap) + 10;
-  const height = top + rows.length * rowH + 16;
-  const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
-    '<rect width="100%" height="100%" fill="white"/>',
-    `<text x="12" y="22" font-size="15" font-weight="bold">Cost per operation, ours against the reference (npm run bench, ${esc(r.date.slice(0, 10))})</text>`,
-    '<rect x="12" y="34" width="12" height="10" fill="#2f6fdf"/><text x="30" y="43">ours</text>',
-    '<rect x="80" y="34" width="12" height="10" fill="#b5b5b5"/><text x="98" y="43">reference (naive calls, @upstash/ratelimit, @upstash/lock)</text>',
-  ];
-  panels.forEach((panel, p) => {
-    const x0 = labelW + p * (panelW + gap);
-    const max = Math.max(
-      1,
-      ...rows.flatMap((row) => [panel.of(row.ours), panel.of(row.reference?.cost ?? row.ours)]),
-    );
-    const scale = (panelW - 30) / max;
-    parts.push(`<text x="${x0}" y="${top - 12}" font-weight="bold">${panel.title}</text>`);
-    parts.push(`<line x1="${x0}" y1="${top - 6}" x2="${x0}" y2="${height - 10}" stroke="#888"/>`);
-    rows.forEach((row, i) => {
-      const y = top + i * rowH;
-      const bar = (value: number, dy: number, color: string) => {
-        const w = Math.max(1, value * scale);
-        parts.push(`<rect x="${x0}" y="${y + dy}" width="${round(w, 1)}" height="13" fill="${color}"/>`);
-        parts.push(`<text x="${round(x0 + w + 4, 1)}" y="${y + dy + 11}" font-size="11">${value}</text>`);
-      };
-      bar(panel.of(row.ours), 2, '#2f6fdf');
-      if (row.reference) bar(panel.of(row.reference.cost), 17, '#b5b5b5');
-    });
-  });
-  rows.forEach((row, i) => {
-    const y = top + i * rowH;
-    parts.push(`<text x="12" y="${y + 13}">${esc(`${row.group}: ${row.operation}`)}</text>`);
-    const name = row.reference?.name ?? '';
-    parts.push(
-      `<text x="12" y="${y + 28}" fill="#666" font-size="10">${esc(name.length > 52 ? `${name.slice(0, 51)}…` : name)}</text>`,
-    );
-  });
-  parts.push('</svg>');
-  return parts.join('\n');
+  const rows = r.costs.flatMap((c) =>
+    c.reference
+      ? [
+          {
+            label: `${c.group}: ${c.operation}`,
+            reference: c.reference.name,
+            ours: c.ours,
+            theirs: c.reference.cost,
+          },
+        ]
+      : [],
+  );
+  return costsChart(rows, r.date.slice(0, 10));
 }
 
 /** Writes results.json, RESULTS.md and costs.svg into bench/. */

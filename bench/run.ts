@@ -1,16 +1,15 @@
 /**
  * `npm run bench`: side-by-side measurements of what the stack's claims are about. Costs are
  * counted (exact); times are taken next to their reference in the same run and reported as
- * ratios with medians of 5 runs. Writes bench/results.json, bench/RESULTS.md and bench/costs.svg.
+ * ratios with medians. Prints the figures; `--write` writes bench/results.json, bench/RESULTS.md
+ * and bench/costs.svg, `--check` compares with the committed results.json, `--cold-start` measures
+ * only the cold starts (and prints their tables). See docs/bench.md.
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { cpus, type as osType, tmpdir, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { cpus, type as osType, totalmem } from 'node:os';
 import { Lock } from '@upstash/lock';
 import { Ratelimit } from '@upstash/ratelimit';
 import { Redis } from '@upstash/redis';
-import { build } from 'esbuild';
 import { Redis as IORedis } from 'ioredis';
 import { CacheService } from '../lambda/services/cache/cache-service';
 import { LockService } from '../lambda/services/lock';
@@ -20,22 +19,20 @@ import { SessionService } from '../lambda/services/sessions/session-service';
 import { createUpstashRedis } from '../lambda/shared/client';
 import { KeyBuilder } from '../lambda/shared/keys';
 import { UpstashRedisClient } from '../lambda/shared/redis';
-import { ESM_REQUIRE_BANNER } from '../lib/constructs/upstash-function';
 import { commandsCostUsd, PRICES_READ_ON } from '../lib/plans';
-import { handlerEntry } from '../lib/runtime';
 import { startLocalApp } from '../local/app';
 import { localContext } from '../local/lambda-runtime';
 import { startRedisServer } from '../local/redis-server';
 import { UpstashEndpoint } from '../local/upstash/server';
 import { API_SCENARIO, runStep, SCENARIO_CONFIG, type ScenarioClient, stepName } from './api-scenario';
 import { compareResults } from './check';
-import { apiEventFor, authorizerEventFor, schedulerEventFor } from './events';
+import { measureColdStarts } from './cold-start';
+import { apiEventFor } from './events';
 import {
   type Cost,
   closeHttp,
   costOf,
   http,
-  median,
   medianCost,
   type PairedLatency,
   pairedLatency,
@@ -46,11 +43,23 @@ import {
   startHttpFloor,
 } from './lib';
 import { powertoolsIdempotent } from './powertools-idempotency';
-import { type BenchResults, writeReport } from './report';
+import { type BenchResults, markdown, writeReport } from './report';
+import { coldStartMarkdown } from './report-cold-start';
 
 const RUNS = 5;
 /** `npm run bench -- --check`: measure, compare with the committed results, write nothing. */
 const CHECK = process.argv.includes('--check');
+/** `npm run bench -- --write`: measure, then rewrite the committed results. */
+const WRITE = process.argv.includes('--write');
+/** `npm run bench -- --cold-start`: only the cold starts, printed. */
+const COLD_START_ONLY = process.argv.includes('--cold-start');
+/** `--keep-profiles <dir>`: keep a CPU profile of each function's cold start there. */
+const KEEP_PROFILES = process.argv[process.argv.indexOf('--keep-profiles') + 1];
+const keepProfiles = process.argv.includes('--keep-profiles') ? KEEP_PROFILES : undefined;
+if ((WRITE && CHECK) || (COLD_START_ONLY && (WRITE || CHECK))) {
+  console.error('usage: npm run bench [-- --write | --check | --cold-start]');
+  process.exit(2);
+}
 // The in-process handlers log each request to stdout; the figures are what the bench prints.
 process.env.POWERTOOLS_LOG_LEVEL = 'SILENT';
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -89,6 +98,38 @@ export interface CostRow {
   readonly reference?: { readonly name: string; readonly cost: Cost };
 }
 const costs: CostRow[] = [];
+
+/** The local app the API rows and the cold starts run against: one database for every feature. */
+function startBenchStack() {
+  return startLocalApp({
+    port: 0,
+    redisUrl: server.url,
+    keyPrefix: 'benchapi',
+    scheduler: false,
+    // The scenario's configuration (one database, an api limit nothing reaches, a namespace).
+    config: SCENARIO_CONFIG,
+  });
+}
+
+if (COLD_START_ONLY) {
+  const stack = await startBenchStack();
+  // The api bundles' first event reads this key.
+  await http(
+    `${stack.url}/cache/hot`,
+    'PUT',
+    { 'x-api-key': stack.apiKey, 'content-type': 'application/json' },
+    '{"v":1}',
+  );
+  const cold = await measureColdStarts(stack, log, keepProfiles);
+  console.log(coldStartMarkdown(cold).join('\n'));
+  await stack.stop();
+  closeHttp();
+  await endpoint.close();
+  direct.disconnect();
+  await server.stop();
+  log(`cold starts measured in ${round((performance.now() - started) / 1000, 1)} s; nothing written`);
+  process.exit(0);
+}
 
 // ---------------------------------------------------------------- cache
 log('costs: cache, sessions');
@@ -573,14 +614,7 @@ log('costs: namespace invalidation of 1,000,000 keys (fills them first)');
 
 // ---------------------------------------------------------------- the API, through the local stack
 log('costs: API requests through the local stack; secret fetches');
-const stack = await startLocalApp({
-  port: 0,
-  redisUrl: server.url,
-  keyPrefix: 'benchapi',
-  scheduler: false,
-  // The scenario's configuration (one database, an api limit nothing reaches, a namespace).
-  config: SCENARIO_CONFIG,
-});
+const stack = await startBenchStack();
 const apiToken = stack.tokens.main as string;
 const apiCost = (op: () => Promise<unknown>) => costOf(stack.upstash, apiToken, direct, op);
 const auth = { 'x-api-key': stack.apiKey, 'content-type': 'application/json' };
@@ -976,205 +1010,7 @@ log('overhead: local Upstash endpoint vs a direct Redis client');
 }
 
 // ---------------------------------------------------------------- cold start of the bundles
-log('cold start: bundles, fresh processes');
-/** One bundle's weight and start. */
-export interface ColdStartRow {
-  readonly function: string;
-  /** The .mjs Lambda loads (the source map beside it is counted apart). */
-  readonly bytes: number;
-  readonly mapBytes: number;
-  /** Median ms from process start to the handler module imported. */
-  readonly importMs: number;
-  /** Median ms from process start to the first event served (secrets fetched, clients built). */
-  readonly firstEventMs: number;
-  /** Median over the runs of firstEventMs over the empty handler's in the same run. */
-  readonly ratio: number;
-  /** Median CPU time (user + system) the process used up to the first event served. */
-  readonly cpuMs: number;
-  /**
-   * Median over the runs of cpuMs over the empty handler's: steadier than the wall-clock ratio on
-   * a busy machine, since waiting for a core is not counted.
-   */
-  readonly cpuRatio: number;
-  /** Secrets Manager fetches while serving the first event (cold start). */
-  readonly secretFetchesCold: number;
-  /** Secrets Manager fetches while serving the next 10 events in the same process (warm). */
-  readonly secretFetchesWarm: number;
-  /** What the first event returned, checked (a failing handler would start fast and prove nothing). */
-  readonly firstResult: string;
-}
-const coldStart: ColdStartRow[] = [];
-const WARM_EVENTS = 10;
-/** Fresh processes per function: cold starts swing more than warm calls. */
-const COLD_RUNS = 7;
-{
-  const dir = mkdtempSync(join(tmpdir(), 'bench-bundles-'));
-  mkdirSync(join(dir, 'node_modules'));
-  symlinkSync(join(process.cwd(), 'node_modules', '@aws-sdk'), join(dir, 'node_modules', '@aws-sdk'));
-  writeFileSync(
-    join(dir, 'empty.ts'),
-    'export const handler = async () => ({ statusCode: 200, body: "{}" });\n',
-  );
-  // Serves the first event, says so and waits for the go-ahead (the bench reads the secret
-  // fetches of the cold start meanwhile), then serves the warm events.
-  writeFileSync(
-    join(dir, 'runner.mjs'),
-    `import { readFileSync } from 'node:fs';
-const mod = await import(process.argv[2]);
-const imported = performance.now();
-const events = JSON.parse(readFileSync(process.argv[3], 'utf8'));
-const context = { functionName: 'bench', awsRequestId: 'r', getRemainingTimeInMillis: () => 10000 };
-const result = await mod.handler(events[0], context);
-const first = performance.now();
-const used = process.cpuUsage();
-const cpu = (used.user + used.system) / 1000;
-process.stdout.write('\\n@@COLD\\n');
-await new Promise((resolve) => process.stdin.once('data', resolve));
-for (const event of events.slice(1)) await mod.handler(event, context);
-process.stdout.write('\\n@@' + JSON.stringify({ imported, first, cpu, result: result ?? null }) + '\\n');
-process.exit(0);
-`,
-  );
-  const entries: Record<string, string> = {
-    empty: join(dir, 'empty.ts'),
-    api: handlerEntry('api'),
-    authorizer: handlerEntry('authorizer'),
-    'queue-worker': handlerEntry('queue-worker'),
-    maintenance: handlerEntry('maintenance'),
-    'usage-probe': handlerEntry('usage-probe'),
-    // Issue 16's evaluation: Idempotency-Key records, ours and Powertools', with the same client.
-    'idempotency-ours': join(process.cwd(), 'bench', 'cold-idempotency-ours.ts'),
-    'idempotency-powertools': join(process.cwd(), 'bench', 'cold-idempotency-powertools.ts'),
-  };
-  const eventFor = (name: string): unknown =>
-    name.startsWith('idempotency-')
-      ? { key: `cold-${name}` }
-      : name === 'api'
-        ? apiEventFor('GET', '/cache/hot', stack.tenant)
-        : name === 'authorizer'
-          ? authorizerEventFor(stack.apiKey)
-          : name === 'empty'
-            ? {}
-            : schedulerEventFor(name);
-  /** The first event's result in a line, or an error when it is not a success. */
-  const verdict = (name: string, result: unknown): string => {
-    const r = (result ?? {}) as { statusCode?: number; isAuthorized?: boolean };
-    if (name === 'api' || name === 'empty' || name.startsWith('idempotency-')) {
-      if (r.statusCode !== 200) throw new Error(`${name} answered ${JSON.stringify(result).slice(0, 300)}`);
-      return `statusCode ${r.statusCode}`;
-    }
-    if (name === 'authorizer') {
-      if (r.isAuthorized !== true) throw new Error(`authorizer answered ${JSON.stringify(result)}`);
-      return 'isAuthorized true';
-    }
-    if (Array.isArray(result)) return `returned ${result.length} database(s)`;
-    return `returned ${result && typeof result === 'object' ? `{ ${Object.keys(result).slice(0, 3).join(', ')}, … }` : String(result)}`;
-  };
-  const bytes: Record<string, { js: number; map: number }> = {};
-  for (const [name, entry] of Object.entries(entries)) {
-    writeFileSync(
-      join(dir, `${name}.events.json`),
-      JSON.stringify(Array.from({ length: 1 + WARM_EVENTS }, () => eventFor(name))),
-    );
-    // lib/constructs/upstash-function.ts's bundling, as NodejsFunction hands it to esbuild for
-    // Runtime.NODEJS_24_X: ESM, module-first main fields, the require banner, minified, an
-    // external source map without sources content, @aws-sdk/* left to the runtime.
-    const result = await build({
-      entryPoints: [entry],
-      outfile: join(dir, `${name}.mjs`),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      mainFields: ['module', 'main'],
-      banner: { js: ESM_REQUIRE_BANNER },
-      minify: true,
-      sourcemap: true,
-      sourcesContent: false,
-      external: ['@aws-sdk/*'],
-      logLevel: 'silent',
-      write: true,
-      metafile: true,
-    });
-    const outputs = Object.entries(result.metafile.outputs);
-    bytes[name] = {
-      js: outputs.find(([file]) => file.endsWith('.mjs'))?.[1].bytes ?? 0,
-      map: outputs.find(([file]) => file.endsWith('.map'))?.[1].bytes ?? 0,
-    };
-  }
-  interface Run {
-    imported: number;
-    first: number;
-    cpu: number;
-    result: unknown;
-    cold: number;
-    warm: number;
-  }
-  const runOnce = (name: string): Promise<Run> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [join(dir, 'runner.mjs'), join(dir, `${name}.mjs`), join(dir, `${name}.events.json`)],
-        {
-          cwd: dir,
-          env: {
-            PATH: process.env.PATH ?? '',
-            ...stack.env,
-            // As the construct sets it: source maps are read at load time, part of the cold start.
-            NODE_OPTIONS: '--enable-source-maps',
-            POWERTOOLS_LOG_LEVEL: 'SILENT',
-            POWERTOOLS_METRICS_DISABLED: 'true',
-          },
-        },
-      );
-      stack.secrets.resetCounts();
-      let cold = -1;
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        if (cold === -1 && out.includes('@@COLD')) {
-          cold = stack.secrets.totalFetches;
-          stack.secrets.resetCounts();
-          child.stdin.end('go\n');
-        }
-      });
-      child.stderr.on('data', (d: Buffer) => {
-        err += d.toString();
-      });
-      child.on('close', (code) => {
-        const at = out.lastIndexOf('@@{');
-        if (at === -1 || cold === -1) reject(new Error(`${name} exited ${code}: ${err.slice(0, 500)}`));
-        else resolve({ ...JSON.parse(out.slice(at + 2)), cold, warm: stack.secrets.totalFetches });
-      });
-    });
-  const runs: Record<string, Run[]> = {};
-  for (let run = 0; run < COLD_RUNS; run++) {
-    // Interleaved, so a slow moment of the machine hits every function alike.
-    for (const name of Object.keys(entries)) {
-      const list = runs[name] ?? [];
-      list.push(await runOnce(name));
-      runs[name] = list;
-    }
-  }
-  const empty = runs.empty ?? [];
-  for (const [name, list] of Object.entries(runs)) {
-    coldStart.push({
-      function: name,
-      bytes: bytes[name]?.js ?? 0,
-      mapBytes: bytes[name]?.map ?? 0,
-      importMs: round(median(list.map((r) => r.imported)), 1),
-      firstEventMs: round(median(list.map((r) => r.first)), 1),
-      ratio: round(median(list.map((r, i) => r.first / (empty[i]?.first ?? Number.NaN))), 2),
-      cpuMs: round(median(list.map((r) => r.cpu)), 1),
-      cpuRatio: round(median(list.map((r, i) => r.cpu / (empty[i]?.cpu ?? Number.NaN))), 2),
-      secretFetchesCold: median(list.map((r) => r.cold)),
-      secretFetchesWarm: median(list.map((r) => r.warm)),
-      firstResult: list.map((r) => verdict(name, r.result))[0] ?? '',
-    });
-  }
-  rmSync(dir, { recursive: true, force: true });
-}
+const cold = await measureColdStarts(stack, log, keepProfiles);
 
 // ---------------------------------------------------------------- done
 await stack.stop();
@@ -1199,7 +1035,10 @@ const results: BenchResults = {
   price,
   rateLimits,
   secretFetches,
-  coldStart,
+  coldStart: cold.coldStart,
+  coldStartBreakdown: cold.breakdown,
+  sdkPackaging: cold.sdkPackaging,
+  coldStartRuns: cold.runs,
   overhead,
 };
 if (CHECK) {
@@ -1211,6 +1050,15 @@ if (CHECK) {
   log(`checked in ${round(durationMs / 1000, 1)} s against bench/results.json of ${committed.date}`);
   process.exit(failed ? 1 : 0);
 }
-writeReport(results);
-log(`done in ${round(durationMs / 1000, 1)} s: bench/results.json, bench/RESULTS.md, bench/costs.svg`);
+if (WRITE) {
+  writeReport(results);
+  log(
+    `done in ${round(durationMs / 1000, 1)} s: bench/results.json, bench/RESULTS.md, bench/costs.svg written`,
+  );
+} else {
+  console.log(markdown(results));
+  log(
+    `done in ${round(durationMs / 1000, 1)} s; nothing written (--write rewrites bench/results.json, RESULTS.md, costs.svg)`,
+  );
+}
 process.exit(0);

@@ -38,7 +38,7 @@ import {
 } from '../shared/http';
 import { canonicalJson } from '../shared/json';
 import { logFailure } from '../shared/log';
-import { memoize } from '../shared/memo';
+import { lazyProperties, memoize } from '../shared/memo';
 import { METRICS, SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
 import { openApiDocument } from '../shared/openapi';
@@ -80,6 +80,10 @@ const DEFAULT_BUDGET_MS = 10_000;
 /** `APP_CONFIG`, validated once per cold start (lambda/shared/config.ts), defaults applied. */
 const config = appConfig;
 
+/**
+ * The clients of the function's databases (one per database, shared by its features), then each
+ * service built on first use: a cold start builds what its first route needs, not every route's.
+ */
 async function buildServices(): Promise<ApiServices> {
   const keys = keyBuilder();
   const cfg = config();
@@ -89,26 +93,28 @@ async function buildServices(): Promise<ApiServices> {
     redisFor('rateLimit'),
     redisFor('queue'),
   ]);
-  const limiters = new Map<string, RateLimiter>();
-  for (const [name, limit] of Object.entries(cfg.rateLimits)) {
-    limiters.set(name, new RateLimiter({ redis: limitRedis, keys, name, ...limit }));
-  }
   // Idempotency records and last-used days live with the limits: their commands join the
   // limit check's round trip. A create on that same database writes its record in its script.
   const receiptsIn = new Set<'sessions' | 'queue'>();
   if (sessionRedis === limitRedis) receiptsIn.add('sessions');
   if (queueRedis === limitRedis) receiptsIn.add('queue');
-  return {
-    cache: new CacheService({ redis: cacheRedis, keys, ...cfg.cache }),
-    sessions: new SessionService({ redis: sessionRedis, keys, ...cfg.sessions }),
-    limiters,
-    queue: new JobQueue({ redis: queueRedis, keys }),
-    stats: new StatsService({ redis: cacheRedis, keys }),
-    jobTypes: BUILTIN_JOB_TYPES.with(...APP_JOB_TYPES),
-    idempotency: new IdempotencyStore({ redis: limitRedis, keys, ...cfg.idempotency }),
-    keyUsage: new ApiKeyUsage({ redis: limitRedis, keys }),
-    receiptsIn,
-  };
+  return lazyProperties<ApiServices>({
+    cache: () => new CacheService({ redis: cacheRedis, keys, ...cfg.cache }),
+    sessions: () => new SessionService({ redis: sessionRedis, keys, ...cfg.sessions }),
+    limiters: () => {
+      const limiters = new Map<string, RateLimiter>();
+      for (const [name, limit] of Object.entries(cfg.rateLimits)) {
+        limiters.set(name, new RateLimiter({ redis: limitRedis, keys, name, ...limit }));
+      }
+      return limiters;
+    },
+    queue: () => new JobQueue({ redis: queueRedis, keys }),
+    stats: () => new StatsService({ redis: cacheRedis, keys }),
+    jobTypes: () => BUILTIN_JOB_TYPES.with(...APP_JOB_TYPES),
+    idempotency: () => new IdempotencyStore({ redis: limitRedis, keys, ...cfg.idempotency }),
+    keyUsage: () => new ApiKeyUsage({ redis: limitRedis, keys }),
+    receiptsIn: () => receiptsIn,
+  });
 }
 
 /** The services of this container: built on first use, rebuilt after a failed build. */

@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Redis } from '@upstash/redis';
+import { tcpLeftOut } from './bundle-labels';
 import {
   type Credentials,
   credentialsSource,
@@ -11,6 +12,7 @@ import type { DatabaseMode, RuntimeDatabase } from './env';
 import { ConfigurationError, CredentialsError } from './errors';
 import { classifyFailure, unavailableError } from './failures';
 import { type RedisLike, type ServerKind, type SetOptions, UpstashRedisClient } from './redis';
+import { useNodeTransportFor } from './upstash-fetch';
 import { MeteredRedis, meterUpstashClient, type RoundTripRecorder } from './usage';
 
 /** Per-request timeout when none is configured: well under any sane Lambda timeout. */
@@ -104,6 +106,8 @@ function ceilingMs(maxTimeoutMs: number): number {
 export function createUpstashRedis(credentials: RestCredentials, options: ClientOptions = {}): Redis {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const maxTimeoutMs = options.maxTimeoutMs ?? timeoutMs * 5;
+  // In a bundle built by UpstashFunction, this URL's requests go over node:https (upstash-fetch.ts).
+  useNodeTransportFor(credentials.url);
   const redis = new Redis({
     url: credentials.url,
     token: credentials.token,
@@ -118,6 +122,10 @@ export function createUpstashRedis(credentials: RestCredentials, options: Client
   return redis;
 }
 
+// Loaded on first use of a TCP database; left out of REST-only bundles (bundle-labels.ts).
+let loadTcpClient: (() => Promise<typeof import('./redis-tcp')>) | undefined;
+UPSTASH_TCP: loadTcpClient = () => import('./redis-tcp');
+
 /** A {@link RedisLike} plus how to release it. */
 interface Connection {
   readonly redis: RedisLike;
@@ -131,9 +139,8 @@ async function connect(
   options: ClientOptions,
 ): Promise<Connection> {
   if (credentials.mode === 'tcp') {
-    // Loaded on first use: ioredis is almost half the bundle, and REST-only functions never
-    // need it, so they do not pay for evaluating it at cold start.
-    const { TcpRedisClient } = await import('./redis-tcp');
+    if (!loadTcpClient) throw tcpLeftOut(`database "${database.name}"`);
+    const { TcpRedisClient } = await loadTcpClient();
     const tcp = await TcpRedisClient.connect(credentials.url, {
       database: database.name,
       timeoutMs: options.timeoutMs,

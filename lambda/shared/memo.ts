@@ -84,3 +84,27 @@ export class MemoMap<K, T> {
     return [...this.#values.values()];
   }
 }
+
+/**
+ * An object whose properties are built on first read, each once: what a handler builds for its
+ * routes, so a cold start builds only what its first event uses.
+ *
+ * @example
+ * const services = lazyProperties({ cache: () => new CacheService(options) });
+ * services.cache.get(tenant, key); // built here, reused after
+ */
+export function lazyProperties<T extends object>(builders: { readonly [K in keyof T]: () => T[K] }): T {
+  const built = {} as T;
+  for (const name of Object.keys(builders) as Array<keyof T>) {
+    Object.defineProperty(built, name, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        const value = builders[name]();
+        Object.defineProperty(built, name, { value, enumerable: true, writable: false });
+        return value;
+      },
+    });
+  }
+  return built;
+}

@@ -79,7 +79,11 @@ export class MetricsPublisher {
     const withService = !options.acrossServices;
     const names = Object.keys(dimensions);
     dimensionSetOf(definition, withService ? [...names, DIMENSIONS.service] : names);
-    const sorted = Object.fromEntries(Object.entries(dimensions).sort(([a], [b]) => a.localeCompare(b)));
+    // Code-unit order, not localeCompare: the names are ASCII, and the first localeCompare of a
+    // process loads ICU's collation data (about 5 ms of a cold start, measured by the bench).
+    const sorted = Object.fromEntries(
+      Object.entries(dimensions).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    );
     const key = `${withService ? 's' : '-'}${JSON.stringify(sorted)}`;
     let group = this.#groups.get(key);
     if (!group) {

@@ -1,3 +1,4 @@
+import { tcpLeftOut } from './bundle-labels';
 import { type ClientOptions, createRedisClient, type ManagedRedisClient } from './client';
 import type { RuntimeConfig } from './config';
 import {
@@ -10,7 +11,7 @@ import { type Feature, type RuntimeDatabase, type RuntimeEnv, readRuntimeEnv } f
 import { ConfigurationError } from './errors';
 import { KeyBuilder } from './keys';
 import { MemoMap } from './memo';
-import { MigrationRouter } from './migration';
+import type { MigrationRouter } from './migration';
 import type { RedisLike } from './redis';
 import { usageRecorder } from './usage';
 
@@ -44,6 +45,10 @@ const managed = (database: RuntimeDatabase, metered = true): Promise<ManagedRedi
     metered ? { ...clientOptions, onRoundTrip: usageRecorder(database.name) } : clientOptions,
   );
 
+// Loaded while a database migrates; left out of REST-only bundles (bundle-labels.ts).
+let loadMigration: (() => Promise<typeof import('./migration')>) | undefined;
+UPSTASH_TCP: loadMigration = () => import('./migration');
+
 /**
  * The database's client: Upstash alone, or, while it is migrating in `shadow` or `rollout`, the
  * migration router over Upstash and the old Redis (its TCP credentials from the source secret).
@@ -51,6 +56,8 @@ const managed = (database: RuntimeDatabase, metered = true): Promise<ManagedRedi
 async function buildClient(database: RuntimeDatabase): Promise<RedisLike & { close(): Promise<void> }> {
   const migration = database.migration;
   if (!migration || migration.mode === 'off' || migration.mode === 'upstash') return managed(database);
+  if (!loadMigration) throw tcpLeftOut(`database "${database.name}" (migrating)`);
+  const { MigrationRouter } = await loadMigration();
   const source: RuntimeDatabase = {
     name: `${database.name}-source`,
     mode: 'tcp',

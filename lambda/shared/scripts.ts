@@ -56,22 +56,33 @@ return { __calls, __reply }
 const bySha = new Map<string, LuaScript>();
 const byText = new Map<string, LuaScript>();
 
-/** Declares a script; its SHA-1s are computed once, at module load. */
+/**
+ * Declares a script. Its variants and their SHA-1s are computed on first use, not at module load:
+ * a handler imports every script of the services it may call, and a cold start runs few of them.
+ * A script is in the lookups ({@link scriptBySha}, {@link scriptByText}) from then on, which is
+ * before any of its text or SHA-1 can have been sent.
+ */
 export function defineScript(name: string, source: string): LuaScript {
-  const wrapped = countingWrapper(source);
-  const variant = (kind: ServerKind) => {
-    const text = SHEBANG[kind] + wrapped;
-    return { text, sha: sha1(text) };
-  };
+  let variants: LuaScript['variants'] | undefined;
   const script: LuaScript = {
     name,
     source,
-    variants: { upstash: variant('upstash'), redis: variant('redis') },
+    get variants() {
+      if (!variants) {
+        const wrapped = countingWrapper(source);
+        const variant = (kind: ServerKind) => {
+          const text = SHEBANG[kind] + wrapped;
+          return { text, sha: sha1(text) };
+        };
+        variants = { upstash: variant('upstash'), redis: variant('redis') };
+        for (const { sha, text } of Object.values(variants)) {
+          bySha.set(sha, script);
+          byText.set(text, script);
+        }
+      }
+      return variants;
+    },
   };
-  for (const { sha, text } of Object.values(script.variants)) {
-    bySha.set(sha, script);
-    byText.set(text, script);
-  }
   return script;
 }
 

@@ -32,6 +32,8 @@ export {
 export {
   ESM_REQUIRE_BANNER,
   type FeatureDatabases,
+  INJECTED_MODULES,
+  SDK_LEFT_TO_RUNTIME,
   UpstashFunction,
   type UpstashFunctionProps,
 } from './upstash-function';

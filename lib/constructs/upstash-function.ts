@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { type IGrantable, type IPrincipal, type IRole, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import {
@@ -16,6 +17,7 @@ import {
 import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import * as v from 'valibot';
+import { LAZY_SDK_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
 import {
   DEFAULTS,
   describeIssues,
@@ -31,6 +33,55 @@ import type { UpstashDatabaseSecret } from './upstash-database-secret';
 /** Lets CommonJS dependencies `require` inside the ESM bundle. */
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __createRequire } from 'node:module';const require = __createRequire(import.meta.url);";
+
+/**
+ * Modules the bundles leave out although the AWS SDK itself is bundled: those the SDK imports only
+ * lazily (`import()`), on paths a Lambda function reading a secret never takes. They are not
+ * shipped, and the dynamic imports stay unresolved; the Lambda runtime would provide them if one
+ * were ever taken.
+ * - The credential providers the default chain loads only when the environment holds no
+ *   credentials (single sign-on, profiles, processes, web identity, container and instance
+ *   metadata, console login) and the clients they use: a Lambda function always has its role's
+ *   credentials in its environment.
+ * - Event streams (`@smithy/core/event-streams`): no Secrets Manager operation streams.
+ * - `bowser`: the browser's user-agent parser.
+ *
+ * Bundled, the credential providers would only be parsed (130 KB). A lazily imported module
+ * that shares code with the rest also makes esbuild wrap all of that shared code in lazy
+ * initialisers, which V8 then compiles twice (skimmed at load, in full on first use): the event
+ * streams did that to most of the SDK. `npm run bench` measures both.
+ */
+export const SDK_LEFT_TO_RUNTIME: readonly string[] = [
+  '@aws-sdk/credential-provider-http',
+  '@aws-sdk/credential-provider-ini',
+  '@aws-sdk/credential-provider-login',
+  '@aws-sdk/credential-provider-process',
+  '@aws-sdk/credential-provider-sso',
+  '@aws-sdk/credential-provider-web-identity',
+  '@aws-sdk/nested-clients',
+  '@aws-sdk/token-providers',
+  '@smithy/credential-provider-imds',
+  '@smithy/core/event-streams',
+  'bowser',
+];
+
+/** A runtime module's file: `.ts` in the source tree, `.js` in the built package. */
+const runtimeModule = (name: string): string =>
+  fileURLToPath(
+    new URL(`../../lambda/shared/${name}.${import.meta.url.endsWith('.ts') ? 'ts' : 'js'}`, import.meta.url),
+  );
+
+/**
+ * The modules every bundle injects (esbuild `inject`: each binds a global name in the bundle, and
+ * only where the bundle's code reads that name):
+ * - `upstash-fetch` as `fetch`: the Upstash clients' requests over `node:https` instead of undici;
+ * - `secrets-manager-client` as `UPSTASH_SECRETS_MANAGER_SDK`: the Secrets Manager client,
+ *   imported statically.
+ */
+export const INJECTED_MODULES: readonly string[] = [
+  runtimeModule('upstash-fetch'),
+  runtimeModule('secrets-manager-client'),
+];
 
 /** Which database serves which feature: `{ cache: cacheDb, rateLimit: stateDb }`. */
 export type FeatureDatabases = Readonly<Partial<Record<Feature, UpstashDatabaseSecret>>>;
@@ -96,7 +147,7 @@ export interface UpstashFunctionProps extends NodejsFunctionProps {
 
 /**
  * A Node.js Lambda function set up for the Upstash runtime: newest Node runtime, ARM64, ESM bundle
- * (minified, source maps, `@aws-sdk/*` left to the runtime), JSON logs into its own log group
+ * (minified, source maps, the Secrets Manager client bundled: {@link UpstashFunction.bundling}), JSON logs into its own log group
  * with a retention, and its own role that may write those logs and read exactly the secrets of
  * the databases its features use, nothing else. Any `NodejsFunction` option overrides these
  * defaults (`bundling` field by field): `runtime` Node.js 24, `architecture` ARM64, `memorySize`
@@ -129,6 +180,11 @@ export class UpstashFunction extends Construct implements IGrantable {
   readonly features: FeatureDatabases;
   /** Its `POWERTOOLS_SERVICE_NAME`: the `service` dimension of every metric it publishes. */
   readonly serviceName: string;
+  /**
+   * The bundling its `NodejsFunction` was given ({@link UpstashFunction.bundling} with the props'
+   * `bundling` over it): for tools that rebuild the bundle, e.g. to read its esbuild metafile.
+   */
+  readonly bundling: BundlingOptions;
   readonly grantPrincipal: IPrincipal;
 
   constructor(scope: Construct, id: string, props: UpstashFunctionProps = {}) {
@@ -166,6 +222,10 @@ export class UpstashFunction extends Construct implements IGrantable {
     this.role = role;
     this.grantPrincipal = role;
 
+    this.bundling = UpstashFunction.bundling(
+      functionProps.bundling,
+      this.databases.some((db) => db.mode === 'tcp' || db.migrating),
+    );
     this.function = new NodejsFunction(this, 'Resource', {
       runtime: Runtime.NODEJS_24_X,
       architecture: Architecture.ARM_64,
@@ -184,26 +244,29 @@ export class UpstashFunction extends Construct implements IGrantable {
         POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
         NODE_OPTIONS: '--enable-source-maps',
       },
-      bundling: UpstashFunction.bundling(
-        functionProps.bundling,
-        this.databases.some((db) => db.mode === 'tcp' || db.migrating),
-      ),
+      bundling: this.bundling,
     });
 
     this.node.addValidation({ validate: () => this.#problems(props) });
   }
 
   /**
-   * The bundling of every Upstash function: ESM, minified, source maps without sources, `@aws-sdk/*`
-   * left to the runtime (it provides the Secrets Manager client), a `require` shim for CommonJS
-   * dependencies; `overrides` win field by field.
+   * The bundling of every Upstash function, chosen by measured cold starts (`npm run bench`,
+   * docs/architecture.md): ESM, minified, source maps without sources, a `require` shim for
+   * CommonJS dependencies, and
+   * - the AWS SDK bundled (the Secrets Manager client, minified into the function, loads in about
+   *   half the CPU time of the runtime's copy), less the credential providers a Lambda function
+   *   never reaches ({@link SDK_LEFT_TO_RUNTIME});
+   * - {@link INJECTED_MODULES}: `fetch` for the Upstash clients (they skip loading undici) and the
+   *   Secrets Manager client as top-level code (the runtime's lazy import of it dropped);
+   * - for a function whose databases are all reached over REST, esbuild's `--drop-labels` of the
+   *   runtime's `UPSTASH_TCP` imports (lambda/shared/bundle-labels.ts): ioredis, the TCP client
+   *   and the migration code are neither shipped nor parsed.
    *
-   * ioredis is bundled only for a function with a database reached over TCP (`mode: 'tcp'`, or an
-   * old Redis while migrating): the runtime imports it on first use of such a database, so a
-   * REST-only function never loads it, and leaving it out keeps its bundle ~140 KB smaller and
-   * lets a project without ioredis (an optional peer) bundle at all.
+   * `overrides` win field by field.
    *
-   * @param tcp whether one of the function's databases is reached over TCP
+   * @param tcp whether one of the function's databases is reached over TCP (`mode: 'tcp'`, or an
+   *   old Redis while migrating)
    */
   static bundling(overrides: BundlingOptions = {}, tcp = false): BundlingOptions {
     return {
@@ -213,7 +276,10 @@ export class UpstashFunction extends Construct implements IGrantable {
       minify: true,
       sourceMap: true,
       sourcesContent: false,
-      externalModules: tcp ? ['@aws-sdk/*'] : ['@aws-sdk/*', 'ioredis'],
+      bundleAwsSDK: true,
+      externalModules: [...SDK_LEFT_TO_RUNTIME],
+      inject: [...INJECTED_MODULES],
+      esbuildArgs: { '--drop-labels': tcp ? LAZY_SDK_LABEL : `${LAZY_SDK_LABEL},${TCP_LABEL}` },
       ...overrides,
     };
   }

@@ -1,8 +1,15 @@
+import { existsSync } from 'node:fs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { LAZY_SDK_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
 import { UpstashDatabaseSecret } from '../../lib/constructs/upstash-database-secret';
-import { UpstashFunction, type UpstashFunctionProps } from '../../lib/constructs/upstash-function';
+import {
+  INJECTED_MODULES,
+  SDK_LEFT_TO_RUNTIME,
+  UpstashFunction,
+  type UpstashFunctionProps,
+} from '../../lib/constructs/upstash-function';
 
 // A real entry (never bundled here: bundling-stacks is empty).
 const ENTRY = new URL('../../lambda/handlers/usage-probe.ts', import.meta.url).pathname;
@@ -104,13 +111,31 @@ describe('UpstashFunction', () => {
           Variables: Match.objectLike({ FEATURE_FLAG: 'on', NODE_OPTIONS: '--enable-source-maps' }),
         },
       });
-      expect(UpstashFunction.bundling({ minify: false })).toMatchObject({
-        minify: false,
-        sourceMap: true,
-        externalModules: ['@aws-sdk/*', 'ioredis'],
+      expect(UpstashFunction.bundling({ minify: false })).toMatchObject({ minify: false, sourceMap: true });
+    });
+
+    it('bundles the SDK and the Upstash transport, and leaves TCP code out unless a database needs it', () => {
+      const rest = build().fn.bundling;
+      // The Secrets Manager client is bundled; only the SDK's lazily imported extras are not.
+      expect(rest.externalModules).toEqual([...SDK_LEFT_TO_RUNTIME]);
+      expect(rest.externalModules?.some((m) => m.startsWith('@aws-sdk/client-'))).toBe(false);
+      expect(rest.inject).toEqual([...INJECTED_MODULES]);
+      for (const file of INJECTED_MODULES) expect(existsSync(file), file).toBe(true);
+      expect(rest.esbuildArgs).toEqual({ '--drop-labels': `${LAZY_SDK_LABEL},${TCP_LABEL}` });
+
+      // A database over TCP, or one migrating from an old Redis, keeps the TCP imports.
+      const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+      const stack = new Stack(app, 'Tcp');
+      const tcp = new UpstashDatabaseSecret(stack, 'SelfHosted', {
+        databaseName: 'self-hosted',
+        mode: 'tcp',
       });
-      // ioredis is bundled only where a database is reached over TCP.
-      expect(UpstashFunction.bundling({}, true).externalModules).toEqual(['@aws-sdk/*']);
+      const withTcp = new UpstashFunction(stack, 'Copy', { entry: ENTRY, features: { cache: tcp } });
+      expect(withTcp.bundling.esbuildArgs).toEqual({ '--drop-labels': LAZY_SDK_LABEL });
+      // Field by field: an override of one field keeps the others.
+      const overridden = build({ bundling: { externalModules: ['@aws-sdk/*'] } }).fn.bundling;
+      expect(overridden.externalModules).toEqual(['@aws-sdk/*']);
+      expect(overridden.inject).toEqual([...INJECTED_MODULES]);
     });
 
     it('writes the runtime config it is given, defaults applied, as APP_CONFIG', () => {

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import { tcpLeftOut } from '../../shared/bundle-labels';
 import type { KeyBuilder } from '../../shared/keys';
 import type { RedisLike } from '../../shared/redis';
 import type { JobQueue, JobRegistry } from '../queue';
 import { MIGRATION_COPY_JOB } from '../queue/job-types';
-import { type CopyProgress, type CopyRate, copyKeys, redisCheckpoint } from './copy';
+import type { CopyProgress, CopyRate } from './copy';
 import { MIGRATION_COPY } from './job-types';
 
 export { MIGRATION_COPY, OPERATOR_JOB_PREFIX } from './job-types';
@@ -55,6 +56,10 @@ export interface CopySliceReport {
   readonly etaSeconds: number | null;
 }
 
+// The copy and ioredis, loaded by the first copy; left out of REST-only bundles (shared/bundle-labels.ts).
+let loadCopy: (() => Promise<[typeof import('./copy'), typeof import('ioredis')]>) | undefined;
+UPSTASH_TCP: loadCopy = () => Promise.all([import('./copy'), import('ioredis')]);
+
 /**
  * Registers `migration.copy` (payload `{ database, match?, batch? }`): copies a slice of the keys
  * until the invocation's time runs out, then enqueues the next slice, which resumes from the
@@ -66,9 +71,10 @@ export function registerCopyJob(registry: JobRegistry, options: CopyJobOptions):
     const payload = job.payload;
     const match = payload.match ?? `${options.keys.prefix}:*`;
     const batch = payload.batch ?? 500;
-    const url = await options.sourceUrl(payload.database);
     // Only a copy needs ioredis; the worker's other jobs never load it.
-    const { Redis: IORedis } = await import('ioredis');
+    if (!loadCopy) throw tcpLeftOut(`migration.copy of database "${payload.database}"`);
+    const [{ copyKeys, redisCheckpoint }, { Redis: IORedis }] = await loadCopy();
+    const url = await options.sourceUrl(payload.database);
     const source = new IORedis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
     const id = copyId(url, match);
     let progress: CopyProgress;

@@ -1,23 +1,17 @@
 import { spawn } from 'node:child_process';
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintApiKey, serializeApiKeySet } from '../../../lambda/shared/api-keys';
 import { defineStacks } from '../../../lib/app-stacks';
 import { configFromContext, parseConfig, runtimeConfig } from '../../../lib/config';
-import type { UpstashFunction } from '../../../lib/constructs/upstash-function';
+import { UpstashFunction } from '../../../lib/constructs/upstash-function';
+import { esbuildOptions } from '../../../lib/esbuild-options';
+import { handlerEntry } from '../../../lib/runtime';
 import type { SecretsManagerEndpoint } from '../../../local/secrets-manager/server';
 import { apiEvent } from '../../helpers/http';
 import { schedulerEvent } from '../../helpers/lambda';
@@ -26,22 +20,34 @@ import { startLocalSecretsManager } from '../../helpers/secrets-manager';
 import { CDK_CONTEXT } from '../../infra/helpers';
 
 /**
- * The bundles in cdk.out, as `cdk synth` builds them (ESM, minified, Node 24, @aws-sdk/* left to
- * the runtime, the require banner), each run in a fresh Node process with no access to the source
- * tree: what deploys is what works.
+ * The bundles in cdk.out, as `cdk synth` builds them (lib/constructs/upstash-function.ts: ESM,
+ * minified, Node 24, the require banner, the Secrets Manager client inside), each run in a fresh
+ * Node process with no access to the source tree and no AWS SDK beside it: what deploys is what
+ * works. Their esbuild metafiles (the same build through the esbuild API, byte for byte) hold
+ * them to a budget and to what their databases need.
  */
 
-/** Bytes each bundle may weigh; a jump past these is a dependency slipping in. */
-// REST-only functions leave ioredis out (about 140 KB): the budgets hold them to that.
+/**
+ * Bytes each bundle may weigh; a jump past these is a dependency slipping in. About 147 KB of
+ * each is the Secrets Manager client (bundled: faster to load than the runtime's copy, see
+ * docs/architecture.md); the authorizer is little else.
+ */
 const BUDGET: Record<string, number> = {
-  // REST-only (no ioredis): 220 KB after issue 17; issue 16's request schemas, the OpenAPI
-  // document (valibot, @valibot/to-json-schema) and the new routes and services add about 60 KB.
-  api: 290_000,
-  authorizer: 60_000,
-  'queue-worker': 240_000,
-  maintenance: 215_000,
-  'usage-probe': 190_000,
+  // The Secrets Manager client is bundled (about 147 KB, issue 18); issue 16's request schemas, the
+  // OpenAPI document and the new routes and services add about 60 KB to the api.
+  api: 450_000,
+  authorizer: 190_000,
+  'queue-worker': 365_000,
+  maintenance: 345_000,
+  'usage-probe': 320_000,
 };
+
+/** Source files that only a function with a database over TCP (or migrating) may contain. */
+const TCP_ONLY = [
+  /node_modules\/ioredis\//,
+  /lambda\/shared\/(redis-tcp|migration)\.ts$/,
+  /lambda\/services\/migration\/copy\.ts$/,
+];
 
 // Runs the events one after another in one process (a cold then warm container) and prints the
 // results after a marker, since the handlers log to stdout too.
@@ -61,11 +67,12 @@ describe('Lambda bundles', () => {
   const key = mintApiKey('acme');
   let env: Record<string, string>;
 
+  /** Each function's construct, and the metafile of its bundle. */
+  const built: Record<string, { fn: UpstashFunction; metafile: Metafile }> = {};
+
   beforeAll(async () => {
     writeFileSync(join(dir, 'runner.mjs'), RUNNER);
-    // The Lambda runtime provides @aws-sdk/* (the bundles leave it out); nothing else is there.
-    mkdirSync(join(dir, 'node_modules'));
-    symlinkSync(join(process.cwd(), 'node_modules', '@aws-sdk'), join(dir, 'node_modules', '@aws-sdk'));
+    // No node_modules: the bundles carry the AWS SDK; the runtime's copy is not there to fall back on.
     sm = await startLocalSecretsManager({ 'upstash/api-keys': serializeApiKeySet({ keys: [key.record] }) });
     const { url, token } = sharedEndpoint();
     env = {
@@ -105,6 +112,18 @@ describe('Lambda bundles', () => {
       const asset = join(outdir, `asset.${code.s3Key.replace(/\.zip$/, '')}`);
       expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
       copyFileSync(join(asset, 'index.mjs'), join(dir, `${name}.mjs`));
+      // The same build through the esbuild API, for its metafile.
+      const outfile = join(dir, 'meta', name, 'index.mjs');
+      const result = await build({
+        ...esbuildOptions(fn.bundling, handlerEntry(name), outfile),
+        absWorkingDir: process.cwd(),
+        metafile: true,
+        logLevel: 'silent',
+      });
+      expect(readFileSync(outfile, 'utf8'), `${name}: the API build is the synthesized bundle`).toBe(
+        readFileSync(join(asset, 'index.mjs'), 'utf8'),
+      );
+      built[name] = { fn, metafile: result.metafile };
     }
     // Synthesizes the whole app and bundles five functions with esbuild: a few seconds on a quiet
     // machine, ten times that with the cores busy, so the default hook timeout is not enough.
@@ -119,9 +138,18 @@ describe('Lambda bundles', () => {
    * Secrets Manager answers from this process, so it must not block.
    */
   async function run(name: string, events: unknown[]): Promise<unknown[]> {
+    return (await runWithOutput(name, events)).results;
+  }
+
+  /** {@link run}, with the process's log lines (stdout and stderr) and environment changes. */
+  async function runWithOutput(
+    name: string,
+    events: unknown[],
+    extraEnv: Record<string, string> = {},
+  ): Promise<{ results: unknown[]; logs: string }> {
     const child = spawn(process.execPath, [join(dir, 'runner.mjs'), join(dir, `${name}.mjs`)], {
-      env,
-      // Outside the project, so only the bundle and the runtime's @aws-sdk can resolve imports.
+      env: { ...env, ...extraEnv },
+      // Outside the project, so only the bundle can resolve imports.
       cwd: dir,
       timeout: 20_000,
     });
@@ -137,12 +165,90 @@ describe('Lambda bundles', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     const marker = stdout.lastIndexOf('@@RESULTS@@');
     expect(marker, `${name} exited ${code}: ${stderr}`).toBeGreaterThan(-1);
-    return JSON.parse(stdout.slice(marker + '@@RESULTS@@'.length));
+    return {
+      results: JSON.parse(stdout.slice(marker + '@@RESULTS@@'.length)),
+      logs: stdout.slice(0, marker) + stderr,
+    };
   }
 
-  it('keeps every bundle within its size budget', () => {
+  /** The bundle's output in the metafile, and its inputs with the bytes each put in it. */
+  const output = (name: string) => {
+    const [file, out] =
+      Object.entries(built[name]?.metafile.outputs ?? {}).find(([f]) => f.endsWith('.mjs')) ?? [];
+    if (!file || !out) throw new Error(`no metafile output for ${name}`);
+    return { bytes: out.bytes, inputs: Object.entries(out.inputs).filter(([, i]) => i.bytesInOutput > 0) };
+  };
+
+  it('keeps every bundle within its size budget (esbuild metafile)', () => {
+    expect(Object.keys(built).sort()).toEqual(Object.keys(BUDGET).sort());
     for (const [name, budget] of Object.entries(BUDGET)) {
-      expect(statSync(join(dir, `${name}.mjs`)).size, name).toBeLessThan(budget);
+      expect(output(name).bytes, name).toBeLessThan(budget);
+    }
+  });
+
+  it('leaves ioredis, the TCP client and the migration code out of every function whose databases are REST', () => {
+    for (const [name, { fn }] of Object.entries(built)) {
+      expect(
+        fn.databases.every((db) => db.mode === 'rest' && !db.migrating),
+        name,
+      ).toBe(true);
+      const tcpInputs = output(name).inputs.filter(([file]) => TCP_ONLY.some((re) => re.test(file)));
+      expect(
+        tcpInputs.map(([file]) => file),
+        name,
+      ).toEqual([]);
+      expect(readFileSync(join(dir, `${name}.mjs`), 'utf8'), name).not.toContain('ioredis');
+    }
+  });
+
+  it('says which construct setting is missing when a REST-only bundle meets a TCP database', async () => {
+    const { results, logs } = await runWithOutput(
+      'api',
+      [apiEvent({ method: 'GET', path: '/cache/b', tenant: 'acme' })],
+      { UPSTASH_DATABASES: '{"legacy":{"mode":"tcp"}}', REDIS_URL: 'redis://127.0.0.1:1' },
+    );
+    const [answer] = results as Array<{ statusCode: number; body: string }>;
+    expect(answer?.statusCode).toBe(500);
+    expect(JSON.parse(answer?.body ?? '{}').error.code).toBe('CONFIGURATION_ERROR');
+    expect(logs).toContain(
+      'database \\"legacy\\" needs the TCP client, which this function was bundled without: its UpstashFunction lists no database reached over TCP or migrating',
+    );
+  });
+
+  it('bundles them for a function with a database over TCP (the construct picks that build)', async () => {
+    const tcp = UpstashFunction.bundling(undefined, true);
+    const result = await build({
+      ...esbuildOptions(tcp, handlerEntry('queue-worker'), join(dir, 'meta', 'tcp', 'index.mjs')),
+      metafile: true,
+      logLevel: 'silent',
+    });
+    const inputs = Object.keys(
+      Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.inputs ?? {},
+    );
+    for (const re of TCP_ONLY)
+      expect(
+        inputs.some((file) => re.test(file)),
+        String(re),
+      ).toBe(true);
+  });
+
+  it('keeps every bundled module in the top-level code: no lazily imported module is bundled', () => {
+    // A module bundled behind import() is wrapped in a lazy initialiser, with all the code it shares
+    // with the rest: V8 then compiles that code twice (the SDK's event streams did that to 130 KB).
+    for (const name of Object.keys(built)) {
+      const metafile = built[name]?.metafile;
+      const lazy = Object.entries(metafile?.inputs ?? {}).flatMap(([file, input]) =>
+        input.imports
+          .filter((i) => i.kind === 'dynamic-import' && !i.external)
+          .map((i) => `${file} -> ${i.path}`),
+      );
+      expect(lazy, name).toEqual([]);
+      // And every package comes in as an ES module, which esbuild can tree-shake.
+      const cjs = output(name).inputs.filter(([file]) => metafile?.inputs[file]?.format === 'cjs');
+      expect(
+        cjs.map(([file]) => file),
+        name,
+      ).toEqual([]);
     }
   });
 

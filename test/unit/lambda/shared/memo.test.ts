@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoMap, memoize } from '../../../../lambda/shared/memo';
+import { lazyProperties, MemoMap, memoize } from '../../../../lambda/shared/memo';
 
 describe('memoize', () => {
   it('builds once for concurrent and later calls', async () => {
@@ -59,5 +59,43 @@ describe('MemoMap', () => {
     await expect(refresh).rejects.toThrow('re-fetch failed');
     await Promise.resolve();
     expect(await map.peek('secret')).toBe('v1');
+  });
+});
+
+describe('lazyProperties', () => {
+  it('builds each property on its first read, once, and none it never reads', () => {
+    const built: string[] = [];
+    const services = lazyProperties<{ cache: { name: string }; queue: { name: string } }>({
+      cache: () => {
+        built.push('cache');
+        return { name: 'cache' };
+      },
+      queue: () => {
+        built.push('queue');
+        return { name: 'queue' };
+      },
+    });
+
+    expect(built).toEqual([]);
+    const first = services.cache;
+    expect(services.cache).toBe(first);
+    expect(built).toEqual(['cache']);
+    expect(Object.keys(services)).toEqual(['cache', 'queue']);
+    expect(built).toEqual(['cache']);
+  });
+
+  it('builds again on the next read when a build throws', () => {
+    let calls = 0;
+    const services = lazyProperties<{ flaky: number }>({
+      flaky: () => {
+        calls += 1;
+        if (calls === 1) throw new Error('not yet');
+        return calls;
+      },
+    });
+
+    expect(() => services.flaky).toThrow('not yet');
+    expect(services.flaky).toBe(2);
+    expect(services.flaky).toBe(2);
   });
 });
