@@ -127,5 +127,16 @@ export function compareResults(
     o.upstashFloorPipeline?.p50Ratio,
     n.upstashFloorPipeline?.p50Ratio,
   );
+  ratio(
+    'Upstash endpoint (lean client) / ioredis, single GET p50',
+    o.upstashLeanSingle?.p50Ratio,
+    n.upstashLeanSingle?.p50Ratio,
+    SINGLE_COMMAND_TOLERANCE,
+  );
+  ratio(
+    'Upstash endpoint (lean client) / ioredis, pipeline of 100 p50',
+    o.upstashLeanPipeline?.p50Ratio,
+    n.upstashLeanPipeline?.p50Ratio,
+  );
   return { lines, failed };
 }

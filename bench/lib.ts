@@ -233,6 +233,49 @@ export function closeHttp(): void {
  * or 100 for `/pipeline`). What `@upstash/redis` and Node's fetch cost here, whatever the server
  * does; the endpoint's own work is what it takes beyond this.
  */
+/**
+ * The leanest REST client: one keep-alive socket (node:http), the JSON body written and the
+ * answer read whole, nothing else. Against the endpoint it measures what the endpoint itself
+ * costs, without a full client's work (the SDK's fetch, its command classes and parsing).
+ */
+export function leanRestClient(url: string, token: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const { hostname, port } = new URL(url);
+  const post = (path: string, body: string) =>
+    new Promise<unknown>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: hostname,
+          port,
+          path,
+          method: 'POST',
+          agent,
+          headers: {
+            authorization: `Bearer ${token}`,
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const reply = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+            if (res.statusCode !== 200) reject(new Error(`HTTP ${res.statusCode}: ${JSON.stringify(reply)}`));
+            else resolve(reply);
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+  return {
+    command: (args: readonly string[]) => post('/', JSON.stringify(args)),
+    pipeline: (commands: readonly (readonly string[])[]) => post('/pipeline', JSON.stringify(commands)),
+    close: () => agent.destroy(),
+  };
+}
+
 export async function startHttpFloor(): Promise<{ url: string; close: () => Promise<void> }> {
   const single = '{"result":"dg=="}';
   const pipeline = `[${Array.from({ length: 100 }, () => '{"result":"T0s="}').join(',')}]`;

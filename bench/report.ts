@@ -58,9 +58,10 @@ function gaps(r: BenchResults): string[] {
   }
   const { upstashSingle: single, upstashPipeline: piped } = r.overhead;
   const { upstashFloorSingle: floorSingle, upstashFloorPipeline: floorPiped } = r.overhead;
+  const { upstashLeanSingle: leanSingle, upstashLeanPipeline: leanPiped } = r.overhead;
   if (single && piped && floorSingle && floorPiped && (single.p50Ratio > 3 || piped.p50Ratio > 2.5))
     out.push(
-      `local Upstash endpoint against ioredis: ${single.p50Ratio}× for a GET and ${piped.p50Ratio}× for a pipeline of 100, against goals of 3× and 2.5×. The goals sit below what the client alone costs: \`@upstash/redis\` over Node 20's fetch, against a server that answers at once without Redis, is ${round(single.p50Ratio / floorSingle.p50Ratio, 1)}× and ${round(piped.p50Ratio / floorPiped.p50Ratio, 1)}× ioredis here; the endpoint adds ${floorSingle.p50Ratio}× and ${floorPiped.p50Ratio}× to that floor, about one Redis round trip (profile in docs/local.md).`,
+      `local Upstash endpoint against ioredis: ${single.p50Ratio}× for a GET and ${piped.p50Ratio}× for a pipeline of 100 through \`@upstash/redis\`, against goals of 3× and 2.5×${leanSingle && leanPiped ? `; through the leanest client (one keep-alive node:http socket) ${leanSingle.p50Ratio}× and ${leanPiped.p50Ratio}×` : ''}. The client alone sits above the single-GET goal: \`@upstash/redis\` over Node 20's fetch, against a server that answers at once without Redis, is ${round(single.p50Ratio / floorSingle.p50Ratio, 1)}× and ${round(piped.p50Ratio / floorPiped.p50Ratio, 1)}× ioredis here; the endpoint adds ${floorSingle.p50Ratio}× and ${floorPiped.p50Ratio}× to that floor, about one Redis round trip (profile in docs/local.md). A lone GET pays an HTTP request and answer in Node on both sides, which costs several times ioredis's one RESP round trip whatever the endpoint does; pipelining amortises it.`,
     );
   if ((r.secretFetches.warm100 ?? 0) > 0)
     out.push(`secret fetches while warm: ${r.secretFetches.warm100} in 100 requests (target 0).`);
@@ -229,6 +230,15 @@ export function markdown(r: BenchResults): string {
   pair(
     'Local Upstash endpoint vs ioredis, pipeline of 100 SETs',
     r.overhead.upstashPipeline,
+    'SETs per second',
+  );
+  pair(
+    'Local Upstash endpoint through the leanest client (one keep-alive node:http socket) vs ioredis, single GET',
+    r.overhead.upstashLeanSingle,
+  );
+  pair(
+    'Local Upstash endpoint through the leanest client vs ioredis, pipeline of 100 SETs',
+    r.overhead.upstashLeanPipeline,
     'SETs per second',
   );
   pair(

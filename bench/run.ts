@@ -33,6 +33,7 @@ import {
   closeHttp,
   costOf,
   http,
+  leanRestClient,
   medianCost,
   type PairedLatency,
   pairedLatency,
@@ -877,6 +878,9 @@ export interface Overhead {
   /** The endpoint against the same client's floor: a server that answers at once (lib.ts startHttpFloor). */
   upstashFloorSingle?: PairedLatency;
   upstashFloorPipeline?: PairedLatency;
+  /** The endpoint through the leanest client (lib.ts leanRestClient) against ioredis: its own cost. */
+  upstashLeanSingle?: PairedLatency;
+  upstashLeanPipeline?: PairedLatency;
   /** PINGs from another client answered while one 10 MB pipeline of INCRs runs. */
   upstashFairness?: {
     commands: number;
@@ -974,6 +978,34 @@ log('overhead: local Upstash endpoint vs a direct Redis client');
     { runs: RUNS, n: 60, per: 100, warmUp: 10 },
   );
   await floor.close();
+
+  // The endpoint's own cost: the same work through the leanest HTTP client against ioredis.
+  const lean = leanRestClient(endpoint.url, TOKEN);
+  overhead.upstashLeanSingle = await pairedLatency(
+    {
+      name: 'GET via the local Upstash endpoint (one keep-alive node:http socket)',
+      op: () => lean.command(['GET', 'bench:one']),
+    },
+    { name: 'GET via ioredis', op: () => direct.get('bench:one') },
+    { runs: RUNS, n: 300 },
+  );
+  const setCommands = values.map(([k, v]) => ['SET', k, v] as const);
+  overhead.upstashLeanPipeline = await pairedLatency(
+    {
+      name: 'pipeline of 100 SETs via the local Upstash endpoint (one keep-alive node:http socket)',
+      op: () => lean.pipeline(setCommands),
+    },
+    {
+      name: 'pipeline of 100 SETs via ioredis',
+      op: () => {
+        const p = direct.pipeline();
+        for (const [k, v] of values) p.set(k, v);
+        return p.exec();
+      },
+    },
+    { runs: RUNS, n: 60, per: 100, warmUp: 10 },
+  );
+  lean.close();
 
   // Fairness: PINGs from another client while a pipeline as large as Upstash accepts (10 MB) runs.
   const one = JSON.stringify(['INCR', 'bench:fair']);
