@@ -22,11 +22,21 @@ export type FunctionKey = keyof typeof FUNCTIONS;
 /** One handler per function. */
 export type HandlerSet = Readonly<Record<FunctionKey, LocalHandler>>;
 
+/** A loaded set of handlers, and how to make its api function forget its services. */
+export interface LoadedHandlers {
+  readonly handlers: HandlerSet;
+  /**
+   * The api function forgets its services (its rate limiters' memory of blocked identifiers with
+   * them), as a new container would; its clients and credentials stay.
+   */
+  readonly resetApi: () => void;
+}
+
 /**
  * The handlers imported from the sources, and the cold start that makes them forget clients,
  * credentials and key sets of an earlier stack in this process (a new container would have none).
  */
-export async function importHandlers(): Promise<{ handlers: HandlerSet; coldStart(): Promise<void> }> {
+export async function importHandlers(): Promise<LoadedHandlers & { coldStart(): Promise<void> }> {
   const [api, authorizer, queueWorker, maintenance, usageProbe, runtime] = await Promise.all([
     import('../lambda/handlers/api'),
     import('../lambda/handlers/authorizer'),
@@ -43,6 +53,7 @@ export async function importHandlers(): Promise<{ handlers: HandlerSet; coldStar
       maintenance: maintenance.handler as LocalHandler,
       usageProbe: usageProbe.handler as LocalHandler,
     },
+    resetApi: () => api.resetApiForTests(),
     async coldStart() {
       api.resetApiForTests();
       authorizer.resetAuthorizerForTests();
@@ -55,16 +66,16 @@ export async function importHandlers(): Promise<{ handlers: HandlerSet; coldStar
 
 /** Handlers that call whichever set is current: {@link SwappableHandlers.swap} replaces it. */
 export class SwappableHandlers {
-  #current: HandlerSet;
+  #current: LoadedHandlers;
   /** Stable functions that call the current set's handler of the same name. */
   readonly calls: HandlerSet;
 
-  constructor(initial: HandlerSet) {
+  constructor(initial: LoadedHandlers) {
     this.#current = initial;
     const call =
       (name: FunctionKey): LocalHandler =>
       (event, context) =>
-        this.#current[name](event, context);
+        this.#current.handlers[name](event, context);
     this.calls = {
       api: call('api'),
       authorizer: call('authorizer'),
@@ -75,7 +86,12 @@ export class SwappableHandlers {
   }
 
   /** Requests from now on go to `next`; those running finish on the set they started with. */
-  swap(next: HandlerSet): void {
+  swap(next: LoadedHandlers): void {
     this.#current = next;
+  }
+
+  /** The current api function forgets its services ({@link LoadedHandlers.resetApi}). */
+  resetApi(): void {
+    this.#current.resetApi();
   }
 }

@@ -237,12 +237,12 @@ export class HttpGateway {
         );
       }
       // Every Upstash call of the request (authorizer and function) is tagged with its id.
-      withTag({ kind: 'api', id: requestId }, () => gateway.#handle(req, res, requestId, started, seen)).catch(
-        () => {
-          if (!res.headersSent) gatewayError(res, 500, 'Internal Server Error');
-          else res.destroy();
-        },
-      );
+      withTag({ kind: 'api', id: requestId }, () =>
+        gateway.#handle(req, res, requestId, started, seen),
+      ).catch(() => {
+        if (!res.headersSent) gatewayError(res, 500, 'Internal Server Error');
+        else res.destroy();
+      });
     });
     await listen(server, options);
     return gateway;

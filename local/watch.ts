@@ -2,7 +2,7 @@ import { type FSWatcher, mkdirSync, rmSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, type Message } from 'esbuild';
-import { FUNCTIONS, type FunctionKey, type HandlerSet } from './handlers';
+import { FUNCTIONS, type FunctionKey, type HandlerSet, type LoadedHandlers } from './handlers';
 import type { LocalHandler } from './lambda-runtime';
 
 /**
@@ -61,7 +61,7 @@ function firstError(errors: readonly Message[]): string {
 }
 
 /** Builds the handlers of `root/lambda/handlers` into `dir` and imports them. */
-async function buildHandlers(root: string, dir: string): Promise<HandlerSet> {
+async function buildHandlers(root: string, dir: string): Promise<LoadedHandlers> {
   const entryPoints = Object.fromEntries(
     Object.values(FUNCTIONS).map((file) => [file, join(root, 'lambda', 'handlers', `${file}.ts`)]),
   );
@@ -79,11 +79,16 @@ async function buildHandlers(root: string, dir: string): Promise<HandlerSet> {
     absWorkingDir: root,
   });
   const loaded: Partial<Record<FunctionKey, LocalHandler>> = {};
+  let resetApi = () => {};
   for (const [key, file] of Object.entries(FUNCTIONS) as Array<[FunctionKey, string]>) {
-    const module = (await import(pathToFileURL(join(dir, `${file}.mjs`)).href)) as { handler: LocalHandler };
+    const module = (await import(pathToFileURL(join(dir, `${file}.mjs`)).href)) as {
+      handler: LocalHandler;
+      resetApiForTests?: () => void;
+    };
     loaded[key] = module.handler;
+    if (key === 'api' && module.resetApiForTests) resetApi = module.resetApiForTests;
   }
-  return loaded as HandlerSet;
+  return { handlers: loaded as HandlerSet, resetApi };
 }
 
 /** Rebuilds the handlers on every change of their sources; see the module's comment. */
@@ -91,14 +96,14 @@ export class HandlerWatcher {
   readonly #options: WatchOptions;
   readonly #root: string;
   readonly #outDir: string;
-  readonly #swap: (handlers: HandlerSet) => void;
+  readonly #swap: (handlers: LoadedHandlers) => void;
   #watcher: FSWatcher | undefined;
   #timer: NodeJS.Timeout | undefined;
   #building: Promise<void> | undefined;
   #again = false;
   #builds = 0;
 
-  private constructor(options: WatchOptions, swap: (handlers: HandlerSet) => void) {
+  private constructor(options: WatchOptions, swap: (handlers: LoadedHandlers) => void) {
     this.#options = options;
     this.#root = options.root ?? REPOSITORY;
     this.#outDir = options.outDir ?? join(REPOSITORY, '.local', 'watch');
@@ -109,7 +114,10 @@ export class HandlerWatcher {
    * Builds the handlers once (rejecting with the reason when that fails) and watches their
    * sources; `swap` gets each new set.
    */
-  static async start(options: WatchOptions, swap: (handlers: HandlerSet) => void): Promise<HandlerWatcher> {
+  static async start(
+    options: WatchOptions,
+    swap: (handlers: LoadedHandlers) => void,
+  ): Promise<HandlerWatcher> {
     const watcher = new HandlerWatcher(options, swap);
     const first = await watcher.#load();
     if (!first.ok) throw new Error(`cannot build the handlers: ${first.error}`);

@@ -24,8 +24,7 @@ export const emptyCost = (): RequestCost => ({ commands: 0, billed: 0, hits: 0, 
 const SINGLE_READS = new Set(['GET', 'GETEX', 'GETDEL', 'HGET', 'HGETALL', 'LINDEX', 'ZSCORE', 'JSON.GET']);
 const MULTI_READS = new Set(['MGET', 'HMGET']);
 
-const found = (reply: Reply): boolean =>
-  reply !== null && !(Array.isArray(reply) && reply.length === 0);
+const found = (reply: Reply): boolean => reply !== null && !(Array.isArray(reply) && reply.length === 0);
 
 /** Adds the hits and misses of a command's reply to `cost` (`name`: the command, upper-cased). */
 export function countRead(name: string, reply: Reply, cost: RequestCost): void {

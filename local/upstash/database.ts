@@ -246,7 +246,11 @@ const resolvedReply = (plan: Exclude<Plan, { kind: 'send' | 'steps' }>): Reply =
   plan.kind === 'local' ? plan.reply : new RespError(plan.message);
 
 /** The hits and misses of a request's key reads (a long pipeline: a few ms, once, at its end). */
-function countReads(commands: readonly (readonly string[])[], replies: readonly Reply[], cost: RequestCost): void {
+function countReads(
+  commands: readonly (readonly string[])[],
+  replies: readonly Reply[],
+  cost: RequestCost,
+): void {
   for (let i = 0; i < commands.length; i++) {
     countRead(commandName((commands[i] as readonly string[])[0] as string), replies[i] ?? null, cost);
   }

@@ -20,7 +20,7 @@ function setup() {
 
 /** Enqueues a job that dies at its first failure, and fails it. */
 async function deadJob(queue: JobQueue, tenant: string, type: string): Promise<string> {
-  const { id } = await queue.enqueue({ tenant, type, maxAttempts: 1 }, { idempotencyKey: `k-${tenant}-${type}` });
+  const { id } = await queue.enqueue({ tenant, type, maxAttempts: 1, idempotencyKey: `k-${tenant}-${type}` });
   const job = await queue.dequeue({ leaseMs: 60_000 });
   if (job?.id !== id) throw new Error('the dead job was not the one delivered');
   const outcome = await queue.fail(job, new Error('boom'));
@@ -75,10 +75,12 @@ describe('JobQueue for the console', () => {
     expect((await queue.stats()).deadLetters).toBe(0);
     expect(await queue.drop('acme', id)).toEqual({ ok: false, reason: 'not-found' });
     // Its idempotency key went with it: the same key enqueues a new job.
-    const again = await queue.enqueue(
-      { tenant: 'acme', type: 'mail.send', maxAttempts: 1 },
-      { idempotencyKey: 'k-acme-mail.send' },
-    );
+    const again = await queue.enqueue({
+      tenant: 'acme',
+      type: 'mail.send',
+      maxAttempts: 1,
+      idempotencyKey: 'k-acme-mail.send',
+    });
     expect(again).toMatchObject({ duplicate: false });
     expect(again.id).not.toBe(id);
   });
