@@ -25,6 +25,9 @@ const storage = new AsyncLocalStorage<RequestTag>();
 /** Runs `fn` with `tag` on every Upstash call it causes, background ones included. */
 export const withTag = <T>(tag: RequestTag, fn: () => T): T => storage.run(tag, fn);
 
+/** Runs `fn` outside any tagged work (what it writes is the stack's own, not a request's). */
+export const untagged = <T>(fn: () => T): T => storage.exit(fn);
+
 /** The tag of the work running now, if any. */
 export const currentTag = (): RequestTag | undefined => storage.getStore();
 
