@@ -137,7 +137,9 @@ export async function main(
   argv: readonly string[],
   out: (line: string) => void = console.log,
 ): Promise<number> {
-  let parsed: ReturnType<typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>>;
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>
+  >;
   try {
     parsed = parseArgs({ args: [...argv], allowPositionals: true, options: OPTIONS });
   } catch (error) {
@@ -194,7 +196,9 @@ export async function main(
       );
       return 0;
     }
-    throw new UsageError(`unknown command "${command}"; the commands are create, list and revoke (npm run api-key -- --help)`);
+    throw new UsageError(
+      `unknown command "${command}"; the commands are create, list and revoke (npm run api-key -- --help)`,
+    );
   } finally {
     where.client.destroy();
   }

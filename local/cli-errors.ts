@@ -19,7 +19,8 @@ export function flagError(error: unknown, help: string): string {
   const quoted = /'([^']*)'/.exec(message)?.[1]?.split(' ')[0];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && quoted) return `unknown option ${quoted}; ${help}`;
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && quoted) return `${quoted} needs a value; ${help}`;
-  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && quoted) return `unexpected argument ${quoted}; ${help}`;
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && quoted)
+    return `unexpected argument ${quoted}; ${help}`;
   return `${message}; ${help}`;
 }
 

@@ -157,7 +157,14 @@ export async function main(
     err('npm run migrate: --from <redis-url> and --to <db> are required (npm run migrate -- --help)\n');
     return 2;
   }
-  return run(values as MigrateValues & { from: string; to: string }, positionals[0], out, err, signal, terminal);
+  return run(
+    values as MigrateValues & { from: string; to: string },
+    positionals[0],
+    out,
+    err,
+    signal,
+    terminal,
+  );
 }
 
 function parseMigrateArgs(argv: readonly string[]) {

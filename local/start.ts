@@ -10,8 +10,8 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type LocalApp, startLocalApp } from './app';
 import { banner } from './banner';
-import { type LocalConsole, startConsole } from './console';
 import { cliError, flagError, portInUse } from './cli-errors';
+import { type LocalConsole, startConsole } from './console';
 import { tapOutput } from './output-tap';
 import { followApp } from './request-feed';
 import { untagged } from './request-tags';
@@ -116,7 +116,10 @@ try {
       : {}),
   });
 } catch (error) {
-  const message = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? portInUse(port, '--port') : (error as Error).message;
+  const message =
+    (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+      ? portInUse(port, '--port')
+      : (error as Error).message;
   cliError('npm start', `could not start the local stack: ${message}`, 1);
 }
 
@@ -129,7 +132,9 @@ cleanups.push(unfollow);
 let logFile: WriteStream | undefined;
 if (values['log-file']) {
   logFile = createWriteStream(values['log-file'], { flags: 'a', mode: 0o600 });
-  logFile.on('error', (error) => console.error(`npm start: cannot write ${values['log-file']}: ${error.message}`));
+  logFile.on('error', (error) =>
+    console.error(`npm start: cannot write ${values['log-file']}: ${error.message}`),
+  );
 }
 cleanups.push(
   tapOutput({
@@ -198,7 +203,9 @@ if (keys) {
     if (key === 'b') printBanner();
     else if (key === 'v') {
       verbose = !verbose;
-      console.log(verbose ? 'full JSON logs on (v turns them off)' : 'one line per request (v shows the full logs)');
+      console.log(
+        verbose ? 'full JSON logs on (v turns them off)' : 'one line per request (v shows the full logs)',
+      );
     } else if (key === 'q' || key === '\u0003') void shutdown('SIGINT');
   });
 }

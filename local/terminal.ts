@@ -14,7 +14,8 @@ const time = (epochMs: number): string => new Date(epochMs).toISOString().slice(
  */
 export function shortLine(record: RequestRecord): string {
   const { commands, roundTrips, billed } = record.cost;
-  const outcome = record.kind === 'scheduled' ? (record.status === 200 ? 'ok' : 'failed') : String(record.status);
+  const outcome =
+    record.kind === 'scheduled' ? (record.status === 200 ? 'ok' : 'failed') : String(record.status);
   const cost = commands === 0 ? 'no Upstash commands' : `${commands} cmd, ${roundTrips} rt, ${billed} billed`;
   return `${time(record.at)} ${record.method} ${record.path} ${outcome} ${Math.round(record.ms)} ms  ${cost}${record.error ? `  (${record.error})` : ''}`;
 }

@@ -76,10 +76,8 @@ export async function startConsole(app: LocalApp, options: ConsoleOptions): Prom
 
   const stops: Array<() => unknown> = [];
   stops.push(app.upstash.observe((served) => metrics.served(served)));
-  const server = await ConsoleServer.start(app, state, options);
-  stops.push(feed.subscribe((event) => server.broadcast(event.type, event.record)));
-
-  // Figures for the page while it is open; keys and memory less often (they cost commands).
+  // Figures for the page while it is open; keys and memory less often (they cost commands), and
+  // at once when a page opens.
   let sampling = false;
   const sample = () => {
     if (server.streams === 0 || sampling) return;
@@ -91,13 +89,14 @@ export async function startConsole(app: LocalApp, options: ConsoleOptions): Prom
         sampling = false;
       });
   };
+  const server = await ConsoleServer.start(app, state, { ...options, onStream: () => setImmediate(sample) });
+  stops.push(feed.subscribe((event) => server.broadcast(event.type, event.record)));
   const figures = setInterval(() => {
     if (server.streams > 0) server.broadcast('metrics', metrics.snapshot());
   }, METRICS_EVERY_MS);
   const sampler = setInterval(sample, SAMPLE_EVERY_MS);
   figures.unref();
   sampler.unref();
-  setTimeout(sample, 200).unref();
   stops.push(() => {
     clearInterval(figures);
     clearInterval(sampler);

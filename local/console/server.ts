@@ -21,6 +21,12 @@ export interface ConsoleServerOptions {
   readonly port?: number;
 }
 
+/** What the server tells its owner. */
+interface ServerHooks {
+  /** A page opened its event stream. */
+  readonly onStream?: () => void;
+}
+
 /** A thrown answer: status and message. */
 class HttpError extends Error {
   constructor(
@@ -91,8 +97,11 @@ export class ConsoleServer {
   readonly #server: Server;
   readonly #streams = new Set<ServerResponse>();
 
-  private constructor(server: Server) {
+  readonly #onStream: (() => void) | undefined;
+
+  private constructor(server: Server, onStream: (() => void) | undefined) {
     this.#server = server;
+    this.#onStream = onStream;
   }
 
   get url(): string {
@@ -121,11 +130,11 @@ export class ConsoleServer {
   static async start(
     app: LocalApp,
     state: ConsoleState,
-    options: ConsoleServerOptions,
+    options: ConsoleServerOptions & ServerHooks,
   ): Promise<ConsoleServer> {
     const assets = await loadAssets();
     const server = createServer({ keepAlive: true });
-    const console_ = new ConsoleServer(server);
+    const console_ = new ConsoleServer(server, options.onStream);
     server.on('request', (req, res) => {
       console_.#handle(app, state, assets, req, res).catch((error: unknown) => {
         const status =
@@ -200,6 +209,7 @@ export class ConsoleServer {
     );
     this.#streams.add(res);
     res.on('close', () => this.#streams.delete(res));
+    this.#onStream?.();
   }
 }
 

@@ -90,7 +90,11 @@ export function mountQueue(stack: StackInfo): { refresh(): Promise<void> } {
           h(
             'thead',
             {},
-            h('tr', {}, ...['Function', 'Schedule', 'Next run', ''].map((t) => h('th', { scope: 'col' }, t))),
+            h(
+              'tr',
+              {},
+              ...['Function', 'Schedule', 'Next run', 'Action'].map((t) => h('th', { scope: 'col' }, t)),
+            ),
           ),
           h(
             'tbody',

@@ -59,7 +59,7 @@ function cells(record: RequestRecord): HTMLTableCellElement[] {
     {
       type: 'button',
       'aria-expanded': 'false',
-      'aria-label': `Log lines of ${record.method} ${record.path} (${record.lines})`,
+      'aria-label': `${record.lines} lines of ${record.method} ${record.path}`,
       onclick: (event) => void toggleLogs(record, event.currentTarget as HTMLButtonElement),
     },
     `${record.lines} lines`,

@@ -52,7 +52,7 @@ export function mountSessions(stack: StackInfo): void {
                 h(
                   'tr',
                   {},
-                  ...['Session', 'Created', 'Idle expiry', 'Expiry', 'Fields', ''].map((t) =>
+                  ...['Session', 'Created', 'Idle expiry', 'Expiry', 'Fields', 'Action'].map((t) =>
                     h('th', { scope: 'col' }, t),
                   ),
                 ),
