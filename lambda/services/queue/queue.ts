@@ -9,7 +9,9 @@ import { FENCE_TTL_MS, type Receipt, type Resolution, settle } from '../../share
 import {
   ACK_SCRIPT,
   CANCEL_SCRIPT,
+  COUNTS_BY_TYPE_SCRIPT,
   DEQUEUE_SCRIPT,
+  DROP_SCRIPT,
   ENQUEUE_SCRIPT,
   FAIL_SCRIPT,
   LIST_SCRIPT,
@@ -21,8 +23,6 @@ import {
   STATS_SCRIPT,
   STATUS_SCRIPT,
   UNINDEX_SCRIPT,
-  DROP_SCRIPT,
-  COUNTS_BY_TYPE_SCRIPT,
 } from './scripts';
 
 /** Job priority: every ready `high` job is dequeued before any `normal` one, and so on. */
