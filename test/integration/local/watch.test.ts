@@ -63,7 +63,7 @@ describe('watch mode', () => {
     const reloaded = nextReload();
     writeFileSync(
       http,
-      readFileSync(http, 'utf8').replace('`no route for ${method}', '`nothing at ${method}'),
+      readFileSync(http, 'utf8').replace('`no route for ', '`nothing at '),
     );
     expect(await reloaded).toMatchObject({ ok: true, build: 2 });
 
