@@ -151,6 +151,15 @@ export async function main(
     out(USAGE);
     return values.help ? 0 : 2;
   }
+  if (!['create', 'list', 'revoke'].includes(command)) {
+    throw new UsageError(
+      `unknown command "${command}"; the commands are create, list and revoke (npm run api-key -- --help)`,
+    );
+  }
+  if (command === 'create' && !values.tenant) throw new UsageError('create needs --tenant <tenant>');
+  if (command === 'revoke' && !values.id) {
+    throw new UsageError('revoke needs --id <k_...> (npm run api-key -- list shows them)');
+  }
   const where = target(values['secret-id']);
   try {
     if (command === 'create') {

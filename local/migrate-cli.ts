@@ -206,12 +206,17 @@ async function run(
   const keys = keyBuilder();
   const match = values.match ?? `${keys.prefix}:*`;
   const source = new IORedis(values.from, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  // ioredis reports connection errors as events too: kept for the message, never printed raw.
+  let sourceError: Error | undefined;
+  source.on('error', (error: Error) => {
+    sourceError ??= error;
+  });
   const { client: to, source: toSource } = await target(values.to);
   try {
     await source.connect().catch((error: Error) => {
       source.disconnect();
       throw new Error(
-        `cannot reach the source Redis ${safeUrl(values.from)} (${oneLine(error.message)}); check --from and that it runs`,
+        `cannot reach the source Redis ${safeUrl(values.from)} (${oneLine((sourceError ?? error).message)}); check --from and that it runs`,
       );
     });
     const checkpoint = redisCheckpoint(to, checkpointKey(keys, copyId(values.from, match)));

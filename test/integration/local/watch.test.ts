@@ -61,10 +61,7 @@ describe('watch mode', () => {
     // A module the api function imports, three levels from its entry.
     const http = join(root, 'lambda', 'shared', 'http.ts');
     const reloaded = nextReload();
-    writeFileSync(
-      http,
-      readFileSync(http, 'utf8').replace('`no route for ', '`nothing at '),
-    );
+    writeFileSync(http, readFileSync(http, 'utf8').replace('`no route for ', '`nothing at '));
     expect(await reloaded).toMatchObject({ ok: true, build: 2 });
 
     const after = await call('GET', '/nope');
