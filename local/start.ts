@@ -8,6 +8,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../lib/config';
 import { type LocalApp, startLocalApp } from './app';
 import { banner } from './banner';
 import { cliError, flagError, portInUse } from './cli-errors';
@@ -116,6 +117,13 @@ try {
       : {}),
   });
 } catch (error) {
+  // A configuration problem: each on its line, with its full path (lib/config.ts).
+  if (error instanceof ConfigError) {
+    process.stderr.write(
+      error.problems.map((line) => `npm start: invalid configuration: ${line}\n`).join(''),
+    );
+    process.exit(1);
+  }
   const message =
     (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
       ? portInUse(port, '--port')
