@@ -1,4 +1,5 @@
 import type { LocalApp } from './app';
+import type { DatabaseCost, RequestRecord } from './console/wire';
 import type { GatewayRequest } from './http-gateway';
 import { type TaggedLine, tapOutput } from './output-tap';
 import { parseTag, type RequestTag, tagValue } from './request-tags';
@@ -12,37 +13,7 @@ import type { ServedRequest } from './upstash/server';
  * again when a late cost or line arrives.
  */
 
-/** What a request cost one database. */
-export interface DatabaseCost {
-  commands: number;
-  roundTrips: number;
-  billed: number;
-}
-
-/** One request or scheduled run. */
-export interface RequestRecord {
-  readonly id: string;
-  readonly kind: 'api' | 'scheduled';
-  /** When it started (epoch ms). */
-  readonly at: number;
-  /** HTTP method, or `RUN` for a scheduled run. */
-  readonly method: string;
-  /** The path, or the scheduled job's name. */
-  readonly path: string;
-  /** The route key (`GET /cache/{key}`), or `scheduled`. */
-  readonly route: string;
-  /** HTTP status; a scheduled run: 200 when it succeeded, 500 when it failed. */
-  readonly status: number;
-  readonly ms: number;
-  /** Totals over the databases. */
-  readonly cost: DatabaseCost;
-  /** Per database, by name. */
-  readonly byDatabase: Record<string, DatabaseCost>;
-  /** Lines it wrote (its logs and metrics). */
-  readonly lines: number;
-  /** A scheduled run's error, if it failed. */
-  readonly error?: string;
-}
+export type { DatabaseCost, RequestRecord } from './console/wire';
 
 /** A change of the log. */
 export type FeedEvent = { readonly type: 'request' | 'update'; readonly record: RequestRecord };

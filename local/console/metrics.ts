@@ -2,6 +2,7 @@ import { monthlyCostUsd, type UpstashPlan } from '../../lib/plans';
 import { parseTag } from '../request-tags';
 import type { ServedRequest } from '../upstash/server';
 import type { RestDatabase } from './upstash-rest';
+import type { DatabaseSnapshot } from './wire';
 
 /**
  * Per database, what the Upstash console shows for a database: commands per second, hit rate,
@@ -9,35 +10,7 @@ import type { RestDatabase } from './upstash-rest';
  * the database's plan. Counted from the endpoint's reports of every request but the console's own.
  */
 
-/** One database's figures, as the page draws them. */
-export interface DatabaseSnapshot {
-  readonly name: string;
-  /** The plan's preset and price. */
-  readonly plan: {
-    readonly preset: string;
-    readonly pricePer100kCommands: number;
-    readonly monthlyFeeUsd: number;
-  };
-  /** Commands per second, one value per second, oldest first (the last {@link SERIES_SECONDS}). */
-  readonly commandsPerSecond: number[];
-  /** Over the last 10 s. */
-  readonly commandsPerSecondNow: number;
-  /** Share of top-level key reads that found a value, over the window; null before any read. */
-  readonly hitRate: number | null;
-  readonly reads: number;
-  /** The endpoint's time per request over the window, in ms; null before any request. */
-  readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number } | null;
-  /** Billed commands over the window, and the window's length in s. */
-  readonly billed: number;
-  readonly windowSeconds: number;
-  /** Dollars a month if the window's billed commands per second went on all month (plus the fee). */
-  readonly monthlyUsd: number;
-  /** DBSIZE, and memory estimated from MEMORY USAGE of a sample of keys; null until sampled. */
-  readonly keys: number | null;
-  readonly memoryBytes: number | null;
-  /** Whether memory comes from a sample (more keys than were measured). */
-  readonly memorySampled: boolean;
-}
+export type { DatabaseSnapshot } from './wire';
 
 /** Seconds of the charts' series and of the figures' window. */
 export const SERIES_SECONDS = 60;

@@ -38,39 +38,4 @@ export interface StackInfo {
   readonly watch: boolean;
 }
 
-/** What a request of the log carries (local/console/feed.ts). */
-export interface RequestRecord {
-  readonly id: string;
-  readonly kind: 'api' | 'scheduled';
-  readonly at: number;
-  readonly method: string;
-  readonly path: string;
-  readonly route: string;
-  readonly status: number;
-  readonly ms: number;
-  readonly cost: { readonly commands: number; readonly roundTrips: number; readonly billed: number };
-  readonly byDatabase: Record<string, { commands: number; roundTrips: number; billed: number }>;
-  readonly lines: number;
-  readonly error?: string;
-}
-
-/** One database's figures (local/console/metrics.ts). */
-export interface DatabaseSnapshot {
-  readonly name: string;
-  readonly plan: {
-    readonly preset: string;
-    readonly pricePer100kCommands: number;
-    readonly monthlyFeeUsd: number;
-  };
-  readonly commandsPerSecond: number[];
-  readonly commandsPerSecondNow: number;
-  readonly hitRate: number | null;
-  readonly reads: number;
-  readonly latencyMs: { readonly p50: number; readonly p95: number; readonly p99: number } | null;
-  readonly billed: number;
-  readonly windowSeconds: number;
-  readonly monthlyUsd: number;
-  readonly keys: number | null;
-  readonly memoryBytes: number | null;
-  readonly memorySampled: boolean;
-}
+export type { DatabaseSnapshot, RequestRecord } from '../wire';
