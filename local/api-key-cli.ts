@@ -28,6 +28,7 @@ import {
 } from '../lambda/shared/api-keys';
 import { keyBuilder, redisFor } from '../lambda/shared/runtime';
 import { parseDuration } from '../lib/config';
+import { flagError, oneLine } from './cli-errors';
 import { readStackFile } from './stack-file';
 
 const USAGE = `Usage:
@@ -106,33 +107,63 @@ async function write({ client, secretId }: Target, set: ApiKeySet): Promise<void
   await client.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: serializeApiKeySet(set) }));
 }
 
+const OPTIONS = {
+  tenant: { type: 'string' },
+  scopes: { type: 'string' },
+  label: { type: 'string' },
+  expires: { type: 'string' },
+  id: { type: 'string' },
+  'secret-id': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** A mistake in the command line: exit code 2. */
+export class UsageError extends Error {}
+
+/** An error as the user can act on it. */
+function describe(error: Error): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ECONNREFUSED') {
+    return 'the local stack does not answer (it may have just stopped): start it with `npm start`';
+  }
+  if (error.name === 'CredentialsProviderError') {
+    return `no AWS credentials for --secret-id (${error.message}); set AWS_PROFILE or AWS_ACCESS_KEY_ID, or leave out --secret-id for the local stack`;
+  }
+  return error.message;
+}
+
 /** Runs the CLI; returns the exit code. Exported for tests. */
 export async function main(
   argv: readonly string[],
   out: (line: string) => void = console.log,
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: [...argv],
-    allowPositionals: true,
-    options: {
-      tenant: { type: 'string' },
-      scopes: { type: 'string' },
-      label: { type: 'string' },
-      expires: { type: 'string' },
-      id: { type: 'string' },
-      'secret-id': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  let parsed: ReturnType<
+    typeof parseArgs<{ args: string[]; allowPositionals: true; options: typeof OPTIONS }>
+  >;
+  try {
+    parsed = parseArgs({ args: [...argv], allowPositionals: true, options: OPTIONS });
+  } catch (error) {
+    throw new UsageError(flagError(error, 'npm run api-key -- --help lists them'));
+  }
+  const { values, positionals } = parsed;
   const command = positionals[0];
   if (values.help || !command) {
     out(USAGE);
     return values.help ? 0 : 2;
   }
+  if (!['create', 'list', 'revoke'].includes(command)) {
+    throw new UsageError(
+      `unknown command "${command}"; the commands are create, list and revoke (npm run api-key -- --help)`,
+    );
+  }
+  if (command === 'create' && !values.tenant) throw new UsageError('create needs --tenant <tenant>');
+  if (command === 'revoke' && !values.id) {
+    throw new UsageError('revoke needs --id <k_...> (npm run api-key -- list shows them)');
+  }
   const where = target(values['secret-id']);
   try {
     if (command === 'create') {
-      if (!values.tenant) throw new Error('create needs --tenant <tenant>');
+      if (!values.tenant) throw new UsageError('create needs --tenant <tenant>');
       const scopes = values.scopes ? values.scopes.split(',').map((s) => s.trim()) : ['*'];
       const now = new Date();
       const minted = mintApiKey(values.tenant, scopes, now, {
@@ -164,7 +195,7 @@ export async function main(
       return 0;
     }
     if (command === 'revoke') {
-      if (!values.id) throw new Error('revoke needs --id <k_...> (see list)');
+      if (!values.id) throw new UsageError('revoke needs --id <k_...> (npm run api-key -- list shows them)');
       const set = await read(where);
       const keys = set.keys.filter((k) => k.id !== values.id);
       if (keys.length === set.keys.length) throw new Error(`no key has id ${values.id}`);
@@ -174,7 +205,9 @@ export async function main(
       );
       return 0;
     }
-    throw new Error(`unknown command "${command}"\n${USAGE}`);
+    throw new UsageError(
+      `unknown command "${command}"; the commands are create, list and revoke (npm run api-key -- --help)`,
+    );
   } finally {
     where.client.destroy();
   }
@@ -184,8 +217,9 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: Error) => {
-      console.error(error.message);
-      process.exit(1);
+      // One line, with what to do; never a stack trace.
+      console.error(`npm run api-key: ${oneLine(describe(error))}`);
+      process.exit(error instanceof UsageError ? 2 : 1);
     },
   );
 }

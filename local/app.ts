@@ -8,14 +8,16 @@ import {
   serializeApiKeySet,
 } from '../lambda/shared/api-keys';
 import { ROUTES } from '../lambda/shared/routes';
-import { resetRuntimeForTests } from '../lambda/shared/runtime';
 import { type AppConfig, parseConfig, runtimeConfig } from '../lib/config';
-import { HttpGateway } from './http-gateway';
+import { importHandlers, SwappableHandlers } from './handlers';
+import { type GatewayAuthorizer, type GatewayRequest, HttpGateway } from './http-gateway';
 import { startLocalStack } from './kit';
 import type { LocalHandler } from './lambda-runtime';
+import { tagCallsTo } from './request-tags';
 import { LocalScheduler, type ScheduledRun } from './scheduler';
 import type { SecretsManagerEndpoint } from './secrets-manager/server';
 import type { UpstashEndpoint } from './upstash/server';
+import { HandlerWatcher, type WatchOptions } from './watch';
 
 /**
  * This project's whole app on one machine: the backends of `startLocalStack` (`local/kit.ts`: a
@@ -60,6 +62,21 @@ export interface LocalAppOptions {
   readonly onScheduledRun?: (run: ScheduledRun) => void;
   /** Called after each api invocation with the exact event and result (recording). */
   readonly onInvoke?: (event: APIGatewayProxyEventV2, result: APIGatewayProxyResultV2 | Error) => void;
+  /**
+   * Rebuild and reload the handlers when their sources change (`npm start -- --watch`):
+   * `true`, or where the sources are and what to call after each reload. Redis, the endpoints,
+   * the secrets and the API keys stay.
+   * @default false - the handlers as imported once
+   */
+  readonly watch?: boolean | WatchOptions;
+}
+
+/** What happens in the stack, for the console and the terminal. */
+export interface StackObserver {
+  /** Each HTTP request, once answered. */
+  readonly request?: (request: GatewayRequest) => void;
+  /** Each scheduled run (on its rate or run now), once done. */
+  readonly scheduled?: (run: ScheduledRun) => void;
 }
 
 /** A running local app. */
@@ -82,8 +99,14 @@ export interface LocalApp {
   readonly secrets: SecretsManagerEndpoint;
   /** Upstash tokens by database name. */
   readonly tokens: Readonly<Record<string, string>>;
-  readonly scheduler?: LocalScheduler;
-  /** The handlers, as the gateway and scheduler call them. */
+  /**
+   * The schedules: on their rates unless the stack was started with `scheduler: false`, and
+   * `runNow(job)` either way.
+   */
+  readonly scheduler: LocalScheduler;
+  /** The handler watcher, when started with `watch`. */
+  readonly watcher?: HandlerWatcher;
+  /** The handlers, as the gateway and scheduler call them (the current build's, with `watch`). */
   readonly handlers: Readonly<
     Record<'api' | 'authorizer' | 'queueWorker' | 'maintenance' | 'usageProbe', LocalHandler>
   >;
@@ -93,6 +116,14 @@ export interface LocalApp {
     scopes?: readonly Scope[],
     options?: MintOptions,
   ): Promise<{ key: string; id: string }>;
+  /**
+   * The api function forgets its services (its rate limiters' memory of blocked identifiers with
+   * them), as a new container would; clients and credentials stay. The console calls it after it
+   * resets a limit, so the stack's one api container lets the next request through.
+   */
+  resetApiServices(): void;
+  /** Calls `observer` for each request and scheduled run from now on; returns what stops it. */
+  observe(observer: StackObserver): () => void;
   /** Stops everything the stack started; leaves nothing running. */
   stop(): Promise<void>;
 }
@@ -179,76 +210,70 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Loca
     };
     const dev = await mintKey(tenant);
 
-    const [api, authorizer, queueWorker, maintenance, usageProbe] = await Promise.all([
-      import('../lambda/handlers/api'),
-      import('../lambda/handlers/authorizer'),
-      import('../lambda/handlers/queue-worker'),
-      import('../lambda/handlers/maintenance'),
-      import('../lambda/handlers/usage-probe'),
-    ]);
+    // Every Upstash call of the stack's work carries its tag, so the endpoint reports what each
+    // request cost (request-tags.ts).
+    const untag = tagCallsTo(upstash.url);
+    cleanup.push(async () => untag());
+    const observers = new Set<StackObserver>();
+    const observe = (observer: StackObserver) => {
+      observers.add(observer);
+      return () => observers.delete(observer);
+    };
+
+    // The handlers: imported once, or rebuilt on every change of their sources (watch.ts).
+    const imported = await importHandlers();
     // Every function starts cold: clients, credentials and key sets of an earlier stack in this
     // process (its endpoints are gone) are forgotten, as new Lambda containers would have none.
-    const coldStart = async () => {
-      api.resetApiForTests();
-      authorizer.resetAuthorizerForTests();
-      queueWorker.resetQueueWorkerForTests();
-      maintenance.resetMaintenanceForTests();
-      await resetRuntimeForTests();
-    };
-    await coldStart();
-    cleanup.push(coldStart);
-    const handlers = {
-      api: api.handler as LocalHandler,
-      authorizer: authorizer.handler as LocalHandler,
-      queueWorker: queueWorker.handler as LocalHandler,
-      maintenance: maintenance.handler as LocalHandler,
-      usageProbe: usageProbe.handler as LocalHandler,
-    };
+    await imported.coldStart();
+    cleanup.push(() => imported.coldStart());
+    const current = new SwappableHandlers(imported);
+    let watcher: HandlerWatcher | undefined;
+    if (options.watch) {
+      const watchOptions = options.watch === true ? {} : options.watch;
+      watcher = await HandlerWatcher.start(watchOptions, (next) => current.swap(next));
+      const running = watcher;
+      cleanup.push(() => running.close());
+    }
+    const handlers = current.calls;
 
     const gateway = await HttpGateway.start({
       routes: ROUTES,
-      handler: api.handler as LocalHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>,
+      handler: handlers.api as LocalHandler<APIGatewayProxyEventV2, APIGatewayProxyResultV2>,
       functionName: 'api',
       timeoutMs: 10_000,
       authorizer: {
-        handler: authorizer.handler,
+        handler: handlers.authorizer as GatewayAuthorizer['handler'],
         identityHeader: 'x-api-key',
         cacheTtlMs: config.auth.type === 'api-key' ? config.auth.cacheTtlMs : 300_000,
         timeoutMs: 5_000,
       },
       port: options.port ?? 3000,
       ...(options.onInvoke ? { onInvoke: options.onInvoke } : {}),
+      onRequest: (request) => {
+        for (const observer of observers) observer.request?.(request);
+      },
     });
     cleanup.push(() => gateway.close());
 
-    let scheduler: LocalScheduler | undefined;
-    if (options.scheduler ?? true) {
-      scheduler = new LocalScheduler(
-        [
-          {
-            job: 'queue-worker',
-            expression: config.schedules.queueWorker,
-            handler: queueWorker.handler as LocalHandler<Record<string, unknown>, unknown>,
-            timeoutMs: 60_000,
-          },
-          {
-            job: 'maintenance',
-            expression: config.schedules.maintenance,
-            handler: maintenance.handler as LocalHandler<Record<string, unknown>, unknown>,
-            timeoutMs: 60_000,
-          },
-          {
-            job: 'usage-probe',
-            expression: config.schedules.usageProbe,
-            handler: usageProbe.handler as LocalHandler<Record<string, unknown>, unknown>,
-            timeoutMs: 60_000,
-          },
-        ],
-        options.onScheduledRun,
-      );
-      const running = scheduler;
-      cleanup.push(() => running.stop());
-    }
+    const scheduled = (job: string, expression: string, handler: LocalHandler) => ({
+      job,
+      expression,
+      handler: handler as LocalHandler<Record<string, unknown>, unknown>,
+      timeoutMs: 60_000,
+    });
+    const scheduler = new LocalScheduler(
+      [
+        scheduled('queue-worker', config.schedules.queueWorker, handlers.queueWorker),
+        scheduled('maintenance', config.schedules.maintenance, handlers.maintenance),
+        scheduled('usage-probe', config.schedules.usageProbe, handlers.usageProbe),
+      ],
+      (run) => {
+        options.onScheduledRun?.(run);
+        for (const observer of observers) observer.scheduled?.(run);
+      },
+      { timers: options.scheduler ?? true },
+    );
+    cleanup.push(() => scheduler.stop());
 
     return {
       url: gateway.url,
@@ -264,9 +289,12 @@ export async function startLocalApp(options: LocalAppOptions = {}): Promise<Loca
       upstash,
       secrets,
       tokens,
-      ...(scheduler ? { scheduler } : {}),
+      scheduler,
+      ...(watcher ? { watcher } : {}),
       handlers,
       mintKey,
+      observe,
+      resetApiServices: () => current.resetApi(),
       stop: stopAll,
     };
   } catch (error) {

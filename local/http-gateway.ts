@@ -8,6 +8,7 @@ import type {
 import { DEFAULT_ROUTE_KEY, matchRoute, type RouteMatch, type RouteShape } from '../lambda/shared/routes';
 import { invoke, type LocalHandler } from './lambda-runtime';
 import { listen, serverUrl } from './listen';
+import { withTag } from './request-tags';
 
 /**
  * A local API Gateway HTTP API (payload format 2.0) on node:http: the routes of the route table,
@@ -61,6 +62,27 @@ export interface HttpGatewayOptions {
   readonly port?: number;
   /** Called after each integration call with the exact event and result, for recording. */
   readonly onInvoke?: (event: APIGatewayProxyEventV2, result: APIGatewayProxyResultV2 | Error) => void;
+  /**
+   * Called once each request has been answered, whoever answered it (the function, or the gateway
+   * itself: 401, 403, 413, ...). Every Upstash call the request caused carried its `id` as its tag.
+   */
+  readonly onRequest?: (request: GatewayRequest) => void;
+}
+
+/** One request the gateway answered. */
+export interface GatewayRequest {
+  /** The request id: `apigw-requestid` of the answer, `requestContext.requestId` of the event. */
+  readonly id: string;
+  readonly method: string;
+  /** The path, without the query string (which may carry secrets). */
+  readonly path: string;
+  /** The route key that matched, `$default` when none did. */
+  readonly routeKey: string;
+  readonly status: number;
+  /** When it arrived (epoch ms). */
+  readonly startedAt: number;
+  /** From its arrival to the end of its answer, in ms. */
+  readonly ms: number;
 }
 
 /** API Gateway HTTP API quotas the gateway enforces. */
@@ -197,7 +219,27 @@ export class HttpGateway {
       if (process.env.DEBUG_GATEWAY) console.error(error);
     });
     server.on('request', (req, res) => {
-      gateway.#handle(req, res).catch(() => {
+      const requestId = randomUUID();
+      const started = Date.now();
+      const seen = { routeKey: DEFAULT_ROUTE_KEY };
+      const report = options.onRequest;
+      if (report) {
+        res.once('finish', () =>
+          report({
+            id: requestId,
+            method: (req.method ?? 'GET').toUpperCase(),
+            path: (req.url ?? '/').split('?')[0] ?? '/',
+            routeKey: seen.routeKey,
+            status: res.statusCode,
+            startedAt: started,
+            ms: Date.now() - started,
+          }),
+        );
+      }
+      // Every Upstash call of the request (authorizer and function) is tagged with its id.
+      withTag({ kind: 'api', id: requestId }, () =>
+        gateway.#handle(req, res, requestId, started, seen),
+      ).catch(() => {
         if (!res.headersSent) gatewayError(res, 500, 'Internal Server Error');
         else res.destroy();
       });
@@ -266,8 +308,13 @@ export class HttpGateway {
     return size > LIMITS.maxBodyBytes ? 'too-large' : Buffer.concat(chunks);
   }
 
-  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const started = Date.now();
+  async #handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    requestId: string,
+    started: number,
+    seen: { routeKey: string },
+  ): Promise<void> {
     const headerBytes =
       `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`.length +
       req.rawHeaders.reduce((sum, part) => sum + part.length + 2, 0);
@@ -292,12 +339,12 @@ export class HttpGateway {
     headers['x-forwarded-proto'] = 'http';
     const { matched, params } = this.#match(method, rawPath);
     const key = matched?.key ?? DEFAULT_ROUTE_KEY;
+    seen.routeKey = key;
     // Payload 2.0 moves every Cookie header into `cookies` (one entry per cookie) and leaves it
     // out of `headers`.
     const cookies = cookieList(req);
     delete headers.cookie;
     const queryStringParameters = queryParameters(rawQueryString);
-    const requestId = randomUUID();
     const host = headers.host ?? 'localhost';
     const requestContext = {
       accountId: '000000000000',

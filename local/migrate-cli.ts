@@ -24,6 +24,7 @@ import { createRedisClient } from '../lambda/shared/client';
 import { credentialsSource, loadCredentials, refreshCredentials } from '../lambda/shared/credentials';
 import type { RedisLike } from '../lambda/shared/redis';
 import { keyBuilder, runtimeEnv } from '../lambda/shared/runtime';
+import { flagError, oneLine } from './cli-errors';
 import { safeUrl } from './safe-url';
 import { readStackFile } from './stack-file';
 
@@ -140,7 +141,34 @@ export async function main(
     columns: process.stderr.columns,
   },
 ): Promise<number> {
-  const { values, positionals } = parseArgs({
+  let parsed: ReturnType<typeof parseMigrateArgs>;
+  try {
+    parsed = parseMigrateArgs(argv);
+  } catch (error) {
+    err(`npm run migrate: ${flagError(error, 'npm run migrate -- --help lists them')}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help || !positionals[0] || !['copy', 'verify', 'status'].includes(positionals[0])) {
+    out(USAGE);
+    return values.help ? 0 : 2;
+  }
+  if (!values.from || !values.to) {
+    err('npm run migrate: --from <redis-url> and --to <db> are required (npm run migrate -- --help)\n');
+    return 2;
+  }
+  return run(
+    values as MigrateValues & { from: string; to: string },
+    positionals[0],
+    out,
+    err,
+    signal,
+    terminal,
+  );
+}
+
+function parseMigrateArgs(argv: readonly string[]) {
+  return parseArgs({
     args: [...argv],
     allowPositionals: true,
     options: {
@@ -155,15 +183,19 @@ export async function main(
       help: { type: 'boolean', short: 'h' },
     },
   });
-  const command = positionals[0];
-  if (values.help || !command || !['copy', 'verify', 'status'].includes(command)) {
-    out(USAGE);
-    return values.help ? 0 : 2;
-  }
-  if (!values.from || !values.to) {
-    err(`--from <redis-url> and --to <db> are required\n${USAGE}\n`);
-    return 2;
-  }
+}
+
+type MigrateValues = ReturnType<typeof parseMigrateArgs>['values'];
+
+/** Runs one command with parsed flags. */
+async function run(
+  values: MigrateValues & { from: string; to: string },
+  command: string,
+  out: (line: string) => void,
+  err: (text: string) => void,
+  signal: AbortSignal | undefined,
+  terminal: ProgressTerminal,
+): Promise<number> {
   if (!Object.keys(process.env).some((name) => TARGET_VARIABLES.test(name))) {
     try {
       Object.assign(process.env, readStackFile().env);
@@ -174,9 +206,19 @@ export async function main(
   const keys = keyBuilder();
   const match = values.match ?? `${keys.prefix}:*`;
   const source = new IORedis(values.from, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  // ioredis reports connection errors as events too: kept for the message, never printed raw.
+  let sourceError: Error | undefined;
+  source.on('error', (error: Error) => {
+    sourceError ??= error;
+  });
   const { client: to, source: toSource } = await target(values.to);
   try {
-    await source.connect();
+    await source.connect().catch((error: Error) => {
+      source.disconnect();
+      throw new Error(
+        `cannot reach the source Redis ${safeUrl(values.from)} (${oneLine((sourceError ?? error).message)}); check --from and that it runs`,
+      );
+    });
     const checkpoint = redisCheckpoint(to, checkpointKey(keys, copyId(values.from, match)));
     if (command === 'status') {
       const saved = await checkpoint.load();
@@ -252,7 +294,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   main(process.argv.slice(2), console.log, (t) => process.stderr.write(t), interrupt.signal).then(
     (code) => process.exit(code),
     (error: Error) => {
-      console.error(error.message);
+      // One line, with what to do; never a stack trace.
+      console.error(`npm run migrate: ${oneLine(error.message)}`);
       process.exit(1);
     },
   );

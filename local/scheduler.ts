@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { invoke, type LocalHandler } from './lambda-runtime';
+import { withTag } from './request-tags';
 
 /**
  * A local EventBridge Scheduler: runs each scheduled handler on its `rate(...)` expression with
@@ -19,7 +20,11 @@ export interface LocalSchedule {
 
 /** What a run did, for the log line. */
 export interface ScheduledRun {
+  /** The run's `executionId`: its Upstash calls carried it as their tag (`scheduled:<id>`). */
+  readonly id: string;
   readonly job: string;
+  /** When it started (epoch ms). */
+  readonly startedAt: number;
   readonly ok: boolean;
   readonly ms: number;
   readonly result?: unknown;
@@ -61,26 +66,75 @@ export const scheduledEvent = (job: string): Record<string, unknown> => ({
   executionId: randomUUID(),
 });
 
+/** A schedule and when it runs next. */
+export interface ScheduleState {
+  readonly job: string;
+  readonly expression: string;
+  /** Epoch ms of the next run; `null` when it does not run by itself (cron/at, or timers off). */
+  readonly nextRunAt: number | null;
+  /** Whether a run is going on now. */
+  readonly running: boolean;
+}
+
+/** Options of {@link LocalScheduler}. */
+export interface LocalSchedulerOptions {
+  /** Run the schedules on their rates; `false` keeps them for {@link LocalScheduler.runNow} only. @default true */
+  readonly timers?: boolean;
+}
+
 /** Runs schedules until stopped. */
 export class LocalScheduler {
   readonly #timers: NodeJS.Timeout[] = [];
   readonly #running = new Map<string, Promise<ScheduledRun>>();
   readonly #onRun: (run: ScheduledRun) => void;
+  readonly #schedules: readonly LocalSchedule[];
+  readonly #next = new Map<string, number>();
   /** Jobs whose expression is not a rate: listed so `npm start` can say so. */
   readonly skipped: string[] = [];
 
-  constructor(schedules: readonly LocalSchedule[], onRun: (run: ScheduledRun) => void = () => {}) {
+  constructor(
+    schedules: readonly LocalSchedule[],
+    onRun: (run: ScheduledRun) => void = () => {},
+    options: LocalSchedulerOptions = {},
+  ) {
     this.#onRun = onRun;
+    this.#schedules = schedules;
     for (const schedule of schedules) {
       const every = rateMs(schedule.expression);
       if (every === null) {
         this.skipped.push(`${schedule.job} (${schedule.expression})`);
         continue;
       }
-      const timer = setInterval(() => void this.run(schedule), every);
+      if (options.timers === false) continue;
+      this.#next.set(schedule.job, Date.now() + every);
+      const timer = setInterval(() => {
+        this.#next.set(schedule.job, Date.now() + every);
+        void this.run(schedule);
+      }, every);
       timer.unref();
       this.#timers.push(timer);
     }
+  }
+
+  /** Every schedule, with its next run. */
+  states(): ScheduleState[] {
+    return this.#schedules.map((schedule) => ({
+      job: schedule.job,
+      expression: schedule.expression,
+      nextRunAt: this.#next.get(schedule.job) ?? null,
+      running: this.#running.has(schedule.job),
+    }));
+  }
+
+  /**
+   * Runs the schedule of `job` now, outside its rate (the console's "run now"), with the event its
+   * schedule sends; a run already going is returned instead.
+   * @throws Error when no schedule has that job
+   */
+  runNow(job: string): Promise<ScheduledRun> {
+    const schedule = this.#schedules.find((s) => s.job === job);
+    if (!schedule) throw new Error(`no schedule runs "${job}"`);
+    return this.run(schedule);
   }
 
   /**
@@ -91,16 +145,24 @@ export class LocalScheduler {
     const current = this.#running.get(schedule.job);
     if (current) return current;
     const started = Date.now();
-    const run = invoke(
-      schedule.job,
-      schedule.handler,
-      scheduledEvent(schedule.job),
-      schedule.timeoutMs ?? 60_000,
+    const event = scheduledEvent(schedule.job);
+    const id = String(event.executionId);
+    const run = withTag({ kind: 'scheduled', id }, () =>
+      invoke(schedule.job, schedule.handler, event, schedule.timeoutMs ?? 60_000),
     )
       .then(
-        (result): ScheduledRun => ({ job: schedule.job, ok: true, ms: Date.now() - started, result }),
-        (error: unknown): ScheduledRun => ({
+        (result): ScheduledRun => ({
+          id,
           job: schedule.job,
+          startedAt: started,
+          ok: true,
+          ms: Date.now() - started,
+          result,
+        }),
+        (error: unknown): ScheduledRun => ({
+          id,
+          job: schedule.job,
+          startedAt: started,
           ok: false,
           ms: Date.now() - started,
           error: error instanceof Error ? error.message : String(error),

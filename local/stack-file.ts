@@ -24,6 +24,8 @@ export interface StackFile {
   readonly upstashUrl: string;
   readonly secretsUrl: string;
   readonly env: Readonly<Record<string, string>>;
+  /** The console's URL, when it runs. */
+  readonly consoleUrl?: string;
 }
 
 export function writeStackFile(info: StackFile, path = stackFilePath()): void {

@@ -7,6 +7,7 @@
  * `--database <token>=<redis-url>` (repeatable), one Redis database index each.
  */
 import { parseArgs } from 'node:util';
+import { cliError, flagError, portInUse } from './cli-errors';
 import { type UpstashDatabase, UpstashEndpoint } from './upstash/server';
 
 const USAGE = `Usage: upstash-local [--port 8079] [--host 127.0.0.1] [--redis-url redis://127.0.0.1:6379/0] --token <token>
@@ -19,9 +20,9 @@ Each token is one logical database, as on Upstash: give each its own database in
 (redis://127.0.0.1:6379/1). Commands that reach another database or the server's configuration
 are refused, in scripts too. docs/local.md lists what is emulated and every known difference.`;
 
+const PROGRAM = 'upstash-local';
 function fail(message: string): never {
-  console.error(`error: ${message}`);
-  process.exit(2);
+  return cliError(PROGRAM, message, 2);
 }
 
 let values: ReturnType<typeof parse>;
@@ -40,7 +41,7 @@ function parse() {
 try {
   values = parse();
 } catch (error) {
-  fail(`${(error as Error).message}\n${USAGE}`);
+  fail(flagError(error, 'upstash-local --help lists the options'));
 }
 
 if (values.help) {
@@ -58,15 +59,22 @@ if (databases.length === 0) {
   databases.push({ token: values.token, redisUrl: values['redis-url'] });
 }
 const port = Number(values.port);
-if (!Number.isInteger(port) || port < 0 || port > 65535)
-  fail(`--port must be a port number, got "${values.port}"`);
+if (!/^\d+$/.test(values.port) || port > 65535)
+  fail(`--port must be a port number from 0 to 65535, got ${JSON.stringify(values.port)}`);
 
 let endpoint: UpstashEndpoint;
 try {
   endpoint = await UpstashEndpoint.start({ databases, port, host: values.host });
 } catch (error) {
-  console.error(`error: ${(error as Error).message}`);
-  process.exit(1);
+  const { code, message } = error as NodeJS.ErrnoException;
+  if (code === 'EADDRINUSE') cliError(PROGRAM, portInUse(port, '--port'), 1);
+  // The reason names host and port only: a URL given with a password is never echoed.
+  const reason = message.replace(/^cannot reach Redis for the Upstash endpoint: /, '');
+  cliError(
+    PROGRAM,
+    `cannot reach Redis (${reason}); start one (redis-server) or point ${databases.length > 1 || !values.token ? '--database' : '--redis-url'} at a Redis you can reach`,
+    1,
+  );
 }
 console.log(`Upstash REST endpoint ready at ${endpoint.url} (UPSTASH_REDIS_REST_URL=${endpoint.url})`);
 const indexes = databases.map((db) => new URL(db.redisUrl).pathname.replace(/^\//, '') || '0');

@@ -17,8 +17,16 @@ export type Send = (commands: readonly (readonly string[])[]) => Promise<Reply[]
 
 /** How the endpoint answers one command. */
 export type Plan =
-  /** Send `args` to Redis; `post` turns Redis's reply (or error) into the client's. */
-  | { readonly kind: 'send'; readonly args: readonly string[]; readonly post?: (reply: Reply) => Reply }
+  /**
+   * Send `args` to Redis; `post` turns Redis's reply (or error) into the client's. `script`: a
+   * sandboxed script, whose reply carries its call count first (`scriptReply` in sandbox.ts).
+   */
+  | {
+      readonly kind: 'send';
+      readonly args: readonly string[];
+      readonly post?: (reply: Reply) => Reply;
+      readonly script?: true;
+    }
   /** Answered by the endpoint without Redis (an error reply is a {@link RespError}). */
   | { readonly kind: 'local'; readonly reply: Reply }
   /** Refused: an error in its place, and a transaction holding it is discarded whole. */
@@ -118,10 +126,13 @@ for (const name of ['EVAL', 'EVAL_RO']) {
   HANDLERS.set(name, (scope, args) => {
     if (args.length < 2) return send(args);
     const prepared = scope.scripts.prepare(args[1] as string);
-    return send(
-      [args[0] as string, prepared.text, ...args.slice(2)],
-      scriptError(prepared.sha, prepared.redisSha, scope.scripts),
-    );
+    return {
+      ...send(
+        [args[0] as string, prepared.text, ...args.slice(2)],
+        scriptError(prepared.sha, prepared.redisSha, scope.scripts),
+      ),
+      script: true,
+    };
   });
 }
 for (const name of ['EVALSHA', 'EVALSHA_RO']) {
@@ -130,7 +141,10 @@ for (const name of ['EVALSHA', 'EVALSHA_RO']) {
     const sha = (args[1] as string).toLowerCase();
     const redisSha = scope.scripts.redisSha(sha);
     if (!redisSha) return local(NOSCRIPT);
-    return send([args[0] as string, redisSha, ...args.slice(2)], scriptError(sha, redisSha, scope.scripts));
+    return {
+      ...send([args[0] as string, redisSha, ...args.slice(2)], scriptError(sha, redisSha, scope.scripts)),
+      script: true,
+    };
   });
 }
 

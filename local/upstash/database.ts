@@ -1,5 +1,6 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { type CommandScope, commandName, type Plan, planCommand, type Send } from './commands';
+import { countRead, type RequestCost } from './cost';
 import type { PubSubHub } from './pubsub';
 import {
   encodeCommand,
@@ -9,6 +10,7 @@ import {
   RespError,
   type RespTarget,
 } from './resp';
+import { scriptReply } from './sandbox';
 import { ScriptCache } from './scripts';
 
 /** What one database has served: HTTP round trips and top-level commands. */
@@ -22,6 +24,11 @@ export interface EndpointStats {
    * billed commands taken from Redis's `INFO commandstats` must add these.
    */
   answeredLocally: number;
+  /**
+   * What Upstash bills: every command, plus every command the scripts among them ran (as Redis's
+   * `INFO commandstats` counts them), the ones answered locally included.
+   */
+  billed: number;
 }
 
 /** Zeroed counters. */
@@ -30,7 +37,16 @@ export const emptyStats = (): EndpointStats => ({
   commands: 0,
   byCommand: {},
   answeredLocally: 0,
+  billed: 0,
 });
+
+/** A sandboxed script's reply without its call count; the count goes to the database's and `cost`'s. */
+function unwrapScript(stats: EndpointStats, raw: Reply, cost: RequestCost | undefined): Reply {
+  const { reply, calls } = scriptReply(raw);
+  stats.billed += calls;
+  if (cost) cost.billed += calls;
+  return reply as Reply;
+}
 
 /**
  * The most commands, and the most encoded characters, written to Redis in one go for one
@@ -77,10 +93,15 @@ export class Database {
   }
 
   /** Counts a request and its commands (in slices for a long pipeline). */
-  async count(commands: readonly (readonly string[])[]): Promise<void> {
+  async count(commands: readonly (readonly string[])[], cost?: RequestCost): Promise<void> {
     const { stats } = this;
     stats.requests += 1;
     stats.commands += commands.length;
+    stats.billed += commands.length;
+    if (cost) {
+      cost.commands += commands.length;
+      cost.billed += commands.length;
+    }
     for (let i = 0; i < commands.length; i++) {
       const name = commandName((commands[i] as readonly string[])[0] as string);
       stats.byCommand[name] = (stats.byCommand[name] ?? 0) + 1;
@@ -96,16 +117,18 @@ export class Database {
    * Runs a single command or a pipeline, in order, and returns one reply per command (errors in
    * place, as {@link RespError}). Rejects only when Redis is unavailable.
    */
-  async pipeline(commands: readonly (readonly string[])[]): Promise<Reply[]> {
+  async pipeline(commands: readonly (readonly string[])[], cost?: RequestCost): Promise<Reply[]> {
     const replies: Reply[] = new Array(commands.length);
     // Per slice: where each reply goes, and the reply's rewrite when it has one.
     const index: number[] = [];
     const posts: Array<((reply: Reply) => Reply) | undefined> = [];
+    const scripts: boolean[] = [];
     let i = 0;
     while (i < commands.length) {
       let payload = '';
       index.length = 0;
       posts.length = 0;
+      scripts.length = 0;
       while (i < commands.length && index.length < SLICE_COMMANDS && payload.length < SLICE_CHARS) {
         const args = commands[i] as readonly string[];
         const plan = planCommand(this.scope, args);
@@ -113,10 +136,12 @@ export class Database {
           payload += encodeCommand(args);
           index.push(i);
           posts.push(undefined);
+          scripts.push(false);
         } else if (plan.kind === 'send') {
           payload += encodeCommand(plan.args);
           index.push(i);
           posts.push(plan.post);
+          scripts.push(plan.script === true);
         } else if (plan.kind === 'steps') {
           if (index.length > 0) break;
           replies[i] = await plan.run(this.send);
@@ -130,12 +155,14 @@ export class Database {
         const got = await this.connection.send(payload, index.length);
         for (let j = 0; j < index.length; j++) {
           const post = posts[j];
-          replies[index[j] as number] = post ? post(got[j] as Reply) : (got[j] as Reply);
+          const raw = scripts[j] ? unwrapScript(this.stats, got[j] as Reply, cost) : (got[j] as Reply);
+          replies[index[j] as number] = post ? post(raw) : raw;
         }
       }
       // Let other requests in before the next slice.
       if (i < commands.length) await yieldToLoop();
     }
+    if (cost) countReads(commands, replies, cost);
     return replies;
   }
 
@@ -144,7 +171,7 @@ export class Database {
    * refuses discards the transaction before Redis sees any of it, as Upstash discards a
    * transaction holding an unsupported command.
    */
-  async transaction(commands: readonly (readonly string[])[]): Promise<Reply[]> {
+  async transaction(commands: readonly (readonly string[])[], cost?: RequestCost): Promise<Reply[]> {
     const plans: Array<Exclude<Plan, { kind: 'steps' }> | undefined> = new Array(commands.length);
     const sent: Array<readonly string[]> = [];
     for (let i = 0; i < commands.length; i++) {
@@ -169,12 +196,15 @@ export class Database {
     if (!Array.isArray(exec))
       throw new TransactionDiscarded('EXECABORT Transaction discarded because of previous errors.');
     let next = 0;
-    return plans.map((plan) => {
+    const replies = plans.map((plan) => {
       if (plan === undefined) return exec[next++] as Reply;
       if (plan.kind !== 'send') return resolvedReply(plan);
-      const reply = exec[next++] as Reply;
+      const raw = exec[next++] as Reply;
+      const reply = plan.script ? unwrapScript(this.stats, raw, cost) : raw;
       return plan.post ? plan.post(reply) : reply;
     });
+    if (cost) countReads(commands, replies, cost);
+    return replies;
   }
 
   /** MULTI, the commands and EXEC in one write on the shared connection: nothing can come between. */
@@ -214,3 +244,14 @@ export class Database {
 
 const resolvedReply = (plan: Exclude<Plan, { kind: 'send' | 'steps' }>): Reply =>
   plan.kind === 'local' ? plan.reply : new RespError(plan.message);
+
+/** The hits and misses of a request's key reads (a long pipeline: a few ms, once, at its end). */
+function countReads(
+  commands: readonly (readonly string[])[],
+  replies: readonly Reply[],
+  cost: RequestCost,
+): void {
+  for (let i = 0; i < commands.length; i++) {
+    countRead(commandName((commands[i] as readonly string[])[0] as string), replies[i] ?? null, cost);
+  }
+}

@@ -70,21 +70,43 @@ function builder(db: number): string {
     ' if f==C then E({err=m}) end',
     ' return {err=m}',
     'end',
-    'local A={call=function(c,...) if D[c]==0 then return C(c,...) end return slow(C,c,...) end,pcall=function(c,...) if D[c]==0 then return P(c,...) end return slow(P,c,...) end}',
+    // K counts the script's calls (what Upstash bills besides the EVAL itself); one addition each.
+    'local K=0',
+    'local A={call=function(c,...) K=K+1 if D[c]==0 then return C(c,...) end return slow(C,c,...) end,pcall=function(c,...) K=K+1 if D[c]==0 then return P(c,...) end return slow(P,c,...) end}',
     'M(A,{__index=R})',
     // Writes go to the real globals, which are read-only: Redis's own error, no closure needed.
     'M(r,{__index=A,__newindex=RG,__metatable=false})',
     'local function rg(t,k) if t==g then return g[k] end return W(t,k) end',
     `local function nl() return nil,'${LOADSTRING_REFUSED}' end`,
     'M(g,{__index=M({redis=r,_G=g,rawget=rg,loadstring=nl,load=nl},{__index=RG}),__newindex=RG,__metatable=false})',
-    'return r,g,rg,nl,nl',
+    // The last value wraps the script's reply with the count: {K, reply}, an error reply as it is.
+    "return r,g,rg,nl,nl,function(v) if T(v)=='table' and v.err~=nil then return v end return {K,v} end",
     'end',
   ].join(' ');
 }
 
-/** The preamble of every script (EVAL, EVAL_RO, SCRIPT LOAD) a token of database `db` runs. */
+/**
+ * The preamble of every script (EVAL, EVAL_RO, SCRIPT LOAD) a token of database `db` runs. The
+ * script itself runs inside a function (closed by {@link SCRIPT_END}) so the preamble can answer
+ * `{calls, reply}`: the number of commands the script ran (Upstash bills each, as Redis's
+ * commandstats counts them), which the endpoint takes off again ({@link scriptReply}) before the
+ * client sees the reply. An error reply passes through as it is (its calls go uncounted).
+ */
 export function scriptPreamble(db: number): string {
-  return `local redis,_G,rawget,loadstring,load=(${builder(db)})(redis,_G,{},{}); `;
+  return `local redis,_G,rawget,loadstring,load,__counted=(${builder(db)})(redis,_G,{},{}); return __counted((function() `;
+}
+
+/** What closes a script after {@link scriptPreamble}: on a line of its own (a trailing comment). */
+export const SCRIPT_END = '\nend)())';
+
+/**
+ * A sandboxed script's reply split into the client's reply and the commands the script ran. Redis
+ * turns a Lua `{calls, nil}` into `[calls]`, which is a nil reply. Anything else (an error) is the
+ * client's as it is, with no calls counted.
+ */
+export function scriptReply(raw: unknown): { reply: unknown; calls: number } {
+  if (Array.isArray(raw) && typeof raw[0] === 'number') return { reply: raw[1] ?? null, calls: raw[0] };
+  return { reply: raw, calls: 0 };
 }
 
 /**

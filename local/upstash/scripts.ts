@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { scriptPreamble } from './sandbox';
+import { SCRIPT_END, scriptPreamble } from './sandbox';
 
 /**
  * Shebang flags Redis 7.0 understands. Upstash adds its own (`allow-key-locking` above all,
@@ -68,16 +68,19 @@ export class ScriptCache {
     return prepared;
   }
 
-  /** The text Redis runs: the shebang without flags Redis does not know, then the sandbox. */
+  /**
+   * The text Redis runs: the shebang without flags Redis does not know, then the sandbox around
+   * the script (which then answers with its call count: `scriptReply` in sandbox.ts).
+   */
   rewrite(script: string): string {
     const match = SHEBANG.exec(script);
-    if (!match) return this.#preamble + script;
+    if (!match) return this.#preamble + script + SCRIPT_END;
     const flags = (match[1] ?? '')
       .split(',')
       .map((f) => f.trim())
       .filter((f) => REDIS_FLAGS.has(f));
     const shebang = flags.length > 0 ? `#!lua flags=${flags.join(',')}` : '#!lua';
-    return `${shebang}${match[2] || '\n'}${this.#preamble}${script.slice(match[0].length)}`;
+    return `${shebang}${match[2] || '\n'}${this.#preamble}${script.slice(match[0].length)}${SCRIPT_END}`;
   }
 
   /** The SHA under which Redis holds the script this database knows as `sha`, if it loaded it. */

@@ -3,12 +3,32 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { listen, serverUrl } from '../listen';
 import { BadRequestError, MAX_REQUEST_BYTES, parseCommand, parseCommandList, readBody } from './body';
+import { emptyCost, type RequestCost } from './cost';
 import { Database, type EndpointStats, emptyStats, TransactionDiscarded } from './database';
 import { PubSubHub, type Stream } from './pubsub';
 import { errorBody, itemBody, resultBody } from './reply';
 import { parseRedisUrl, RedisUnavailableError, type Reply, RespError, type RespTarget } from './resp';
 
+export type { RequestCost } from './cost';
 export type { EndpointStats } from './database';
+
+/**
+ * The header a client of the local stack sends to say which request of its own a call belongs to
+ * (`local/request-tags.ts` adds it): the endpoint reports each request's cost under that tag.
+ */
+export const TAG_HEADER = 'x-local-request-tag';
+
+/** One HTTP request the endpoint served, with what it cost: what {@link UpstashEndpoint.observe} gets. */
+export interface ServedRequest extends RequestCost {
+  /** The token's database, in the order the endpoint was given them (0, 1, ...). */
+  readonly database: number;
+  /** The client's {@link TAG_HEADER}, if it sent one. */
+  readonly tag?: string;
+  /** The HTTP status answered. */
+  readonly status: number;
+  /** From the request's arrival to its answer, in ms. */
+  readonly ms: number;
+}
 
 /** One emulated Upstash database: the token that reaches it and the Redis behind it. */
 export interface UpstashDatabase {
@@ -89,6 +109,7 @@ export class UpstashEndpoint {
   readonly #maxBody: number;
   readonly #log: (line: string) => void;
   readonly #lastOutageLog = new Map<Database, number>();
+  readonly #observers = new Set<(served: ServedRequest) => void>();
 
   private constructor(
     server: Server,
@@ -150,6 +171,15 @@ export class UpstashEndpoint {
     const db = token ? this.#databases.find((d) => d.token === token) : this.#databases[0];
     if (!db) throw new Error('no database has that token');
     return structuredClone(db.stats);
+  }
+
+  /**
+   * Calls `observer` after each request a database served (a command, a pipeline or a
+   * transaction; not a subscription) with its cost. Returns the function that stops it.
+   */
+  observe(observer: (served: ServedRequest) => void): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
   }
 
   /** Zeroes every database's counters. */
@@ -231,30 +261,56 @@ export class UpstashEndpoint {
       return;
     }
     const base64 = req.headers['upstash-encoding'] === 'base64';
-    try {
-      if (route.kind === 'subscribe' || route.kind === 'psubscribe') {
+    if (route.kind === 'subscribe' || route.kind === 'psubscribe') {
+      try {
         await this.#subscribe(db, route.kind === 'psubscribe', route.name, res);
-      } else if (route.kind === 'command') {
+      } catch (error) {
+        this.#fail(res, db, error);
+      }
+      return;
+    }
+    const started = performance.now();
+    const cost = emptyCost();
+    try {
+      if (route.kind === 'command') {
         const command = parseCommand(body);
-        await db.count([command]);
-        const [reply] = await db.pipeline([command]);
+        await db.count([command], cost);
+        const [reply] = await db.pipeline([command], cost);
         if (reply instanceof RespError) send(res, 400, errorBody(reply.message));
         else send(res, 200, resultBody(reply ?? null, base64), db.nextSyncToken());
       } else {
         const commands = await parseCommandList(body);
-        await db.count(commands);
+        await db.count(commands, cost);
         const replies =
-          route.kind === 'pipeline' ? await db.pipeline(commands) : await db.transaction(commands);
+          route.kind === 'pipeline'
+            ? await db.pipeline(commands, cost)
+            : await db.transaction(commands, cost);
         await sendParts(res, await serialize(replies, base64), db.nextSyncToken());
       }
     } catch (error) {
-      if (error instanceof BadRequestError) send(res, error.status, errorBody(error.message));
-      else if (error instanceof TransactionDiscarded) send(res, 400, errorBody(error.message));
-      else if (error instanceof RedisUnavailableError) {
-        this.#logOutage(db, error.message);
-        send(res, 503, errorBody(error.message));
-      } else throw error;
+      this.#fail(res, db, error);
     }
+    if (this.#observers.size > 0 && cost.commands > 0) {
+      const tag = req.headers[TAG_HEADER];
+      const served: ServedRequest = {
+        ...cost,
+        database: this.#databases.indexOf(db),
+        ...(typeof tag === 'string' ? { tag } : {}),
+        status: res.statusCode,
+        ms: performance.now() - started,
+      };
+      for (const observer of this.#observers) observer(served);
+    }
+  }
+
+  /** Answers a failed request: 4xx for the client's mistakes, 503 while Redis is away. */
+  #fail(res: ServerResponse, db: Database, error: unknown): void {
+    if (error instanceof BadRequestError) send(res, error.status, errorBody(error.message));
+    else if (error instanceof TransactionDiscarded) send(res, 400, errorBody(error.message));
+    else if (error instanceof RedisUnavailableError) {
+      this.#logOutage(db, error.message);
+      send(res, 503, errorBody(error.message));
+    } else throw error;
   }
 
   async #subscribe(db: Database, pattern: boolean, name: string, res: ServerResponse): Promise<void> {

@@ -19,7 +19,8 @@ export interface StackProcess {
 
 /**
  * Spawns `npm start` (node with tsx's loader, one process) on `redisUrl` with `PORT=0`, no
- * scheduler and WARN logs, and waits until its stack file is written. `dir` holds the stack file,
+ * scheduler, no console and WARN logs, in full in its output (`--verbose`: the tests read the
+ * handlers' JSON lines), and waits until its stack file is written. `dir` holds the stack file,
  * so a running `npm start` of the developer is never touched.
  */
 export async function startStackProcess(options: { redisUrl: string; dir: string }): Promise<StackProcess> {
@@ -33,7 +34,7 @@ export async function startStackProcess(options: { redisUrl: string; dir: string
   };
   const child: ChildProcess = spawn(
     process.execPath,
-    ['--import', 'tsx', 'local/start.ts', '--no-scheduler'],
+    ['--import', 'tsx', 'local/start.ts', '--no-scheduler', '--no-console', '--verbose'],
     {
       env,
     },

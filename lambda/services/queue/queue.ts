@@ -9,7 +9,9 @@ import { FENCE_TTL_MS, type Receipt, type Resolution, settle } from '../../share
 import {
   ACK_SCRIPT,
   CANCEL_SCRIPT,
+  COUNTS_BY_TYPE_SCRIPT,
   DEQUEUE_SCRIPT,
+  DROP_SCRIPT,
   ENQUEUE_SCRIPT,
   FAIL_SCRIPT,
   LIST_SCRIPT,
@@ -185,6 +187,21 @@ export interface QueueStats {
   readonly inFlight: number;
   readonly done: number;
   readonly deadLetters: number;
+}
+
+/** Jobs of one type in each set that holds jobs still to run, or dead. */
+export interface StateCounts {
+  readonly ready: number;
+  readonly delayed: number;
+  readonly inFlight: number;
+  readonly dead: number;
+}
+
+/** What {@link JobQueue.countsByType} answers. */
+export interface TypeCounts {
+  readonly counts: Readonly<Record<string, StateCounts>>;
+  /** Whether a set held more jobs than were read. */
+  readonly truncated: boolean;
 }
 
 /** Exponential retry backoff: `baseMs * 2^(attempts-1)`, capped, plus up to 20% jitter. */
@@ -705,6 +722,43 @@ export class JobQueue {
       id = String(nextId ?? '');
     } while (score !== '');
     return redriven;
+  }
+
+  /**
+   * Drops a dead letter of `tenant` for good (it will not run, and reads as missing). One command.
+   * @param types the types the caller may act on (`'*'` for all)
+   */
+  async drop(tenant: string, id: string, types: TypeFilter = '*'): Promise<JobActionResult> {
+    validateTenant(tenant);
+    if (typeof id !== 'string' || !JOB_ID.test(id)) return { ok: false, reason: 'not-found' };
+    const reply = await runScript<[number, string?]>(
+      this.#redis,
+      DROP_SCRIPT,
+      [this.#k.jobs, this.#k.dead, this.#index(tenant), this.#k.idem],
+      [id, tenant, typeList(types)],
+    );
+    return actionResult(reply);
+  }
+
+  /**
+   * The jobs of each type that are ready, delayed, in flight and dead, every tenant's, in one
+   * command. Reads at most `limit` jobs of each set (`truncated` says when a set holds more), so
+   * its cost is bounded: for operators and the local console, not for a request path.
+   */
+  async countsByType(options: { readonly limit?: number } = {}): Promise<TypeCounts> {
+    const limit = options.limit ?? 1_000;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) {
+      throw new ValidationError(`limit must be a whole number from 1 to 10000, got ${limit}`);
+    }
+    const raw = await runScript<string>(
+      this.#redis,
+      COUNTS_BY_TYPE_SCRIPT,
+      [this.#k.ready, this.#k.delayed, this.#k.inflight, this.#k.dead, this.#k.jobs],
+      [limit],
+    );
+    const parsed = JSON.parse(raw) as { counts: Record<string, StateCounts> | []; truncated: boolean };
+    // cjson writes an empty table as [].
+    return { counts: Array.isArray(parsed.counts) ? {} : parsed.counts, truncated: parsed.truncated };
   }
 
   /** Job counts per set, in one command. */

@@ -532,3 +532,66 @@ export const UNINDEX_SCRIPT = defineScript(
 return redis.call('ZREM', KEYS[1], unpack(ARGV))
 `,
 );
+
+/**
+ * Drops a dead letter of a tenant for good: its record, its place in the dead set and in the
+ * tenant's index, and its idempotency key.
+ *
+ * KEYS[1] jobs, KEYS[2] dead, KEYS[3] the tenant's index, KEYS[4] idem.
+ * ARGV[1] id, ARGV[2] tenant, ARGV[3] the types the caller may act on, as ",type,type," ('*' for all).
+ * Returns { 1, record } dropped; { 0 } no such job of the tenant; { 2, state } not a dead letter;
+ * { 3, type } a type the caller may not act on.
+ * Billed: 5 (EVALSHA, HGET, HDEL, ZREM, ZREM), 6 with an idempotency key; 2 when refused.
+ */
+export const DROP_SCRIPT = defineScript(
+  'queue.drop',
+  `
+local raw = redis.call('HGET', KEYS[1], ARGV[1])
+if not raw then return { 0 } end
+local job = cjson.decode(raw)
+if job.tenant ~= ARGV[2] then return { 0 } end
+if ARGV[3] ~= '*' and not string.find(ARGV[3], ',' .. job.type .. ',', 1, true) then return { 3, job.type } end
+if job.state ~= 'dead' then return { 2, job.state } end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if job.idem then redis.call('HDEL', KEYS[4], job.idem) end
+return { 1, raw }
+`,
+);
+
+/**
+ * Counts the jobs of each type in the ready, delayed, in-flight and dead sets, reading at most
+ * ARGV[1] jobs of each set (the oldest first).
+ *
+ * KEYS[1] ready, KEYS[2] delayed, KEYS[3] inflight, KEYS[4] dead, KEYS[5] jobs. ARGV[1] limit.
+ * Returns the JSON of { counts = { [type] = { ready, delayed, inFlight, dead } }, truncated = bool }.
+ * Billed: 1 + 4 ZRANGE + one HMGET per non-empty set + 4 ZCARD.
+ */
+export const COUNTS_BY_TYPE_SCRIPT = defineScript(
+  'queue.counts-by-type',
+  `
+local names = { 'ready', 'delayed', 'inFlight', 'dead' }
+local limit = tonumber(ARGV[1])
+local counts, truncated = {}, false
+for s = 1, 4 do
+  local ids = redis.call('ZRANGE', KEYS[s], 0, limit - 1)
+  if redis.call('ZCARD', KEYS[s]) > #ids then truncated = true end
+  if #ids > 0 then
+    local raws = redis.call('HMGET', KEYS[5], unpack(ids))
+    for i = 1, #ids do
+      if raws[i] then
+        local t = cjson.decode(raws[i]).type
+        local c = counts[t]
+        if not c then
+          c = { ready = 0, delayed = 0, inFlight = 0, dead = 0 }
+          counts[t] = c
+        end
+        c[names[s]] = c[names[s]] + 1
+      end
+    end
+  end
+end
+return cjson.encode({ counts = counts, truncated = truncated })
+`,
+);

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,8 +11,10 @@ import { send } from '../../helpers/http-client';
 /**
  * No password, Upstash token or API-key secret in anything the local stack or its CLIs print:
  * `npm start` on a Redis that requires a password, with the handlers logging at INFO, driven
- * through good and bad requests and every CLI. The one secret printed on purpose is the
- * development key, in the banner, and a minted key, once, by the CLI that minted it.
+ * through good and bad requests and every CLI: its quiet terminal (one line per request), its
+ * log file (the full JSON lines), the banner printed again on SIGUSR2, and what the console
+ * serves (the page, its API, its event stream, a request's log lines). The one secret printed on
+ * purpose is the development key, in the banner, and a minted key, once, by the CLI that minted it.
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'no-secrets-'));
@@ -70,20 +72,45 @@ function secretsIn(text: string, extra: Record<string, string> = {}): string[] {
   return found;
 }
 
+/** The first event of a Server-Sent Events stream (the console's `hello`), then the stream is closed. */
+async function firstEvent(url: string): Promise<string> {
+  const controller = new AbortController();
+  const response = await fetch(url, { signal: controller.signal });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  let text = '';
+  while (!text.includes('\n\n')) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += Buffer.from(value).toString('utf8');
+  }
+  controller.abort();
+  return text;
+}
+
 describe('the local stack and its CLIs print no secret', () => {
   let redis: RedisServer;
   let stack: ReturnType<typeof run>;
+  let first = '';
   let banner = '';
   let url = '';
+  let consoleUrl = '';
+  const logFile = join(dir, 'handlers.jsonl');
   let devKey = '';
 
   beforeAll(async () => {
     redis = await startRedisServer({ password });
-    stack = run('local/start.ts', ['--port', '0', '--no-scheduler'], { REDIS_URL: redis.url });
+    stack = run('local/start.ts', ['--port', '0', '--no-scheduler', '--log-file', logFile], {
+      REDIS_URL: redis.url,
+    });
     await printed(stack.output, 'Ctrl-C stops everything');
+    first = stack.output();
+    url = /HTTP API\s+(http:\/\/\S+)/.exec(first)?.[1] as string;
+    consoleUrl = /Console\s+(http:\/\/\S+)/.exec(first)?.[1] as string;
+    devKey = /API key\s+(usk_\S+)/.exec(first)?.[1] as string;
+    // The banner again, on demand: everything after it is checked for the dev key too.
+    stack.child.kill('SIGUSR2');
+    await printed(() => stack.output().slice(first.length), 'Ctrl-C stops everything');
     banner = stack.output();
-    url = /HTTP API\s+(http:\/\/\S+)/.exec(banner)?.[1] as string;
-    devKey = /API key\s+(usk_\S+)/.exec(banner)?.[1] as string;
   }, 120_000);
   afterAll(async () => {
     if (stack?.child.exitCode === null) stack.child.kill('SIGKILL');
@@ -91,10 +118,11 @@ describe('the local stack and its CLIs print no secret', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('npm start: the banner shows the Redis without its password and no Upstash token', () => {
-    expect(banner).toContain(`Redis           redis://127.0.0.1:${redis.port}\n`);
+  it('npm start: the banner shows the Redis without its password and no Upstash token, and again on SIGUSR2', () => {
+    expect(first).toContain(`Redis           redis://127.0.0.1:${redis.port}\n`);
     expect(secretsIn(banner)).toEqual([]);
     expect(devKey).toMatch(/^usk_/);
+    expect(banner.slice(first.length).trim()).toBe(first.trim());
   });
 
   it('npm start: request logs, CLI runs and the shutdown print no secret, nor the dev key again', async () => {
@@ -139,15 +167,37 @@ describe('the local stack and its CLIs print no secret', () => {
       `copying none:* from redis://127.0.0.1:${redis.port}/5 to database "cache"`,
     );
 
+    // What the console serves: its page, its API, its event stream and a request's log lines.
+    const page = await send(`${consoleUrl}/`, { method: 'GET' });
+    const script = await send(`${consoleUrl}/console.js`, { method: 'GET' });
+    const info = await send(`${consoleUrl}/api/stack`, { method: 'GET' });
+    const keysPage = await send(`${consoleUrl}/api/keys?tenant=dev&space=cache`, { method: 'GET' });
+    const events = await firstEvent(`${consoleUrl}/events`);
+    const hello = JSON.parse(/^data: (.*)$/m.exec(events)?.[1] ?? '{}') as { records: Array<{ id: string }> };
+    expect(hello.records.length).toBeGreaterThan(0);
+    const lines = await Promise.all(
+      hello.records.map((r) => send(`${consoleUrl}/api/requests/${r.id}/lines`, { method: 'GET' })),
+    );
+    const logLines = lines.flatMap((r) => (r.json() as { lines: string[] }).lines).join('\n');
+    const served = `${[page, script, info, keysPage].map((r) => r.text).join('\n')}\n${events}\n${logLines}`;
+    expect([page.status, script.status, info.status, keysPage.status]).toEqual([200, 200, 200, 200]);
+    expect(logLines).toContain('"level":"INFO"');
+
     stack.child.kill('SIGINT');
     const { code, out } = await stack.done;
     expect(code).toBe(0);
     const afterBanner = out.slice(banner.length);
-    // The handlers did log (INFO): the check below reads real log lines.
-    expect(afterBanner).toMatch(/"level":"INFO"/);
+    // The terminal is quiet: one line per request with its cost, no JSON log line.
+    expect(afterBanner).toMatch(/^\d\d:\d\d:\d\d GET \/health 200 \d+ ms {2}\d+ cmd, \d+ rt, \d+ billed$/m);
+    expect(afterBanner).not.toContain('"level":"INFO"');
+    // The handlers did log (INFO), to the file: the check below reads real log lines.
+    const logged = readFileSync(logFile, 'utf8');
+    expect(logged).toMatch(/"level":"INFO"/);
     const keys = { 'the dev key': devKey, 'the minted key': minted };
     const hashes = { "the dev key's hash": hashApiKey(devKey), "the minted key's hash": hashApiKey(minted) };
     expect(secretsIn(afterBanner, { ...keys, ...hashes })).toEqual([]);
+    expect(secretsIn(logged, { ...keys, ...hashes })).toEqual([]);
+    expect(secretsIn(served, { ...keys, ...hashes })).toEqual([]);
     expect(secretsIn(created.out, { 'the dev key': devKey, ...hashes })).toEqual([]);
     for (const cli of clis) expect(secretsIn(cli.out, { ...keys, ...hashes })).toEqual([]);
   }, 120_000);
@@ -156,7 +206,7 @@ describe('the local stack and its CLIs print no secret', () => {
     const token = `tok-${randomBytes(8).toString('hex')}`;
     const bad = await run('local/upstash-cli.ts', ['--database', `${token}:${redis.url}`]).done;
     expect(bad.code).toBe(2);
-    expect(bad.out.trim()).toMatch(/^error: --database wants <token>=<redis-url>/);
+    expect(bad.out.trim()).toMatch(/^upstash-local: --database wants <token>=<redis-url>/);
     expect(bad.out.trim().split('\n')).toHaveLength(1); // one line, no stack trace
     expect(secretsIn(bad.out, { token })).toEqual([]);
 

@@ -165,7 +165,14 @@ describe('npm start', () => {
     // Readable by its owner only, and without the API key.
     expect(statSync(stackFile).mode & 0o777).toBe(0o600);
     const recorded = JSON.parse(readFileSync(stackFile, 'utf8')) as Record<string, unknown>;
-    expect(Object.keys(recorded).sort()).toEqual(['env', 'pid', 'secretsUrl', 'upstashUrl', 'url']);
+    expect(Object.keys(recorded).sort()).toEqual([
+      'consoleUrl',
+      'env',
+      'pid',
+      'secretsUrl',
+      'upstashUrl',
+      'url',
+    ]);
     expect(recorded.url).toBe(url);
     expect(readFileSync(stackFile, 'utf8')).not.toContain(key);
 

@@ -80,12 +80,13 @@ describe('ScriptCache', () => {
     const cache = new ScriptCache(0);
     const rewritten = cache.rewrite('#!lua flags=allow-key-locking,no-writes\nreturn 1');
     expect(rewritten.startsWith('#!lua flags=no-writes\nlocal redis,_G')).toBe(true);
-    expect(rewritten.endsWith('; return 1')).toBe(true);
-    expect(rewritten.split('\n')).toHaveLength(2);
+    // The script runs inside the preamble's function, which closes on a line after its last one.
+    expect(rewritten.endsWith('(function() return 1\nend)())')).toBe(true);
+    expect(rewritten.split('\n')).toHaveLength(3);
     expect(cache.rewrite('#!lua flags=allow-key-locking\nreturn 1').startsWith('#!lua\nlocal redis')).toBe(
       true,
     );
-    expect(cache.rewrite('return 1').split('\n')).toHaveLength(1);
+    expect(cache.rewrite('return 1').split('\n')).toHaveLength(2);
   });
 
   it('maps the client SHA to the SHA Redis holds, per database, until SCRIPT FLUSH', () => {
