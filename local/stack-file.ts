@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
@@ -30,8 +30,10 @@ export interface StackFile {
 
 export function writeStackFile(info: StackFile, path = stackFilePath()): void {
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, JSON.stringify(info, null, 2));
-  chmodSync(path, 0o600);
+  // Written whole, then renamed into place: a reader never sees half a file, only none or all.
+  const partial = `${path}.${process.pid}.tmp`;
+  writeFileSync(partial, JSON.stringify(info, null, 2), { mode: 0o600 });
+  renameSync(partial, path);
 }
 
 /**
