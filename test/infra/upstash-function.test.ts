@@ -7,6 +7,7 @@ import { UpstashDatabaseSecret } from '../../lib/constructs/upstash-database-sec
 import {
   INJECTED_MODULES,
   SDK_LEFT_TO_RUNTIME,
+  SOURCE_MAPS_OPTION,
   UpstashFunction,
   type UpstashFunctionProps,
 } from '../../lib/constructs/upstash-function';
@@ -108,10 +109,28 @@ describe('UpstashFunction', () => {
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         Environment: {
-          Variables: Match.objectLike({ FEATURE_FLAG: 'on', NODE_OPTIONS: '--enable-source-maps' }),
+          Variables: Match.objectLike({ FEATURE_FLAG: 'on' }),
         },
       });
       expect(UpstashFunction.bundling({ minify: false })).toMatchObject({ minify: false, sourceMap: true });
+    });
+
+    it('ships the source map, and has Node read it only when enableSourceMaps says so', () => {
+      // Off by default: NODE_OPTIONS is the user's own, or absent.
+      expect(environmentOf(build().stack).NODE_OPTIONS).toBeUndefined();
+      expect(
+        environmentOf(build({ environment: { NODE_OPTIONS: '--max-old-space-size=200' } }).stack)
+          .NODE_OPTIONS,
+      ).toBe('--max-old-space-size=200');
+      // On: the option joins the user's.
+      expect(environmentOf(build({ enableSourceMaps: true }).stack).NODE_OPTIONS).toBe(SOURCE_MAPS_OPTION);
+      expect(
+        environmentOf(
+          build({ enableSourceMaps: true, environment: { NODE_OPTIONS: '--max-old-space-size=200' } }).stack,
+        ).NODE_OPTIONS,
+      ).toBe(`--max-old-space-size=200 ${SOURCE_MAPS_OPTION}`);
+      // The map is built either way.
+      expect(build().fn.bundling).toMatchObject({ sourceMap: true, sourcesContent: false });
     });
 
     it('bundles the SDK and the Upstash transport, and leaves TCP code out unless a database needs it', () => {
