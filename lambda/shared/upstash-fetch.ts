@@ -1,5 +1,5 @@
 import type { Agent, IncomingMessage } from 'node:http';
-import { createRequire } from 'node:module';
+import { nodeBuiltin } from './builtin';
 
 /**
  * The `fetch` of the Upstash REST clients inside the Lambda bundles: HTTP/1.1 over `node:http`
@@ -55,15 +55,13 @@ const transports = new Map<'node:http' | 'node:https', Transport>();
 
 /**
  * The module for a scheme, loaded on the first request that needs it, as a CommonJS built-in
- * rather than an ES module import: on Node 22 and later, importing `node:http` as an ES module
- * builds its ES module namespace, which reads every export, including the getters
- * (`WebSocket`, `MessageEvent`, `CloseEvent`) that load undici, the very cost this module avoids
- * (28 ms of CPU in a fresh Node 24 process, measured by `npm run bench -- --node24`).
+ * ({@link nodeBuiltin}): imported as an ES module, `node:http` would load undici on Node 22 and
+ * later, the very cost this module avoids.
  */
 function transport(id: 'node:http' | 'node:https'): Transport {
   let found = transports.get(id);
   if (!found) {
-    const module = builtin(id) as typeof import('node:https');
+    const module = nodeBuiltin<typeof import('node:https')>(id);
     found = {
       request: module.request,
       agent: new module.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS }),
@@ -72,9 +70,6 @@ function transport(id: 'node:http' | 'node:https'): Transport {
   }
   return found;
 }
-
-// `process.getBuiltinModule` is Node 20.16 and later; older Node 20 requires it.
-const builtin = (id: string): unknown => process.getBuiltinModule?.(id) ?? createRequire(import.meta.url)(id);
 
 /** The part of the Fetch API's `Response` that `@upstash/redis` reads. */
 export interface NodeResponse {
