@@ -17,7 +17,7 @@ import {
 import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import * as v from 'valibot';
-import { LAZY_SDK_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
+import { LAZY_SDK_LABEL, OPENAPI_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
 import {
   DEFAULTS,
   describeIssues,
@@ -284,9 +284,11 @@ export class UpstashFunction extends Construct implements IGrantable {
    *   never reaches ({@link SDK_LEFT_TO_RUNTIME});
    * - {@link INJECTED_MODULES}: `fetch` for the Upstash clients (they skip loading undici) and the
    *   Secrets Manager client as top-level code (the runtime's lazy import of it dropped);
-   * - for a function whose databases are all reached over REST, esbuild's `--drop-labels` of the
-   *   runtime's `UPSTASH_TCP` imports (lambda/shared/bundle-labels.ts): ioredis, the TCP client
-   *   and the migration code are neither shipped nor parsed.
+   * - esbuild's `--drop-labels` (lambda/shared/bundle-labels.ts) of the runtime's lazy SDK import
+   *   (the SDK is injected instead) and of the api's OpenAPI generator (the api stack ships the
+   *   document), and for a function whose databases are all reached over REST, of its
+   *   `UPSTASH_TCP` imports: ioredis, the TCP client and the migration code are neither shipped
+   *   nor parsed.
    *
    * `overrides` win field by field.
    *
@@ -304,7 +306,9 @@ export class UpstashFunction extends Construct implements IGrantable {
       bundleAwsSDK: true,
       externalModules: [...SDK_LEFT_TO_RUNTIME],
       inject: [...INJECTED_MODULES],
-      esbuildArgs: { '--drop-labels': tcp ? LAZY_SDK_LABEL : `${LAZY_SDK_LABEL},${TCP_LABEL}` },
+      esbuildArgs: {
+        '--drop-labels': [LAZY_SDK_LABEL, OPENAPI_LABEL, ...(tcp ? [] : [TCP_LABEL])].join(','),
+      },
       ...overrides,
     };
   }

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { LAZY_SDK_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
+import { LAZY_SDK_LABEL, OPENAPI_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
 import { UpstashDatabaseSecret } from '../../lib/constructs/upstash-database-secret';
 import {
   INJECTED_MODULES,
@@ -140,7 +140,9 @@ describe('UpstashFunction', () => {
       expect(rest.externalModules?.some((m) => m.startsWith('@aws-sdk/client-'))).toBe(false);
       expect(rest.inject).toEqual([...INJECTED_MODULES]);
       for (const file of INJECTED_MODULES) expect(existsSync(file), file).toBe(true);
-      expect(rest.esbuildArgs).toEqual({ '--drop-labels': `${LAZY_SDK_LABEL},${TCP_LABEL}` });
+      expect(rest.esbuildArgs).toEqual({
+        '--drop-labels': `${LAZY_SDK_LABEL},${OPENAPI_LABEL},${TCP_LABEL}`,
+      });
 
       // A database over TCP, or one migrating from an old Redis, keeps the TCP imports.
       const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
@@ -150,7 +152,7 @@ describe('UpstashFunction', () => {
         mode: 'tcp',
       });
       const withTcp = new UpstashFunction(stack, 'Copy', { entry: ENTRY, features: { cache: tcp } });
-      expect(withTcp.bundling.esbuildArgs).toEqual({ '--drop-labels': LAZY_SDK_LABEL });
+      expect(withTcp.bundling.esbuildArgs).toEqual({ '--drop-labels': `${LAZY_SDK_LABEL},${OPENAPI_LABEL}` });
       // Field by field: an override of one field keeps the others.
       const overridden = build({ bundling: { externalModules: ['@aws-sdk/*'] } }).fn.bundling;
       expect(overridden.externalModules).toEqual(['@aws-sdk/*']);
