@@ -1,5 +1,6 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { nodeBuiltin } from './builtin';
+import { oneInvocationAtATime } from './lambda-env';
 
 /**
  * A value per invocation (the usage meter's counts, a request's deadline), read by code deep in
@@ -18,16 +19,6 @@ export interface InvocationStore<T> {
   run<R>(value: T, fn: () => R): R;
   /** The value of the invocation running now, if any. */
   get(): T | undefined;
-}
-
-/**
- * Whether this process serves one invocation at a time: true in the Lambda runtime
- * (`AWS_LAMBDA_RUNTIME_API` set), unless it runs on Lambda Managed Instances, where
- * `AWS_LAMBDA_MAX_CONCURRENCY` is set and invocations share a process. The same rule as AWS's
- * own per-invocation store in the Node runtime (`@aws/lambda-invoke-store`).
- */
-export function oneInvocationAtATime(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.AWS_LAMBDA_RUNTIME_API !== undefined && env.AWS_LAMBDA_MAX_CONCURRENCY === undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { invocationStore, oneInvocationAtATime } from '../../../../lambda/shared/invocation-store';
+import { invocationStore } from '../../../../lambda/shared/invocation-store';
+import { oneInvocationAtATime } from '../../../../lambda/shared/lambda-env';
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
