@@ -38,19 +38,24 @@ import { CDK_CONTEXT } from '../../infra/helpers';
  */
 
 /**
- * Bytes each bundle may weigh; a jump past these is a dependency slipping in. About 147 KB of
- * each is the Secrets Manager client (bundled: faster to load than the runtime's copy, see
- * docs/architecture.md); the authorizer is little else.
+ * Bytes each bundle may weigh besides the AWS SDK; a jump past these is a dependency slipping in.
+ * The SDK (the Secrets Manager client, about 150 KB in every function, bundled because it loads
+ * in about half the CPU time of the runtime's copy: docs/architecture.md) has a budget of its own,
+ * {@link SDK_BUDGET}: its size follows the SDK's version, not our code. The issue's 200 KB for the
+ * api was set when the SDK was left to the runtime; the api's own part is 245 KB since issue 16
+ * (its routes, request schemas, idempotency, stats), of which `@upstash/redis` is 80 KB.
  */
 const BUDGET: Record<string, number> = {
-  // The Secrets Manager client is bundled (about 147 KB, issue 18); issue 16's request schemas, the
-  // OpenAPI document and the new routes and services add about 60 KB to the api.
-  api: 450_000,
-  authorizer: 190_000,
-  'queue-worker': 365_000,
-  maintenance: 345_000,
-  'usage-probe': 320_000,
+  api: 265_000,
+  authorizer: 32_000,
+  'queue-worker': 225_000,
+  maintenance: 195_000,
+  'usage-probe': 165_000,
 };
+/** Bytes of the AWS SDK in any bundle: the bare client and one command, tree-shaken. */
+const SDK_BUDGET = 160_000;
+/** The AWS SDK's source files in a bundle (its packages, as the bench counts them). */
+const SDK_FILE = /node_modules\/@(aws-sdk|smithy|aws)\//;
 
 /** Source files that only a function with a database over TCP (or migrating) may contain. */
 const TCP_ONLY = [
@@ -195,10 +200,14 @@ describe('Lambda bundles', () => {
     return { bytes: out.bytes, inputs: Object.entries(out.inputs).filter(([, i]) => i.bytesInOutput > 0) };
   };
 
-  it('keeps every bundle within its size budget (esbuild metafile)', () => {
+  it('keeps every bundle within its size budget, the AWS SDK apart (esbuild metafile)', () => {
     expect(Object.keys(built).sort()).toEqual(Object.keys(BUDGET).sort());
     for (const [name, budget] of Object.entries(BUDGET)) {
-      expect(output(name).bytes, name).toBeLessThan(budget);
+      const { bytes, inputs } = output(name);
+      const sdk = inputs.filter(([file]) => SDK_FILE.test(file)).reduce((n, [, i]) => n + i.bytesInOutput, 0);
+      expect(sdk, `${name}: the AWS SDK`).toBeGreaterThan(0);
+      expect(sdk, `${name}: the AWS SDK`).toBeLessThan(SDK_BUDGET);
+      expect(bytes - sdk, `${name} without the AWS SDK`).toBeLessThan(budget);
     }
   });
 
