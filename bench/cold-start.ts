@@ -12,19 +12,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { build } from 'esbuild';
-import { UpstashFunction } from '../lib/constructs/upstash-function';
+import { SOURCE_MAPS_OPTION, UpstashFunction } from '../lib/constructs/upstash-function';
 import { esbuildOptions } from '../lib/esbuild-options';
 import { handlerEntry } from '../lib/runtime';
 import type { LocalApp } from '../local/app';
 import { apiEventFor, authorizerEventFor, schedulerEventFor } from './events';
 import { median, round } from './lib';
-import { moduleOf, profileShares } from './profile';
+import type { NodeBinary } from './node-binary';
+import { moduleOf, profileShares, SDK_MODULE } from './profile';
 
 /**
  * Cold starts of the bundled functions, each next to an empty handler bundled and started the
  * same way in the same run: CPU time to the first event served (the figure the goals are set
  * on), where it goes module by module (V8 CPU profiles of more fresh processes), and the
- * Secrets Manager client bundled against left to the runtime.
+ * Secrets Manager client bundled against left to the runtime; optionally the same rounds on a
+ * second Node (`--node24`, what Lambda runs), and the cost of reading source maps.
  */
 
 /** One bundle's weight and start. */
@@ -32,6 +34,8 @@ export interface ColdStartRow {
   readonly function: string;
   /** The .mjs Lambda loads (the source map beside it is counted apart). */
   readonly bytes: number;
+  /** Of `bytes`, the AWS SDK's (the Secrets Manager client): esbuild metafile. */
+  readonly sdkBytes?: number;
   readonly mapBytes: number;
   /** Median ms from process start to the handler module imported. */
   readonly importMs: number;
@@ -58,6 +62,45 @@ export interface ColdStartRow {
   readonly secretFetchesWarm: number;
   /** What the first event returned, checked (a failing handler would start fast and prove nothing). */
   readonly firstResult: string;
+  /** The same rounds on the second Node (`--node24`). */
+  readonly otherNode?: OtherNodeRow;
+}
+
+/** A function's cold start on the second Node, in the same rounds. */
+export interface OtherNodeRow {
+  /** Median CPU time to the first event served. */
+  readonly cpuMs: number;
+  /** Median over the runs of cpuMs over that Node's empty handler's. */
+  readonly cpuRatio: number;
+  /**
+   * The same, less {@link HttpArtifact} of each round: what Lambda's Node pays, where the
+   * Secrets Manager endpoint is https.
+   */
+  readonly cpuRatioLessHttp: number;
+}
+
+/**
+ * What the bench's plain-HTTP Secrets Manager endpoint costs a function on one Node: the SDK
+ * imports `node:http` (as an ES module) only for a plain-HTTP endpoint, never for AWS's https
+ * one, and on Node 22 and later that import loads undici. Measured in the same rounds as the
+ * difference between two controls: an empty handler importing `node:https`, and the same plus
+ * `await import('node:http')` on its event.
+ */
+export interface HttpArtifact {
+  readonly node: string;
+  /** Median per round of the difference in CPU to the first event. */
+  readonly ms: number;
+}
+
+/** What reading source maps (`enableSourceMaps`) costs the api function on one Node. */
+export interface SourceMapCost {
+  readonly node: string;
+  /** Median per round of the api's CPU to its first event with the map read, less without. */
+  readonly loadMs: number;
+  /** Median CPU of a failing invocation after the warm ones, its stack trace read: with the map. */
+  readonly failingWithMapMs: number;
+  /** The same without the map. */
+  readonly failingWithoutMapMs: number;
 }
 
 /** What one module costs a function's cold start (medians over the profiled runs). */
@@ -95,6 +138,11 @@ export interface ColdStartResults {
   readonly sdkPackaging: SdkPackagingRow[];
   /** Fresh processes per function, interleaved; profiled runs apart. */
   readonly runs: number;
+  /** `process.version` of the second Node, when it ran (`--node24`). */
+  readonly otherNode?: string;
+  /** Per Node: this one, then the second. */
+  readonly httpArtifact?: HttpArtifact[];
+  readonly sourceMaps?: SourceMapCost[];
 }
 
 /** The functions of the stack, as their constructs bundle them (every bench database is REST). */
@@ -111,6 +159,8 @@ const RUNTIME_SDK = `${SDK_VARIANT_OF} (SDK from the runtime)`;
 // Serves the first event, says so and waits for the go-ahead (the bench reads the secret fetches
 // of the cold start meanwhile), then serves the warm events. CPU and clock readings at the start,
 // after the import and after the first event.
+// With BENCH_FAILING set, it then serves an event the handler fails on (undefined) and reads the
+// error's stack trace, as a logged 5xx would: CPU of that invocation.
 const RUNNER = `import { readFileSync } from 'node:fs';
 const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 const startedAt = process.hrtime.bigint();
@@ -128,8 +178,13 @@ const first = performance.now();
 process.stdout.write('\\n@@COLD\\n');
 await new Promise((resolve) => process.stdin.once('data', resolve));
 for (const event of events.slice(1)) await mod.handler(event, context);
+let failing = null;
+if (process.env.BENCH_FAILING) {
+  const before = cpu();
+  try { await mod.handler(undefined, context); } catch (error) { String(error?.stack); failing = cpu() - before; }
+}
 const at = { startedAt: String(startedAt), importedAt: String(importedAt), servedAt: String(servedAt) };
-process.stdout.write('\\n@@' + JSON.stringify({ imported, first, startCpu, importCpu, cpu: servedCpu, at, result: result ?? null }) + '\\n');
+process.stdout.write('\\n@@' + JSON.stringify({ imported, first, startCpu, importCpu, cpu: servedCpu, at, failing, result: result ?? null }) + '\\n');
 process.exit(0);
 `;
 
@@ -140,6 +195,7 @@ interface Run {
   importCpu: number;
   cpu: number;
   at: { startedAt: string; importedAt: string; servedAt: string };
+  failing: number | null;
   result: unknown;
   cold: number;
   warm: number;
@@ -152,32 +208,59 @@ interface Variant {
   /** Where it runs: no node_modules, or the runtime's @aws-sdk beside it. */
   readonly dir: string;
   readonly event: unknown;
+  /** Environment besides the function's (the Lambda runtime's, the stack's). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** A variant of a function measured for a figure of its own, not a row of the tables. */
+  readonly extra?: boolean;
+}
+
+/** Options of {@link measureColdStarts}. */
+export interface ColdStartOptions {
+  /**
+   * A directory to copy each function's first profile into, with its profiled bundle and source
+   * map (open the `.cpuprofile` in Chrome DevTools).
+   * @default - none kept
+   */
+  readonly keepProfiles?: string;
+  /** A second Node to run the same rounds with (`--node24`). @default - this Node only */
+  readonly otherNode?: NodeBinary;
 }
 
 /**
  * Measures every function's cold start against the empty handler's, in fresh processes.
- *
- * @param keepProfiles a directory to copy each function's first profile into, with its profiled
- *   bundle and source map (open the `.cpuprofile` in Chrome DevTools); by default none is kept
  */
 export async function measureColdStarts(
   stack: LocalApp,
   log: (m: string) => void,
-  keepProfiles?: string,
+  options: ColdStartOptions = {},
 ): Promise<ColdStartResults> {
   const root = mkdtempSync(join(tmpdir(), 'bench-bundles-'));
   try {
-    return await measure(stack, root, log, keepProfiles);
+    return await measure(stack, root, log, options);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
 }
 
+/** The environment of every run, as Lambda sets it where it matters to a cold start. */
+const LAMBDA_ENV = {
+  // The runtime API's address (never called here): it tells the runtime it serves one invocation
+  // at a time (lambda/shared/lambda-env.ts), as in Lambda.
+  AWS_LAMBDA_RUNTIME_API: '127.0.0.1:9001',
+  POWERTOOLS_LOG_LEVEL: 'SILENT',
+  POWERTOOLS_METRICS_DISABLED: 'true',
+};
+/** The api, as `enableSourceMaps: true` starts it: the reading of its source map measured. */
+const API_WITH_MAPS = 'api (enableSourceMaps)';
+/** The two controls of {@link HttpArtifact}. */
+const HTTPS_CONTROL = 'control: node:https';
+const HTTP_CONTROL = 'control: node:https, then node:http';
+
 async function measure(
   stack: LocalApp,
   root: string,
   log: (m: string) => void,
-  keepProfiles: string | undefined,
+  { keepProfiles, otherNode }: ColdStartOptions,
 ): Promise<ColdStartResults> {
   // Bundled functions run where nothing but the bundle resolves (the SDK is inside); the
   // runtime-packaged one next to the SDK, as the Lambda runtime provides it.
@@ -187,9 +270,18 @@ async function measure(
   mkdirSync(join(runtimeSdk, 'node_modules'));
   symlinkSync(join(process.cwd(), 'node_modules', '@aws-sdk'), join(runtimeSdk, 'node_modules', '@aws-sdk'));
   writeFileSync(join(root, 'runner.mjs'), RUNNER);
-  writeFileSync(
-    join(root, 'empty.ts'),
-    'export const handler = async () => ({ statusCode: 200, body: "{}" });\n',
+  const source = (name: string, code: string) => {
+    writeFileSync(join(root, name), code);
+    return join(root, name);
+  };
+  const empty = source('empty.ts', 'export const handler = async () => ({ statusCode: 200, body: "{}" });\n');
+  const httpsControl = source(
+    'https-control.ts',
+    "import https from 'node:https';\nexport const handler = async () => ({ statusCode: 200, body: typeof https.request });\n",
+  );
+  const httpControl = source(
+    'http-control.ts',
+    "import https from 'node:https';\nexport const handler = async () => {\n  const http = await import('node:http');\n  return { statusCode: 200, body: typeof https.request + typeof http.request };\n};\n",
   );
 
   const rest = UpstashFunction.bundling();
@@ -198,17 +290,16 @@ async function measure(
       ? apiEventFor('GET', '/cache/hot', stack.tenant)
       : name === 'authorizer'
         ? authorizerEventFor(stack.apiKey)
-        : name === 'empty'
-          ? {}
-          : schedulerEventFor(name);
+        : schedulerEventFor(name);
   const variants: Variant[] = [
-    { name: 'empty', entry: join(root, 'empty.ts'), bundling: rest, dir: bundled, event: {} },
+    { name: 'empty', entry: empty, bundling: rest, dir: bundled, event: {} },
     ...FUNCTIONS.map((name) => ({
       name,
       entry: handlerEntry(name),
       bundling: rest,
       dir: bundled,
       event: eventFor(name),
+      ...(name === 'api' ? { env: { BENCH_FAILING: '1' } } : {}),
     })),
     // Issue 16's evaluation: Idempotency-Key records, ours and Powertools', with the same client.
     ...(['idempotency-ours', 'idempotency-powertools'] as const).map((name) => ({
@@ -224,7 +315,19 @@ async function measure(
       bundling: UpstashFunction.bundling({ externalModules: ['@aws-sdk/*'] }),
       dir: runtimeSdk,
       event: eventFor(SDK_VARIANT_OF),
+      extra: true,
     },
+    {
+      name: API_WITH_MAPS,
+      entry: handlerEntry('api'),
+      bundling: rest,
+      dir: bundled,
+      event: eventFor('api'),
+      env: { NODE_OPTIONS: SOURCE_MAPS_OPTION, BENCH_FAILING: '1' },
+      extra: true,
+    },
+    { name: HTTPS_CONTROL, entry: httpsControl, bundling: rest, dir: bundled, event: {}, extra: true },
+    { name: HTTP_CONTROL, entry: httpControl, bundling: rest, dir: bundled, event: {}, extra: true },
   ];
 
   const file = (v: Variant, suffix = '') => join(v.dir, `${v.name.replace(/\W+/g, '-')}${suffix}.mjs`);
@@ -242,8 +345,8 @@ async function measure(
     const outputs = Object.entries(result.metafile.outputs);
     const js = outputs.find(([f]) => f.endsWith('.mjs'));
     const modules = new Map<string, number>();
-    for (const [source, { bytesInOutput }] of Object.entries(js?.[1].inputs ?? {})) {
-      const module = moduleOf(source);
+    for (const [input, { bytesInOutput }] of Object.entries(js?.[1].inputs ?? {})) {
+      const module = moduleOf(input);
       modules.set(module, (modules.get(module) ?? 0) + bytesInOutput);
     }
     bytes[v.name] = {
@@ -261,27 +364,17 @@ async function measure(
     });
   }
 
-  const runOnce = (v: Variant, profileDir?: string): Promise<Run> =>
+  const runOnce = (v: Variant, node = process.execPath, profileDir?: string): Promise<Run> =>
     new Promise((resolve, reject) => {
       const bundle = profileDir ? file(v, '.profiled') : file(v);
       const profile = profileDir
         ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=50']
         : [];
-      const child = spawn(
-        process.execPath,
-        [...profile, join(root, 'runner.mjs'), bundle, `${file(v)}.events.json`],
-        {
-          cwd: v.dir,
-          env: {
-            PATH: process.env.PATH ?? '',
-            ...stack.env,
-            // As the construct sets it: source maps are read at load time, part of the cold start.
-            NODE_OPTIONS: '--enable-source-maps',
-            POWERTOOLS_LOG_LEVEL: 'SILENT',
-            POWERTOOLS_METRICS_DISABLED: 'true',
-          },
-        },
-      );
+      const child = spawn(node, [...profile, join(root, 'runner.mjs'), bundle, `${file(v)}.events.json`], {
+        cwd: v.dir,
+        // As UpstashFunction deploys it (no NODE_OPTIONS unless enableSourceMaps).
+        env: { PATH: process.env.PATH ?? '', ...stack.env, ...LAMBDA_ENV, ...v.env },
+      });
       stack.secrets.resetCounts();
       let cold = -1;
       let out = '';
@@ -305,27 +398,44 @@ async function measure(
     });
 
   const runs = new Map<string, Run[]>();
-  log(`cold start: ${variants.length} bundles × ${COLD_RUNS} fresh processes, interleaved`);
+  const otherRuns = new Map<string, Run[]>();
+  const nodes = otherNode ? `, on ${process.version} and ${otherNode.version}` : '';
+  log(`cold start: ${variants.length} bundles × ${COLD_RUNS} fresh processes${nodes}, interleaved`);
   for (let round = 0; round < COLD_RUNS; round++) {
     // Interleaved, so a slow moment of the machine hits every function alike.
-    for (const v of variants) runs.set(v.name, [...(runs.get(v.name) ?? []), await runOnce(v)]);
+    for (const v of variants) {
+      runs.set(v.name, [...(runs.get(v.name) ?? []), await runOnce(v)]);
+      if (otherNode)
+        otherRuns.set(v.name, [...(otherRuns.get(v.name) ?? []), await runOnce(v, otherNode.path)]);
+    }
   }
-  const empty = runs.get('empty') ?? [];
+  const emptyRuns = runs.get('empty') ?? [];
   const perRun = (list: Run[], of: (r: Run) => number) => round(median(list.map(of)), 1);
-  const cpuRatio = (list: Run[]) =>
-    round(median(list.map((r, i) => r.cpu / (empty[i]?.cpu ?? Number.NaN))), 2);
+  const ratioTo = (reference: Run[]) => (list: Run[]) =>
+    round(median(list.map((r, i) => r.cpu / (reference[i]?.cpu ?? Number.NaN))), 2);
+  const cpuRatio = ratioTo(emptyRuns);
+  /** Median per round of `a`'s CPU less `b`'s. */
+  const difference = (a: Run[] = [], b: Run[] = []) =>
+    round(median(a.map((r, i) => r.cpu - (b[i]?.cpu ?? Number.NaN))), 1);
+  const otherEmpty = otherRuns.get('empty') ?? [];
+  const otherArtifact = (otherRuns.get(HTTP_CONTROL) ?? []).map(
+    (r, i) => r.cpu - (otherRuns.get(HTTPS_CONTROL)?.[i]?.cpu ?? Number.NaN),
+  );
 
   const coldStart: ColdStartRow[] = variants
-    .filter((v) => v.name !== RUNTIME_SDK)
+    .filter((v) => !v.extra)
     .map((v) => {
       const list = runs.get(v.name) ?? [];
+      const other = otherRuns.get(v.name);
+      if (other) verdict(v.name, other[0]?.result);
       return {
         function: v.name,
         bytes: bytes[v.name]?.js ?? 0,
+        sdkBytes: bytes[v.name]?.modules.get(SDK_MODULE) ?? 0,
         mapBytes: bytes[v.name]?.map ?? 0,
         importMs: perRun(list, (r) => r.imported),
         firstEventMs: perRun(list, (r) => r.first),
-        ratio: round(median(list.map((r, i) => r.first / (empty[i]?.first ?? Number.NaN))), 2),
+        ratio: round(median(list.map((r, i) => r.first / (emptyRuns[i]?.first ?? Number.NaN))), 2),
         cpuStartMs: perRun(list, (r) => r.startCpu),
         cpuImportMs: perRun(list, (r) => r.importCpu - r.startCpu),
         cpuFirstEventMs: perRun(list, (r) => r.cpu - r.importCpu),
@@ -334,8 +444,31 @@ async function measure(
         secretFetchesCold: median(list.map((r) => r.cold)),
         secretFetchesWarm: median(list.map((r) => r.warm)),
         firstResult: verdict(v.name, list[0]?.result),
+        ...(other
+          ? {
+              otherNode: {
+                cpuMs: perRun(other, (r) => r.cpu),
+                cpuRatio: ratioTo(otherEmpty)(other),
+                // The empty handler and the controls make no Secrets Manager request.
+                cpuRatioLessHttp: round(
+                  median(
+                    other.map(
+                      (r, i) =>
+                        (r.cpu - (v.name === 'empty' ? 0 : (otherArtifact[i] ?? Number.NaN))) /
+                        (otherEmpty[i]?.cpu ?? Number.NaN),
+                    ),
+                  ),
+                  2,
+                ),
+              },
+            }
+          : {}),
       };
     });
+  for (const v of variants.filter((x) => x.extra && x.name !== RUNTIME_SDK)) {
+    for (const of of [runs, otherRuns])
+      if (of.has(v.name)) verdict(v.name.startsWith('api') ? 'api' : 'empty', of.get(v.name)?.[0]?.result);
+  }
 
   const sdkPackaging: SdkPackagingRow[] = [SDK_VARIANT_OF, RUNTIME_SDK].map((name) => {
     const list = runs.get(name) ?? [];
@@ -349,13 +482,30 @@ async function measure(
     };
   });
 
+  const perNode = [
+    { node: process.version, of: runs },
+    ...(otherNode ? [{ node: otherNode.version, of: otherRuns }] : []),
+  ];
+  const failing = (list: Run[] = []) =>
+    round(median(list.map((r) => r.failing).filter((ms): ms is number => ms !== null)), 1);
+  const httpArtifact = perNode.map(({ node, of }) => ({
+    node,
+    ms: difference(of.get(HTTP_CONTROL), of.get(HTTPS_CONTROL)),
+  }));
+  const sourceMaps = perNode.map(({ node, of }) => ({
+    node,
+    loadMs: difference(of.get(API_WITH_MAPS), of.get('api')),
+    failingWithMapMs: failing(of.get(API_WITH_MAPS)),
+    failingWithoutMapMs: failing(of.get('api')),
+  }));
+
   log(`cold start: where the CPU goes, ${PROFILE_RUNS} profiled fresh processes per function`);
-  const profiled = variants.filter((v) => v.name !== RUNTIME_SDK);
+  const profiled = variants.filter((v) => !v.extra);
   const shares = new Map<string, Array<{ import: Map<string, number>; firstEvent: Map<string, number> }>>();
   for (let round = 0; round < PROFILE_RUNS; round++) {
     for (const v of profiled) {
       const dir = join(root, `profile-${round}-${v.name}`);
-      const run = await runOnce(v, dir);
+      const run = await runOnce(v, process.execPath, dir);
       const [profileFile] = readdirSync(dir);
       if (!profileFile) throw new Error(`no CPU profile was written for ${v.name}`);
       const share = profileShares(join(dir, profileFile), file(v, '.profiled'), {
@@ -378,7 +528,15 @@ async function measure(
   const breakdown = profiled.map((v) =>
     breakdownOf(v.name, runs.get(v.name) ?? [], shares.get(v.name) ?? [], bytes[v.name]?.modules),
   );
-  return { coldStart, breakdown, sdkPackaging, runs: COLD_RUNS };
+  return {
+    coldStart,
+    breakdown,
+    sdkPackaging,
+    runs: COLD_RUNS,
+    ...(otherNode ? { otherNode: otherNode.version } : {}),
+    httpArtifact,
+    sourceMaps,
+  };
 }
 
 /**

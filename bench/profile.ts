@@ -48,13 +48,13 @@ export const NODE_JOBS = {
   other: 'Node: module loader, I/O callbacks, promises, other',
 } as const;
 
+/** The AWS SDK's packages, counted as one module. */
+export const SDK_MODULE = 'AWS SDK (@aws-sdk/*, @smithy/*, @aws/*)';
+
 /** The module a source file of the bundle belongs to: its npm package, or the project's module. */
 export function moduleOf(source: string): string {
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(source)?.[1];
-  if (pkg)
-    return pkg.startsWith('@aws-sdk/') || pkg.startsWith('@smithy/')
-      ? 'AWS SDK (@aws-sdk/*, @smithy/*)'
-      : pkg;
+  if (pkg) return /^@(aws-sdk|smithy|aws)\//.test(pkg) ? SDK_MODULE : pkg;
   const service = /lambda\/services\/([^/]+)\//.exec(source)?.[1];
   if (service) return `services/${service}`;
   const shared = /lambda\/shared\/([^/]+)\.[tj]s$/.exec(source)?.[1];

@@ -1,4 +1,10 @@
-import type { ColdStartRow, FunctionBreakdown, SdkPackagingRow } from './cold-start';
+import type {
+  ColdStartRow,
+  FunctionBreakdown,
+  HttpArtifact,
+  SdkPackagingRow,
+  SourceMapCost,
+} from './cold-start';
 import { round } from './lib';
 import { NODE_JOBS } from './profile';
 
@@ -8,6 +14,10 @@ export interface ColdStartReport {
   readonly breakdown?: readonly FunctionBreakdown[];
   readonly sdkPackaging?: readonly SdkPackagingRow[];
   readonly runs?: number;
+  /** `process.version` of the second Node (`--node24`), whose figures are in `otherNode` of each row. */
+  readonly otherNode?: string;
+  readonly httpArtifact?: readonly HttpArtifact[];
+  readonly sourceMaps?: readonly SourceMapCost[];
 }
 
 /**
@@ -40,8 +50,11 @@ export function coldStartGaps(r: ColdStartReport): string[] {
       sdk && empty
         ? ` The Secrets Manager client, which every function runs to read its first secret, costs ${ms(total(sdk))} of its own code and about ${ms(parseShare)} more to parse (its ${kb(sdk.bytes)} of the bundle's ${kb(row.bytes)}, at the bundle's parse time per byte): ${round((total(sdk) + parseShare) / empty.cpuMs, 2)}× the empty handler's whole cold start, before loading Node's https and crypto for it. The function's own share is the rest of the breakdown above.`
         : '';
+    const other = row.otherNode
+      ? ` On ${r.otherNode} (Lambda's major): ${row.otherNode.cpuRatioLessHttp}× less the bench's plain-HTTP artifact (${row.otherNode.cpuRatio}× as measured).`
+      : '';
     out.push(
-      `cold start of ${row.function}: CPU ${row.cpuRatio}× the empty handler's (${ms(row.cpuMs)} against ${ms(empty?.cpuMs ?? 0)}), goal ${goal}×.${floor}`,
+      `cold start of ${row.function}: CPU ${row.cpuRatio}× the empty handler's (${ms(row.cpuMs)} against ${ms(empty?.cpuMs ?? 0)}), goal ${goal}×.${other}${floor}`,
     );
   }
   return out;
@@ -51,20 +64,30 @@ export function coldStartGaps(r: ColdStartReport): string[] {
 export function coldStartMarkdown(r: ColdStartReport): string[] {
   const lines: string[] = ['## Cold start of the bundles', ''];
   lines.push(
-    `Each function bundled as \`UpstashFunction\` bundles it (lib/constructs/upstash-function.ts: ESM, \`module\` first, the require banner, minified, external source map without sources, Node 24 target, the Secrets Manager client bundled, undici replaced by \`node:https\` for the Upstash clients, TCP and migration code dropped from REST-only functions), built through the same esbuild options (lib/esbuild-options.ts), and run in a fresh Node process outside the tree with nothing to resolve but the bundle, \`NODE_OPTIONS=--enable-source-maps\` as deployed, against the local Secrets Manager and Upstash endpoints. **CPU ratio** = CPU time (user + system, \`process.cpuUsage()\`) from process start to the first event served (secrets fetched, clients built, one real request) over an empty handler's, bundled and started the same way, in the same round; median of ${r.runs ?? 7} rounds of fresh processes interleaved function by function. Waiting for a core is not counted, so the figure holds on a busy machine; wall-clock times beside it move with the load. The first result is checked: a handler that failed fast would prove nothing.`,
+    `Each function bundled as \`UpstashFunction\` bundles it (lib/constructs/upstash-function.ts: ESM, \`module\` first, the require banner, minified, external source map without sources, Node 24 target, the Secrets Manager client bundled, undici replaced by \`node:https\` for the Upstash clients, TCP and migration code dropped from REST-only functions, the api's OpenAPI document shipped beside it instead of its generator), built through the same esbuild options (lib/esbuild-options.ts), and run in a fresh Node process outside the tree with nothing to resolve but the bundle, started as deployed (no \`NODE_OPTIONS\`: \`enableSourceMaps\` is off by default) with \`AWS_LAMBDA_RUNTIME_API\` set as Lambda sets it (never called: it tells the runtime it serves one invocation at a time), against the local Secrets Manager and Upstash endpoints. **CPU ratio** = CPU time (user + system, \`process.cpuUsage()\`) from process start to the first event served (secrets fetched, clients built, one real request) over an empty handler's, bundled and started the same way, in the same round; median of ${r.runs ?? 7} rounds of fresh processes interleaved function by function. Waiting for a core is not counted, so the figure holds on a busy machine; wall-clock times beside it move with the load. The first result is checked: a handler that failed fast would prove nothing.${r.otherNode ? ` The **${r.otherNode}** columns (\`--node24\`: Lambda runs Node 24) come from the same rounds, each process started on that Node right after its twin, against that Node's empty handler; the ratio is given less the bench's plain-HTTP artifact of each round (see below), which Lambda, reaching Secrets Manager over https, does not pay.` : ''}`,
     '',
-    '| function | bundle (+ map) | CPU: Node start / import / first event | CPU to first event | **CPU ratio** | goal | wall to first event (ratio) | secret fetches cold / warm (10) | first result |',
-    '|---|---|---|---|---|---|---|---|---|',
+  );
+  const other = r.otherNode
+    ? ` ${r.otherNode}: CPU to first event | ${r.otherNode}: CPU ratio (as measured) |`
+    : '';
+  lines.push(
+    `| function | bundle · SDK (+ map) | CPU: Node start / import / first event | CPU to first event | **CPU ratio** | goal |${other} wall to first event (ratio) | secret fetches cold / warm (10) | first result |`,
+    `|---|---|---|---|---|---|${r.otherNode ? '---|---|' : ''}---|---|---|`,
   );
   for (const row of r.coldStart) {
     const goal = COLD_START_GOALS[row.function];
     const verdict =
       goal === undefined ? '–' : `≤ ${goal}× ${row.cpuRatio <= goal ? '(met)' : '(**missed**)'}`;
+    const sdk = row.sdkBytes ? ` · ${kb(row.sdkBytes)}` : '';
+    const onOther = r.otherNode
+      ? ` ${row.otherNode ? `${ms(row.otherNode.cpuMs)} | **${row.otherNode.cpuRatioLessHttp}** (${row.otherNode.cpuRatio})` : '– | –'} |`
+      : '';
     lines.push(
-      `| ${row.function} | ${kb(row.bytes)} (+ ${kb(row.mapBytes)}) | ${row.cpuStartMs ?? '–'} / ${row.cpuImportMs ?? '–'} / ${row.cpuFirstEventMs ?? '–'} ms | ${ms(row.cpuMs)} | **${row.cpuRatio}** | ${verdict} | ${ms(row.firstEventMs)} (${row.ratio}) | ${row.secretFetchesCold} / ${row.secretFetchesWarm} | ${row.firstResult} |`,
+      `| ${row.function} | ${kb(row.bytes)}${sdk} (+ ${kb(row.mapBytes)}) | ${row.cpuStartMs ?? '–'} / ${row.cpuImportMs ?? '–'} / ${row.cpuFirstEventMs ?? '–'} ms | ${ms(row.cpuMs)} | **${row.cpuRatio}** | ${verdict} |${onOther} ${ms(row.firstEventMs)} (${row.ratio}) | ${row.secretFetchesCold} / ${row.secretFetchesWarm} | ${row.firstResult} |`,
     );
   }
   lines.push('');
+  lines.push(...optionsMarkdown(r));
   if (r.breakdown?.length) lines.push(...breakdownMarkdown(r.breakdown, r.coldStart), '');
   if (r.sdkPackaging?.length) lines.push(...sdkMarkdown(r.sdkPackaging, r.coldStart), '');
   return lines;
@@ -161,5 +184,26 @@ function sdkMarkdown(rows: readonly SdkPackagingRow[], coldStart: readonly ColdS
       '',
       `Bundled saves ${ms(runtime.cpuMs - bundled.cpuMs)} of CPU per cold start (${Math.round((100 * (runtime.cpuMs - bundled.cpuMs)) / runtime.cpuMs)} %), ${round((runtime.cpuMs - bundled.cpuMs) / empty.cpuMs, 2)}× the empty handler's whole cold start.`,
     );
+  return lines;
+}
+
+/** The source maps' cost and the plain-HTTP artifact, per Node. */
+function optionsMarkdown(r: ColdStartReport): string[] {
+  if (!r.sourceMaps?.length && !r.httpArtifact?.length) return [];
+  const lines = [
+    "### Source maps, and the bench's plain-HTTP endpoint",
+    '',
+    "Measured in the same rounds. **Source maps**: the api started with `enableSourceMaps` (`NODE_OPTIONS=--enable-source-maps`) against the api as deployed, both after their warm events then served an event they fail on, whose error's stack trace is read as a logged 5xx reads it. **Plain-HTTP artifact**: the SDK imports `node:http` as an ES module only for a plain-HTTP endpoint (the local Secrets Manager), never for AWS's https endpoint; two controls in the same rounds (an empty handler importing `node:https`, and the same plus `await import('node:http')`) measure what that import costs.",
+    '',
+    "| Node | api: reading the map at start | a failing invocation, with the map / without | plain-HTTP artifact (SDK's `node:http`) |",
+    '|---|---|---|---|',
+  ];
+  for (const maps of r.sourceMaps ?? []) {
+    const artifact = r.httpArtifact?.find((a) => a.node === maps.node);
+    lines.push(
+      `| ${maps.node} | ${ms(maps.loadMs)} | ${ms(maps.failingWithMapMs)} / ${ms(maps.failingWithoutMapMs)} | ${artifact ? ms(artifact.ms) : '–'} |`,
+    );
+  }
+  lines.push('');
   return lines;
 }

@@ -1,5 +1,11 @@
 import { writeFileSync } from 'node:fs';
-import type { ColdStartRow, FunctionBreakdown, SdkPackagingRow } from './cold-start';
+import type {
+  ColdStartRow,
+  FunctionBreakdown,
+  HttpArtifact,
+  SdkPackagingRow,
+  SourceMapCost,
+} from './cold-start';
 import { costsChart } from './costs-chart';
 import { type Cost, type LatencyRow, type PairedLatency, round } from './lib';
 import { coldStartGaps, coldStartMarkdown } from './report-cold-start';
@@ -25,6 +31,12 @@ export interface BenchResults {
   readonly sdkPackaging?: readonly SdkPackagingRow[];
   /** Fresh processes per function in the cold-start table. */
   readonly coldStartRuns?: number;
+  /** The second Node of the cold starts (`--node24`). */
+  readonly coldStartOtherNode?: string;
+  /** The bench's plain-HTTP Secrets Manager endpoint's cost, per Node. */
+  readonly httpArtifact?: readonly HttpArtifact[];
+  /** What `enableSourceMaps` costs the api, per Node. */
+  readonly sourceMaps?: readonly SourceMapCost[];
   readonly overhead: Overhead;
 }
 
@@ -80,6 +92,7 @@ function gaps(r: BenchResults): string[] {
     ...coldStartGaps({
       coldStart: r.coldStart,
       ...(r.coldStartBreakdown ? { breakdown: r.coldStartBreakdown } : {}),
+      ...(r.coldStartOtherNode ? { otherNode: r.coldStartOtherNode } : {}),
     }),
   );
   for (const row of r.coldStart) {
@@ -207,6 +220,9 @@ export function markdown(r: BenchResults): string {
       ...(r.coldStartBreakdown ? { breakdown: r.coldStartBreakdown } : {}),
       ...(r.sdkPackaging ? { sdkPackaging: r.sdkPackaging } : {}),
       ...(r.coldStartRuns ? { runs: r.coldStartRuns } : {}),
+      ...(r.coldStartOtherNode ? { otherNode: r.coldStartOtherNode } : {}),
+      ...(r.httpArtifact ? { httpArtifact: r.httpArtifact } : {}),
+      ...(r.sourceMaps ? { sourceMaps: r.sourceMaps } : {}),
     }),
   );
   lines.push('## Overhead', '');

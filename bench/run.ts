@@ -43,6 +43,7 @@ import {
   round,
   startHttpFloor,
 } from './lib';
+import { nodeBinary } from './node-binary';
 import { powertoolsIdempotent } from './powertools-idempotency';
 import { type BenchResults, markdown, writeReport } from './report';
 import { coldStartMarkdown } from './report-cold-start';
@@ -57,8 +58,12 @@ const COLD_START_ONLY = process.argv.includes('--cold-start');
 /** `--keep-profiles <dir>`: keep a CPU profile of each function's cold start there. */
 const KEEP_PROFILES = process.argv[process.argv.indexOf('--keep-profiles') + 1];
 const keepProfiles = process.argv.includes('--keep-profiles') ? KEEP_PROFILES : undefined;
+/** `--node24`: the cold starts on Node 24 too (Lambda's), installed from npm into a cache on first use. */
+const NODE24 = process.argv.includes('--node24');
 if ((WRITE && CHECK) || (COLD_START_ONLY && (WRITE || CHECK))) {
-  console.error('usage: npm run bench [-- --write | --check | --cold-start]');
+  console.error(
+    'usage: npm run bench [-- --write | --check | --cold-start] [--node24] [--keep-profiles <dir>]',
+  );
   process.exit(2);
 }
 // The in-process handlers log each request to stdout; the figures are what the bench prints.
@@ -75,6 +80,10 @@ for (const stream of [process.stdout, process.stderr]) {
 const started = performance.now();
 const log = (message: string) =>
   console.error(`[bench ${round((performance.now() - started) / 1000, 1)} s] ${message}`);
+const coldStartOptions = {
+  ...(keepProfiles ? { keepProfiles } : {}),
+  ...(NODE24 ? { otherNode: nodeBinary(24, log) } : {}),
+};
 
 // ---------------------------------------------------------------- set-up: a Redis of our own
 const server = await startRedisServer();
@@ -121,7 +130,7 @@ if (COLD_START_ONLY) {
     { 'x-api-key': stack.apiKey, 'content-type': 'application/json' },
     '{"v":1}',
   );
-  const cold = await measureColdStarts(stack, log, keepProfiles);
+  const cold = await measureColdStarts(stack, log, coldStartOptions);
   console.log(coldStartMarkdown(cold).join('\n'));
   await stack.stop();
   closeHttp();
@@ -1042,7 +1051,7 @@ log('overhead: local Upstash endpoint vs a direct Redis client');
 }
 
 // ---------------------------------------------------------------- cold start of the bundles
-const cold = await measureColdStarts(stack, log, keepProfiles);
+const cold = await measureColdStarts(stack, log, coldStartOptions);
 
 // ---------------------------------------------------------------- done
 await stack.stop();
@@ -1071,6 +1080,9 @@ const results: BenchResults = {
   coldStartBreakdown: cold.breakdown,
   sdkPackaging: cold.sdkPackaging,
   coldStartRuns: cold.runs,
+  ...(cold.otherNode ? { coldStartOtherNode: cold.otherNode } : {}),
+  ...(cold.httpArtifact ? { httpArtifact: cold.httpArtifact } : {}),
+  ...(cold.sourceMaps ? { sourceMaps: cold.sourceMaps } : {}),
   overhead,
 };
 if (CHECK) {

@@ -35,7 +35,9 @@ export function esbuildOptions(
     'esbuildArgs',
     'target',
   ]);
-  const unknown = Object.keys(bundling).filter((key) => !MODELLED.has(key));
+  // Not esbuild options: commands run around esbuild, which leave its output as it is.
+  const AROUND = new Set(['commandHooks']);
+  const unknown = Object.keys(bundling).filter((key) => !MODELLED.has(key) && !AROUND.has(key));
   if (unknown.length > 0) throw new Error(`esbuildOptions does not model bundling.${unknown.join(', ')}`);
   const mode = bundling.sourceMapMode as string | undefined;
   return {

@@ -41,7 +41,6 @@ import { logFailure } from '../shared/log';
 import { lazyProperties, memoize } from '../shared/memo';
 import { METRICS, SERVICES } from '../shared/metric-definitions';
 import { MetricsPublisher } from '../shared/metrics';
-import { openApiDocument } from '../shared/openapi';
 import { ROUTES, type RouteDefinition, routeKey } from '../shared/routes';
 import { appConfig, healthCheck, keyBuilder, migrationRouters, redisFor } from '../shared/runtime';
 import { InvocationUsage } from '../shared/usage';
@@ -50,6 +49,7 @@ import { CACHE_ROUTES } from './api/cache-routes';
 import { type ApiServices, type RouteContext, type RouteHandler, storedOf } from './api/context';
 import { JOB_ROUTES } from './api/job-routes';
 import { LIMIT_ROUTES } from './api/limit-routes';
+import { openApiResponse } from './api/openapi-route';
 import { SESSION_ROUTES } from './api/session-routes';
 
 export type { ApiServices } from './api/context';
@@ -187,7 +187,7 @@ const ROUTE_HANDLERS: Readonly<Record<string, RouteHandler>> = {
 /** The public routes, answered without a tenant. */
 const PUBLIC_ROUTES: Readonly<Record<string, () => Promise<HttpResponse>>> = {
   'GET /health': health,
-  'GET /openapi.json': async () => json(200, openApi()),
+  'GET /openapi.json': openApiResponse,
 };
 
 /** Route keys the handler serves, for the test that ties them to ROUTES. */
@@ -195,14 +195,6 @@ export const HANDLED_ROUTES: readonly string[] = [
   ...Object.keys(PUBLIC_ROUTES),
   ...Object.keys(ROUTE_HANDLERS),
 ];
-
-let document: Record<string, unknown> | undefined;
-
-/** The OpenAPI document, with the job types this deployment accepts; built once per container. */
-function openApi(): Record<string, unknown> {
-  document ??= openApiDocument({ jobTypes: BUILTIN_JOB_TYPES.with(...APP_JOB_TYPES).enqueueable() });
-  return document;
-}
 
 async function health(): Promise<HttpResponse> {
   const databases = await healthCheck();

@@ -27,6 +27,13 @@ export const TCP_LABEL = 'UPSTASH_TCP';
  */
 export const LAZY_SDK_LABEL = 'UPSTASH_LAZY_SDK';
 
+/**
+ * The api function's OpenAPI generator (`lambda/handlers/api/openapi-route.ts`): dropped from
+ * every bundle. The api stack writes the document it would generate beside the api function's
+ * bundle at synth, so the generator and `@valibot/to-json-schema` are neither shipped nor parsed.
+ */
+export const OPENAPI_LABEL = 'UPSTASH_OPENAPI';
+
 /** What a REST-only bundle answers when asked for TCP or migration code it was built without. */
 export function tcpLeftOut(what: string): ConfigurationError {
   return new ConfigurationError(

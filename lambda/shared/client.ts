@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Redis } from '@upstash/redis';
 import { tcpLeftOut } from './bundle-labels';
 import {
@@ -11,6 +10,7 @@ import {
 import type { DatabaseMode, RuntimeDatabase } from './env';
 import { ConfigurationError, CredentialsError } from './errors';
 import { classifyFailure, unavailableError } from './failures';
+import { invocationStore } from './invocation-store';
 import { type RedisLike, type ServerKind, type SetOptions, UpstashRedisClient } from './redis';
 import { useNodeTransportFor } from './upstash-fetch';
 import { MeteredRedis, meterUpstashClient, type RoundTripRecorder } from './usage';
@@ -74,7 +74,8 @@ export function answerTimeout(timeoutMs: number, maxTimeoutMs = timeoutMs * 5): 
   return controller.signal;
 }
 
-const deadlines = new AsyncLocalStorage<number>();
+/** The deadline of the invocation running now (invocation-store.ts: async context or a slot). */
+const deadlines = invocationStore<number>();
 
 /**
  * Runs `fn` so that no Upstash request it makes (REST) outlives `deadline` (epoch ms): however
@@ -87,7 +88,7 @@ export function withRequestDeadline<T>(deadline: number, fn: () => T): T {
 
 /** The ceiling of one request made now: `maxTimeoutMs`, or less near the caller's deadline. */
 function ceilingMs(maxTimeoutMs: number): number {
-  const deadline = deadlines.getStore();
+  const deadline = deadlines.get();
   return deadline === undefined ? maxTimeoutMs : Math.max(1, Math.min(maxTimeoutMs, deadline - Date.now()));
 }
 

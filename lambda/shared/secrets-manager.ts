@@ -35,9 +35,19 @@ const client = memoize(async () => {
       // The SDK's own retries (3 attempts, throttling-aware) are right for an idempotent read;
       // the timeouts keep a hung connection from eating the function's timeout.
       requestHandler: { connectionTimeout: 1_000, requestTimeout: 3_000 },
+      streamCollector: collect,
     }),
   };
 });
+
+/** A response body (Node's IncomingMessage from the SDK's handler) read whole. */
+const collect = (stream: NodeJS.ReadableStream): Promise<Uint8Array> =>
+  new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(new Uint8Array(Buffer.concat(chunks))));
+  });
 
 /** The `SecretString` of a secret (ARN or name); SDK errors pass through (they carry no value). */
 export async function secretString(secretId: string): Promise<string | undefined> {

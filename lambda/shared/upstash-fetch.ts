@@ -1,5 +1,5 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Agent, IncomingMessage } from 'node:http';
+import { nodeBuiltin } from './builtin';
 
 /**
  * The `fetch` of the Upstash REST clients inside the Lambda bundles: HTTP/1.1 over `node:http`
@@ -45,16 +45,31 @@ const handled = (url: string): boolean => {
 // Idle keep-alive sockets are closed after 4 s, as undici does, so a request after a pause (a
 // frozen and thawed container) rarely lands on a socket the server already closed.
 const IDLE_SOCKET_MS = 4_000;
-let httpAgent: HttpAgent | undefined;
-let httpsAgent: HttpsAgent | undefined;
-const httpAgentOnce = (): HttpAgent => {
-  httpAgent ??= new HttpAgent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
-  return httpAgent;
-};
-const httpsAgentOnce = (): HttpsAgent => {
-  httpsAgent ??= new HttpsAgent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
-  return httpsAgent;
-};
+
+/** `node:http` or `node:https`, with the keep-alive agent of this module. */
+interface Transport {
+  readonly request: typeof import('node:http').request;
+  readonly agent: Agent;
+}
+const transports = new Map<'node:http' | 'node:https', Transport>();
+
+/**
+ * The module for a scheme, loaded on the first request that needs it, as a CommonJS built-in
+ * ({@link nodeBuiltin}): imported as an ES module, `node:http` would load undici on Node 22 and
+ * later, the very cost this module avoids.
+ */
+function transport(id: 'node:http' | 'node:https'): Transport {
+  let found = transports.get(id);
+  if (!found) {
+    const module = nodeBuiltin<typeof import('node:https')>(id);
+    found = {
+      request: module.request,
+      agent: new module.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS }),
+    };
+    transports.set(id, found);
+  }
+  return found;
+}
 
 /** The part of the Fetch API's `Response` that `@upstash/redis` reads. */
 export interface NodeResponse {
@@ -115,8 +130,7 @@ function send(url: string, init: ModelledInit): Promise<NodeResponse> {
       reject(signal.reason);
       return;
     }
-    const secure = url.startsWith('https:');
-    const agent = secure ? httpsAgentOnce() : httpAgentOnce();
+    const { request: send, agent } = transport(url.startsWith('https:') ? 'node:https' : 'node:http');
     const options = { method: init.method ?? 'GET', headers: init.headers ?? {}, agent };
     let settled = false;
     const fail = (error: unknown) => {
@@ -130,7 +144,7 @@ function send(url: string, init: ModelledInit): Promise<NodeResponse> {
       request.destroy();
       fail(signal?.reason);
     };
-    const request = (secure ? httpsRequest : httpRequest)(url, options, (response: IncomingMessage) => {
+    const request = send(url, options, (response: IncomingMessage) => {
       let text = '';
       response.setEncoding('utf8');
       response.on('data', (chunk: string) => {

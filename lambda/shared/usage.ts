@@ -1,5 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Redis } from '@upstash/redis';
+import { invocationStore } from './invocation-store';
 import type { RedisLike, SetOptions } from './redis';
 import { innerCallsOf, scriptBySha, scriptByText } from './scripts';
 
@@ -44,13 +44,15 @@ export interface DatabaseUsage {
   readonly latenciesMs: number[];
 }
 
-const current = new AsyncLocalStorage<InvocationUsage>();
+/** The usage of the invocation running now (invocation-store.ts: async context or a slot). */
+const current = invocationStore<InvocationUsage>();
 
 /**
  * The usage of one invocation, per database. Commands are recorded into the usage whose
- * {@link run} they were issued in (through async context), so two requests served concurrently in
- * one process (the local stack) keep their own counts; in Lambda a container serves one at a time.
- * A round trip auto-pipelining shares between two of them is counted to the one that sent it.
+ * {@link run} they were sent in, so two requests served concurrently in one process (the local
+ * stack) keep their own counts (through async context there; in Lambda, which serves one at a
+ * time, a plain slot). A round trip auto-pipelining shares between two of them is counted to the
+ * one that sent it; one still under way when its invocation ends counts to no other.
  */
 export class InvocationUsage {
   readonly #databases = new Map<string, DatabaseUsage>();
@@ -103,10 +105,28 @@ export class InvocationUsage {
   }
 }
 
-/** A recorder that adds each round trip of `database` to the current invocation's usage, if any. */
+/** The recorder of the invocation running when a round trip is sent (see {@link usageRecorder}). */
+const AT_SEND = Symbol('recorder of the sending invocation');
+type UsageRecorder = RoundTripRecorder & { readonly [AT_SEND]?: () => RoundTripRecorder };
+
+/**
+ * A recorder that adds each round trip of `database` to the usage of the invocation that sent it,
+ * if any. The meters below bind it when the round trip is sent: its answer may arrive when that
+ * invocation's slot holds another (a container thawed for the next one).
+ */
 export function usageRecorder(database: string): RoundTripRecorder {
-  return (roundTrip) => current.getStore()?.record(database, roundTrip);
+  const record: UsageRecorder = (roundTrip) => current.get()?.record(database, roundTrip);
+  return Object.assign(record, {
+    [AT_SEND]: (): RoundTripRecorder => {
+      const usage = current.get();
+      return (roundTrip) => usage?.record(database, roundTrip);
+    },
+  });
 }
+
+/** `record`, bound to the invocation sending now when it is a {@link usageRecorder}. */
+const boundAtSend = (record: RoundTripRecorder): RoundTripRecorder =>
+  (record as UsageRecorder)[AT_SEND]?.() ?? record;
 
 /** Inner calls of a declared script in `reply` to `command`; 0 for anything else. */
 function innerCalls(command: readonly unknown[], reply: unknown): number {
@@ -172,6 +192,7 @@ export function meterUpstashClient(redis: Redis, record: RoundTripRecorder): voi
   }
   const send = http.request.bind(http);
   http.request = async (req) => {
+    const recordTrip = boundAtSend(record);
     const pipelined = req.path?.[0] === 'pipeline' || req.path?.[0] === 'multi-exec';
     const commands = (pipelined ? req.body : [req.body]) as unknown[][];
     const requestBytes = Buffer.byteLength(JSON.stringify(req.body));
@@ -180,7 +201,7 @@ export function meterUpstashClient(redis: Redis, record: RoundTripRecorder): voi
     try {
       response = await send(req);
     } catch (error) {
-      record({
+      recordTrip({
         commands: commands.length,
         billed: commands.length,
         requestBytes,
@@ -199,7 +220,7 @@ export function meterUpstashClient(redis: Redis, record: RoundTripRecorder): voi
     const responseBytes = pipelined
       ? 2 + Math.max(0, items.length - 1) + items.reduce((n, item) => n + itemLength(item), 0)
       : itemLength(items[0] ?? {});
-    record({ commands: commands.length, billed, requestBytes, responseBytes, latencyMs });
+    recordTrip({ commands: commands.length, billed, requestBytes, responseBytes, latencyMs });
     return response;
   };
 }
@@ -241,6 +262,7 @@ export class MeteredRedis implements RedisLike {
   }
 
   async #metered<T>(args: readonly (string | number)[], run: () => Promise<T>): Promise<T> {
+    const record = boundAtSend(this.record);
     const requestBytes = respCommandLength(args);
     const started = performance.now();
     let reply: T;
@@ -248,7 +270,7 @@ export class MeteredRedis implements RedisLike {
       reply = await run();
     } catch (error) {
       const answered = error instanceof Error && error.name === 'ReplyError';
-      this.record({
+      record({
         commands: 1,
         billed: 1,
         requestBytes,
@@ -257,7 +279,7 @@ export class MeteredRedis implements RedisLike {
       });
       throw error;
     }
-    this.record({
+    record({
       commands: 1,
       billed: 1 + innerCalls(args, reply),
       requestBytes,

@@ -17,7 +17,7 @@ import {
 import { type ILogGroup, LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import * as v from 'valibot';
-import { LAZY_SDK_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
+import { LAZY_SDK_LABEL, OPENAPI_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
 import {
   DEFAULTS,
   describeIssues,
@@ -29,6 +29,9 @@ import {
 } from '../../lambda/shared/config';
 import { ENV, functionEnvironment } from '../../lambda/shared/env';
 import type { UpstashDatabaseSecret } from './upstash-database-secret';
+
+/** The Node option `enableSourceMaps` adds to `NODE_OPTIONS`. */
+export const SOURCE_MAPS_OPTION = '--enable-source-maps';
 
 /** Lets CommonJS dependencies `require` inside the ESM bundle. */
 export const ESM_REQUIRE_BANNER =
@@ -143,11 +146,26 @@ export interface UpstashFunctionProps extends NodejsFunctionProps {
    * @default RetentionDays.ONE_MONTH
    */
   readonly logRetention?: RetentionDays;
+  /**
+   * Whether Node reads the bundle's source map when the function starts (`--enable-source-maps`,
+   * added to `NODE_OPTIONS`), so the stack traces it logs point at the TypeScript sources.
+   *
+   * Off by default because the map costs every container: on Node 20, reading it at load is
+   * about 10 ms of CPU per cold start (a third of an empty handler's whole start); on Node 24 the
+   * load costs a few ms, and the first stack trace printed in a container then decodes the whole
+   * map, about 50 ms of CPU in the middle of the failing request (`npm run bench`;
+   * docs/architecture.md, "Cold starts"). The map is shipped beside the bundle either way
+   * (`index.mjs.map`, without sources): a logged position such as `index.mjs:1:4166` can be
+   * mapped offline, or turn this on while chasing an error.
+   *
+   * @default false
+   */
+  readonly enableSourceMaps?: boolean;
 }
 
 /**
  * A Node.js Lambda function set up for the Upstash runtime: newest Node runtime, ARM64, ESM bundle
- * (minified, source maps, the Secrets Manager client bundled: {@link UpstashFunction.bundling}), JSON logs into its own log group
+ * (minified, a source map beside it, the Secrets Manager client bundled: {@link UpstashFunction.bundling}), JSON logs into its own log group
  * with a retention, and its own role that may write those logs and read exactly the secrets of
  * the databases its features use, nothing else. Any `NodejsFunction` option overrides these
  * defaults (`bundling` field by field): `runtime` Node.js 24, `architecture` ARM64, `memorySize`
@@ -197,6 +215,7 @@ export class UpstashFunction extends Construct implements IGrantable {
       serviceName,
       metricsNamespace = DEFAULTS.metricsNamespace,
       logRetention,
+      enableSourceMaps = false,
       ...functionProps
     } = props;
     this.features = features;
@@ -242,7 +261,13 @@ export class UpstashFunction extends Construct implements IGrantable {
         ...this.#environment(keyPrefix, config),
         POWERTOOLS_SERVICE_NAME: this.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: metricsNamespace,
-        NODE_OPTIONS: '--enable-source-maps',
+        ...(enableSourceMaps
+          ? {
+              NODE_OPTIONS: [functionProps.environment?.NODE_OPTIONS, SOURCE_MAPS_OPTION]
+                .filter((option) => option)
+                .join(' '),
+            }
+          : {}),
       },
       bundling: this.bundling,
     });
@@ -259,9 +284,11 @@ export class UpstashFunction extends Construct implements IGrantable {
    *   never reaches ({@link SDK_LEFT_TO_RUNTIME});
    * - {@link INJECTED_MODULES}: `fetch` for the Upstash clients (they skip loading undici) and the
    *   Secrets Manager client as top-level code (the runtime's lazy import of it dropped);
-   * - for a function whose databases are all reached over REST, esbuild's `--drop-labels` of the
-   *   runtime's `UPSTASH_TCP` imports (lambda/shared/bundle-labels.ts): ioredis, the TCP client
-   *   and the migration code are neither shipped nor parsed.
+   * - esbuild's `--drop-labels` (lambda/shared/bundle-labels.ts) of the runtime's lazy SDK import
+   *   (the SDK is injected instead) and of the api's OpenAPI generator (the api stack ships the
+   *   document), and for a function whose databases are all reached over REST, of its
+   *   `UPSTASH_TCP` imports: ioredis, the TCP client and the migration code are neither shipped
+   *   nor parsed.
    *
    * `overrides` win field by field.
    *
@@ -279,7 +306,9 @@ export class UpstashFunction extends Construct implements IGrantable {
       bundleAwsSDK: true,
       externalModules: [...SDK_LEFT_TO_RUNTIME],
       inject: [...INJECTED_MODULES],
-      esbuildArgs: { '--drop-labels': tcp ? LAZY_SDK_LABEL : `${LAZY_SDK_LABEL},${TCP_LABEL}` },
+      esbuildArgs: {
+        '--drop-labels': [LAZY_SDK_LABEL, OPENAPI_LABEL, ...(tcp ? [] : [TCP_LABEL])].join(','),
+      },
       ...overrides,
     };
   }

@@ -1,3 +1,7 @@
+import { createHash } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
@@ -16,8 +20,11 @@ import {
   HttpLambdaResponseType,
 } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { deploymentOpenApi } from '../../lambda/handlers/api/openapi-document';
+import { OPENAPI_FILE } from '../../lambda/handlers/api/openapi-route';
 import { SERVICES } from '../../lambda/shared/metric-definitions';
 import { ROUTES } from '../../lambda/shared/routes';
 import { type AppConfig, FEATURES, runtimeConfig } from '../config';
@@ -56,6 +63,25 @@ const ACCESS_LOG_FIELDS = {
 };
 
 /**
+ * Command hooks that put a file with `text` beside a function's bundle, as `name`: the text is
+ * written to a file of its own at synth (named by its hash, so a synth writes it once), then
+ * copied into the bundle's directory, whose hash it is part of.
+ */
+function besideTheBundle(name: string, text: string): ICommandHooks {
+  const file = join(
+    tmpdir(),
+    `upstash-${createHash('sha256').update(text).digest('hex').slice(0, 16)}-${name}`,
+  );
+  if (!existsSync(file)) writeFileSync(file, text);
+  const copy = process.platform === 'win32' ? 'copy /y' : 'cp';
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (_inputDir, outputDir) => [`${copy} "${file}" "${join(outputDir, name)}"`],
+  };
+}
+
+/**
  * The HTTP API: one route per entry of `ROUTES` (lambda/shared/routes.ts), all served by the api
  * function, every route but the public ones behind the configured authorizer, on an explicit
  * stage with JSON access logs and throttling.
@@ -88,6 +114,8 @@ export class ApiStack extends Stack {
       timeout: Duration.seconds(10),
       features: featureSecrets(config, props.databases, FEATURES),
       config: runtimeConfig(config),
+      // GET /openapi.json serves the document generated here, beside the bundle.
+      bundling: { commandHooks: besideTheBundle(OPENAPI_FILE, JSON.stringify(deploymentOpenApi())) },
     });
 
     let authorizer: IHttpRouteAuthorizer;

@@ -2,11 +2,12 @@ import { existsSync } from 'node:fs';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
-import { LAZY_SDK_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
+import { LAZY_SDK_LABEL, OPENAPI_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
 import { UpstashDatabaseSecret } from '../../lib/constructs/upstash-database-secret';
 import {
   INJECTED_MODULES,
   SDK_LEFT_TO_RUNTIME,
+  SOURCE_MAPS_OPTION,
   UpstashFunction,
   type UpstashFunctionProps,
 } from '../../lib/constructs/upstash-function';
@@ -108,10 +109,28 @@ describe('UpstashFunction', () => {
         Runtime: 'nodejs24.x',
         Architectures: ['arm64'],
         Environment: {
-          Variables: Match.objectLike({ FEATURE_FLAG: 'on', NODE_OPTIONS: '--enable-source-maps' }),
+          Variables: Match.objectLike({ FEATURE_FLAG: 'on' }),
         },
       });
       expect(UpstashFunction.bundling({ minify: false })).toMatchObject({ minify: false, sourceMap: true });
+    });
+
+    it('ships the source map, and has Node read it only when enableSourceMaps says so', () => {
+      // Off by default: NODE_OPTIONS is the user's own, or absent.
+      expect(environmentOf(build().stack).NODE_OPTIONS).toBeUndefined();
+      expect(
+        environmentOf(build({ environment: { NODE_OPTIONS: '--max-old-space-size=200' } }).stack)
+          .NODE_OPTIONS,
+      ).toBe('--max-old-space-size=200');
+      // On: the option joins the user's.
+      expect(environmentOf(build({ enableSourceMaps: true }).stack).NODE_OPTIONS).toBe(SOURCE_MAPS_OPTION);
+      expect(
+        environmentOf(
+          build({ enableSourceMaps: true, environment: { NODE_OPTIONS: '--max-old-space-size=200' } }).stack,
+        ).NODE_OPTIONS,
+      ).toBe(`--max-old-space-size=200 ${SOURCE_MAPS_OPTION}`);
+      // The map is built either way.
+      expect(build().fn.bundling).toMatchObject({ sourceMap: true, sourcesContent: false });
     });
 
     it('bundles the SDK and the Upstash transport, and leaves TCP code out unless a database needs it', () => {
@@ -121,7 +140,9 @@ describe('UpstashFunction', () => {
       expect(rest.externalModules?.some((m) => m.startsWith('@aws-sdk/client-'))).toBe(false);
       expect(rest.inject).toEqual([...INJECTED_MODULES]);
       for (const file of INJECTED_MODULES) expect(existsSync(file), file).toBe(true);
-      expect(rest.esbuildArgs).toEqual({ '--drop-labels': `${LAZY_SDK_LABEL},${TCP_LABEL}` });
+      expect(rest.esbuildArgs).toEqual({
+        '--drop-labels': `${LAZY_SDK_LABEL},${OPENAPI_LABEL},${TCP_LABEL}`,
+      });
 
       // A database over TCP, or one migrating from an old Redis, keeps the TCP imports.
       const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
@@ -131,7 +152,7 @@ describe('UpstashFunction', () => {
         mode: 'tcp',
       });
       const withTcp = new UpstashFunction(stack, 'Copy', { entry: ENTRY, features: { cache: tcp } });
-      expect(withTcp.bundling.esbuildArgs).toEqual({ '--drop-labels': LAZY_SDK_LABEL });
+      expect(withTcp.bundling.esbuildArgs).toEqual({ '--drop-labels': `${LAZY_SDK_LABEL},${OPENAPI_LABEL}` });
       // Field by field: an override of one field keeps the others.
       const overridden = build({ bundling: { externalModules: ['@aws-sdk/*'] } }).fn.bundling;
       expect(overridden.externalModules).toEqual(['@aws-sdk/*']);

@@ -1,11 +1,21 @@
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { build, type Metafile } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deploymentOpenApi } from '../../../lambda/handlers/api/openapi-document';
+import { OPENAPI_FILE } from '../../../lambda/handlers/api/openapi-route';
 import { mintApiKey, serializeApiKeySet } from '../../../lambda/shared/api-keys';
 import { defineStacks } from '../../../lib/app-stacks';
 import { configFromContext, parseConfig, runtimeConfig } from '../../../lib/config';
@@ -28,19 +38,24 @@ import { CDK_CONTEXT } from '../../infra/helpers';
  */
 
 /**
- * Bytes each bundle may weigh; a jump past these is a dependency slipping in. About 147 KB of
- * each is the Secrets Manager client (bundled: faster to load than the runtime's copy, see
- * docs/architecture.md); the authorizer is little else.
+ * Bytes each bundle may weigh besides the AWS SDK; a jump past these is a dependency slipping in.
+ * The SDK (the Secrets Manager client, about 150 KB in every function, bundled because it loads
+ * in about half the CPU time of the runtime's copy: docs/architecture.md) has a budget of its own,
+ * {@link SDK_BUDGET}: its size follows the SDK's version, not our code. The issue's 200 KB for the
+ * api was set when the SDK was left to the runtime; the api's own part is 245 KB since issue 16
+ * (its routes, request schemas, idempotency, stats), of which `@upstash/redis` is 80 KB.
  */
 const BUDGET: Record<string, number> = {
-  // The Secrets Manager client is bundled (about 147 KB, issue 18); issue 16's request schemas, the
-  // OpenAPI document and the new routes and services add about 60 KB to the api.
-  api: 450_000,
-  authorizer: 190_000,
-  'queue-worker': 365_000,
-  maintenance: 345_000,
-  'usage-probe': 320_000,
+  api: 265_000,
+  authorizer: 32_000,
+  'queue-worker': 225_000,
+  maintenance: 195_000,
+  'usage-probe': 165_000,
 };
+/** Bytes of the AWS SDK in any bundle: the bare client and one command, tree-shaken. */
+const SDK_BUDGET = 160_000;
+/** The AWS SDK's source files in a bundle (its packages, as the bench counts them). */
+const SDK_FILE = /node_modules\/@(aws-sdk|smithy|aws)\//;
 
 /** Source files that only a function with a database over TCP (or migrating) may contain. */
 const TCP_ONLY = [
@@ -88,6 +103,9 @@ describe('Lambda bundles', () => {
       AWS_REGION: 'us-east-1',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       POWERTOOLS_METRICS_NAMESPACE: 'BundleTest',
+      // As in Lambda: the runtime API's address (never called here) says one invocation at a
+      // time, so the per-invocation values are plain slots (lambda/shared/invocation-store.ts).
+      AWS_LAMBDA_RUNTIME_API: '127.0.0.1:9001',
     };
     // The bundles `cdk deploy` would upload: synthesize the real app with bundling on.
     const outdir = join(dir, 'cdk.out');
@@ -110,8 +128,11 @@ describe('Lambda bundles', () => {
         s3Key: string;
       };
       const asset = join(outdir, `asset.${code.s3Key.replace(/\.zip$/, '')}`);
-      expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+      // The api function's OpenAPI document is generated at synth and shipped beside its bundle.
+      const extra = name === 'api' ? [OPENAPI_FILE] : [];
+      expect(readdirSync(asset).sort()).toEqual(['index.mjs', 'index.mjs.map', ...extra]);
       copyFileSync(join(asset, 'index.mjs'), join(dir, `${name}.mjs`));
+      for (const file of extra) copyFileSync(join(asset, file), join(dir, file));
       // The same build through the esbuild API, for its metafile.
       const outfile = join(dir, 'meta', name, 'index.mjs');
       const result = await build({
@@ -179,10 +200,14 @@ describe('Lambda bundles', () => {
     return { bytes: out.bytes, inputs: Object.entries(out.inputs).filter(([, i]) => i.bytesInOutput > 0) };
   };
 
-  it('keeps every bundle within its size budget (esbuild metafile)', () => {
+  it('keeps every bundle within its size budget, the AWS SDK apart (esbuild metafile)', () => {
     expect(Object.keys(built).sort()).toEqual(Object.keys(BUDGET).sort());
     for (const [name, budget] of Object.entries(BUDGET)) {
-      expect(output(name).bytes, name).toBeLessThan(budget);
+      const { bytes, inputs } = output(name);
+      const sdk = inputs.filter(([file]) => SDK_FILE.test(file)).reduce((n, [, i]) => n + i.bytesInOutput, 0);
+      expect(sdk, `${name}: the AWS SDK`).toBeGreaterThan(0);
+      expect(sdk, `${name}: the AWS SDK`).toBeLessThan(SDK_BUDGET);
+      expect(bytes - sdk, `${name} without the AWS SDK`).toBeLessThan(budget);
     }
   });
 
@@ -261,6 +286,48 @@ describe('Lambda bundles', () => {
     expect(health?.statusCode).toBe(200);
     expect(put?.statusCode).toBe(200);
     expect(JSON.parse(get?.body ?? '')).toEqual({ key: 'b', value: { ok: true } });
+  });
+
+  it("api: serves GET /openapi.json from the document generated at synth, equal to the generator's, without the generator", async () => {
+    const [doc] = (await run('api', [apiEvent({ method: 'GET', path: '/openapi.json' })])) as Array<{
+      statusCode: number;
+      headers: Record<string, string>;
+      body: string;
+    }>;
+    expect(doc?.statusCode).toBe(200);
+    expect(doc?.headers['content-type']).toBe('application/json');
+    expect(JSON.parse(doc?.body ?? '')).toEqual(deploymentOpenApi());
+    const inputs = output('api').inputs.map(([file]) => file);
+    for (const generator of [
+      /@valibot\/to-json-schema\//,
+      /lambda\/shared\/openapi\.ts$/,
+      /openapi-document\.ts$/,
+    ])
+      expect(
+        inputs.filter((file) => generator.test(file)),
+        String(generator),
+      ).toEqual([]);
+
+    // A bundle with no document beside it says what is missing (and logs it as a 5xx).
+    const alone = join(dir, 'alone');
+    mkdirSync(alone);
+    copyFileSync(join(dir, 'api.mjs'), join(alone, 'api.mjs'));
+    const { results, logs } = await runWithOutput('alone/api', [
+      apiEvent({ method: 'GET', path: '/openapi.json' }),
+    ]);
+    const [missing] = results as Array<{ statusCode: number; body: string }>;
+    expect(missing?.statusCode).toBe(500);
+    expect(logs).toContain(`this bundle has no ${OPENAPI_FILE} beside it`);
+  });
+
+  it('loads node:http as a CommonJS built-in, never as an ES module import (on Node 22+ that loads undici)', () => {
+    for (const name of Object.keys(built)) {
+      const imports = Object.values(built[name]?.metafile.outputs ?? {}).flatMap((o) => o.imports);
+      expect(
+        imports.filter((i) => i.path === 'node:http' && i.kind === 'import-statement'),
+        name,
+      ).toEqual([]);
+    }
   });
 
   it('authorizer: reads the key set through the AWS SDK and decides', async () => {

@@ -1,7 +1,7 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Redis as IORedis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { LockService } from '../../../lambda/services/lock';
 import { JobQueue } from '../../../lambda/services/queue';
 import { RateLimiter } from '../../../lambda/services/rate-limit/rate-limiter';
@@ -143,6 +143,87 @@ describe('usage meter over TCP', () => {
       expect(sum(trips, 'billed')).toBe(ran);
     } finally {
       await redis.close();
+    }
+  });
+});
+
+/** A proxy to `target` that holds the answer to any request whose body contains `held` until released. */
+async function holdingProxy(target: string, held: string) {
+  let release: () => void = () => {};
+  const released = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const upstream = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
+        const back: Buffer[] = [];
+        up.on('data', (c: Buffer) => back.push(c));
+        up.on('end', async () => {
+          if (body.toString('utf8').includes(held)) await released;
+          res.writeHead(up.statusCode ?? 502, up.headers).end(Buffer.concat(back));
+        });
+      });
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    release: () => release(),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe.each([
+  ['in the Lambda runtime (a slot: one invocation at a time)', { AWS_LAMBDA_RUNTIME_API: '127.0.0.1:9001' }],
+  ['where invocations share a process (async context)', {}],
+])('usage per invocation %s', (_where, env) => {
+  afterEach(() => {
+    vi.unstubAllEnvs();
+    vi.resetModules();
+  });
+
+  it('counts a round trip to the invocation that sent it, also when its answer arrives during the next', async () => {
+    for (const [name, value] of Object.entries(env)) vi.stubEnv(name, value);
+    // Fresh modules: each picks its kind of store from the environment on first use.
+    vi.resetModules();
+    const { InvocationUsage, usageRecorder } = await import('../../../lambda/shared/usage');
+    const client = await import('../../../lambda/shared/client');
+    const { url, token } = sharedEndpoint();
+    const held = `${randomPrefix()}:held`;
+    const proxy = await holdingProxy(url, held);
+    try {
+      const redis = new UpstashRedisClient(
+        client.createUpstashRedis(
+          { mode: 'rest', url: proxy.url, token },
+          { onRoundTrip: usageRecorder('db') },
+        ),
+      );
+      const first = new InvocationUsage();
+      const second = new InvocationUsage();
+      let late: Promise<unknown> = Promise.resolve();
+      await first.run(async () => {
+        late = redis.get(held); // still under way when the invocation ends
+        await new Promise((resolve) => setImmediate(resolve)); // sent in its own round trip
+        await redis.ping();
+      });
+      await second.run(async () => {
+        proxy.release();
+        await late;
+        await redis.ping();
+      });
+      expect(first.logFields()).toMatchObject({ commands: 2, roundTrips: 2 });
+      expect(second.logFields()).toMatchObject({ commands: 1, roundTrips: 1 });
+    } finally {
+      await proxy.close();
     }
   });
 });
