@@ -70,6 +70,8 @@ function esbuildArgsOf(args: Readonly<Record<string, unknown>>): BuildOptions {
   const options: BuildOptions = {};
   for (const [name, value] of Object.entries(args)) {
     if (name === '--drop-labels' && typeof value === 'string') options.dropLabels = value.split(',');
+    else if (name.startsWith('--alias:') && typeof value === 'string')
+      options.alias = { ...options.alias, [name.slice('--alias:'.length)]: value };
     else throw new Error(`esbuildOptions does not model esbuildArgs ${name}`);
   }
   return options;

@@ -86,6 +86,15 @@ export const INJECTED_MODULES: readonly string[] = [
   runtimeModule('secrets-manager-client'),
 ];
 
+/**
+ * Built-in modules every bundle takes from a module of the runtime instead (esbuild `--alias`):
+ * `node:process` from `node-process`, the global `process` without the cost of an ES module
+ * namespace of it (lambda/shared/node-process.ts).
+ */
+export const ALIASED_BUILTINS: Readonly<Record<string, string>> = {
+  'node:process': runtimeModule('node-process'),
+};
+
 /** Which database serves which feature: `{ cache: cacheDb, rateLimit: stateDb }`. */
 export type FeatureDatabases = Readonly<Partial<Record<Feature, UpstashDatabaseSecret>>>;
 
@@ -288,7 +297,8 @@ export class UpstashFunction extends Construct implements IGrantable {
    *   (the SDK is injected instead) and of the api's OpenAPI generator (the api stack ships the
    *   document), and for a function whose databases are all reached over REST, of its
    *   `UPSTASH_TCP` imports: ioredis, the TCP client and the migration code are neither shipped
-   *   nor parsed.
+   *   nor parsed;
+   * - {@link ALIASED_BUILTINS}: `node:process` as the global, not an ES module namespace.
    *
    * `overrides` win field by field.
    *
@@ -308,6 +318,7 @@ export class UpstashFunction extends Construct implements IGrantable {
       inject: [...INJECTED_MODULES],
       esbuildArgs: {
         '--drop-labels': [LAZY_SDK_LABEL, OPENAPI_LABEL, ...(tcp ? [] : [TCP_LABEL])].join(','),
+        ...Object.fromEntries(Object.entries(ALIASED_BUILTINS).map(([id, file]) => [`--alias:${id}`, file])),
       },
       ...overrides,
     };

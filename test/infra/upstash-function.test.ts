@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { LAZY_SDK_LABEL, OPENAPI_LABEL, TCP_LABEL } from '../../lambda/shared/bundle-labels';
 import { UpstashDatabaseSecret } from '../../lib/constructs/upstash-database-secret';
 import {
+  ALIASED_BUILTINS,
   INJECTED_MODULES,
   SDK_LEFT_TO_RUNTIME,
   SOURCE_MAPS_OPTION,
@@ -140,9 +141,12 @@ describe('UpstashFunction', () => {
       expect(rest.externalModules?.some((m) => m.startsWith('@aws-sdk/client-'))).toBe(false);
       expect(rest.inject).toEqual([...INJECTED_MODULES]);
       for (const file of INJECTED_MODULES) expect(existsSync(file), file).toBe(true);
+      const aliases = { '--alias:node:process': ALIASED_BUILTINS['node:process'] };
       expect(rest.esbuildArgs).toEqual({
         '--drop-labels': `${LAZY_SDK_LABEL},${OPENAPI_LABEL},${TCP_LABEL}`,
+        ...aliases,
       });
+      for (const file of Object.values(ALIASED_BUILTINS)) expect(existsSync(file), file).toBe(true);
 
       // A database over TCP, or one migrating from an old Redis, keeps the TCP imports.
       const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
@@ -152,7 +156,10 @@ describe('UpstashFunction', () => {
         mode: 'tcp',
       });
       const withTcp = new UpstashFunction(stack, 'Copy', { entry: ENTRY, features: { cache: tcp } });
-      expect(withTcp.bundling.esbuildArgs).toEqual({ '--drop-labels': `${LAZY_SDK_LABEL},${OPENAPI_LABEL}` });
+      expect(withTcp.bundling.esbuildArgs).toEqual({
+        '--drop-labels': `${LAZY_SDK_LABEL},${OPENAPI_LABEL}`,
+        ...aliases,
+      });
       // Field by field: an override of one field keeps the others.
       const overridden = build({ bundling: { externalModules: ['@aws-sdk/*'] } }).fn.bundling;
       expect(overridden.externalModules).toEqual(['@aws-sdk/*']);

@@ -330,6 +330,22 @@ describe('Lambda bundles', () => {
     }
   });
 
+  it('imports no node:process as an ES module (its namespace runs the lazy getters of process)', () => {
+    for (const name of Object.keys(built)) {
+      const imports = Object.values(built[name]?.metafile.outputs ?? {}).flatMap((o) => o.imports);
+      expect(
+        imports.filter((i) => i.path === 'node:process' || i.path === 'process'),
+        name,
+      ).toEqual([]);
+      // The SDK does import it: the alias, not its absence, keeps it out.
+      const inputs = Object.keys(built[name]?.metafile.inputs ?? {});
+      expect(
+        inputs.filter((file) => file.endsWith('node-process.ts')),
+        name,
+      ).toHaveLength(1);
+    }
+  });
+
   it('authorizer: reads the key set through the AWS SDK and decides', async () => {
     const event = (k: string) => ({ version: '2.0', type: 'REQUEST', identitySource: [k], headers: {} });
     expect(await run('authorizer', [event(key.key), event('usk_nope')])).toEqual([
