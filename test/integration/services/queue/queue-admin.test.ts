@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   drainQueue,
   JobQueue,
-  type JobQueueOptions,
   JobRegistry,
   type JobStatus,
   MAX_RESULT_BYTES,
@@ -12,20 +11,10 @@ import { ValidationError } from '../../../../lambda/shared/errors';
 import { KeyBuilder } from '../../../../lambda/shared/keys';
 import type { UpstashRedisClient } from '../../../../lambda/shared/redis';
 import type { UpstashEndpoint } from '../../../../local/upstash/server';
-import { privateEndpoint, randomPrefix, sharedRedis } from '../../../helpers/redis';
+import { queueWithClock } from '../../../helpers/queue';
+import { privateEndpoint, randomPrefix } from '../../../helpers/redis';
 
-/** A queue of its own (fresh key prefix) with a clock the test moves by hand. */
-function setup(options: Partial<JobQueueOptions> = {}) {
-  const clock = { now: 1_800_000_000_000 };
-  const queue = new JobQueue({
-    redis: sharedRedis(),
-    keys: new KeyBuilder(randomPrefix()),
-    clock: () => clock.now,
-    backoff: { baseMs: 1_000, maxMs: 60_000 },
-    ...options,
-  });
-  return { queue, clock };
-}
+const setup = queueWithClock;
 
 /** Every job of a tenant, page by page. */
 async function all(queue: JobQueue, tenant: string, options: Parameters<JobQueue['list']>[1] = {}) {

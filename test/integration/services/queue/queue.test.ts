@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobQueue, type JobQueueOptions } from '../../../../lambda/services/queue';
+import { JobQueue } from '../../../../lambda/services/queue';
 import {
   PayloadTooLargeError,
   UpstashUnavailableError,
@@ -9,20 +9,10 @@ import { KeyBuilder } from '../../../../lambda/shared/keys';
 import type { UpstashRedisClient } from '../../../../lambda/shared/redis';
 import type { UpstashEndpoint } from '../../../../local/upstash/server';
 import { faultyRedis } from '../../../helpers/fault-redis';
+import { queueWithClock } from '../../../helpers/queue';
 import { privateEndpoint, randomPrefix, sharedRedis } from '../../../helpers/redis';
 
-/** A queue of its own (fresh key prefix) with a clock the test moves by hand. */
-function setup(options: Partial<JobQueueOptions> = {}) {
-  const clock = { now: 1_800_000_000_000 };
-  const queue = new JobQueue({
-    redis: sharedRedis(),
-    keys: new KeyBuilder(randomPrefix()),
-    clock: () => clock.now,
-    backoff: { baseMs: 1_000, maxMs: 60_000 },
-    ...options,
-  });
-  return { queue, clock };
-}
+const setup = queueWithClock;
 
 describe('JobQueue', () => {
   describe('enqueue', () => {
