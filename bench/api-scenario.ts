@@ -26,6 +26,27 @@ export interface ScenarioCall {
 /** How the scenario reaches the API: one authenticated request, its status and JSON body. */
 export type ScenarioClient = (call: ScenarioCall) => Promise<{ status: number; json: unknown }>;
 
+/**
+ * The {@link ScenarioClient} of the bench and of the tests that replay its requests: HTTP to a
+ * local API at `baseUrl` with `apiKey`, JSON bodies; `onHeaders` sees each answer's headers.
+ */
+export function httpScenarioClient(
+  baseUrl: string,
+  apiKey: string,
+  onHeaders?: (headers: Headers) => void,
+): ScenarioClient {
+  return async (call) => {
+    const response = await fetch(`${baseUrl}${call.path}`, {
+      method: call.method,
+      headers: { 'x-api-key': apiKey, 'content-type': 'application/json', ...call.headers },
+      ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
+    });
+    onHeaders?.(response.headers);
+    const text = await response.text();
+    return { status: response.status, json: text ? JSON.parse(text) : undefined };
+  };
+}
+
 /** One measured request and what it needs. */
 export interface RouteStep {
   /** The route key it exercises, as in ROUTES. */

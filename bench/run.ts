@@ -24,7 +24,7 @@ import { startLocalApp } from '../local/app';
 import { localContext } from '../local/lambda-runtime';
 import { startRedisServer } from '../local/redis-server';
 import { UpstashEndpoint } from '../local/upstash/server';
-import { API_SCENARIO, runStep, SCENARIO_CONFIG, type ScenarioClient, stepName } from './api-scenario';
+import { API_SCENARIO, httpScenarioClient, runStep, SCENARIO_CONFIG, stepName } from './api-scenario';
 import { compareResults } from './check';
 import { measureColdStarts } from './cold-start';
 import { apiEventFor } from './events';
@@ -853,15 +853,7 @@ const price: BenchPrice = {
   readOn: PRICES_READ_ON,
 };
 {
-  const scenario: ScenarioClient = async (call) => {
-    const response = await fetch(`${stack.url}${call.path}`, {
-      method: call.method,
-      headers: { ...auth, ...call.headers },
-      ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
-    });
-    const text = await response.text();
-    return { status: response.status, json: text ? JSON.parse(text) : undefined };
-  };
+  const scenario = httpScenarioClient(stack.url, stack.apiKey);
   let n = 0;
   for (const step of API_SCENARIO) {
     // The warm-up call loads the route's scripts: the rows are a warm container's cost.

@@ -8,7 +8,7 @@ import { ROUTES, routeKey } from '../../lambda/shared/routes';
 import { type LocalApp, startLocalApp } from '../../local/app';
 import { localContext } from '../../local/lambda-runtime';
 import { scheduledEvent } from '../../local/scheduler';
-import { type RawResponse, send } from '../helpers/http-client';
+import { apiCaller, type RawResponse } from '../helpers/http-client';
 import { expectAnswersMatchOpenApi } from '../helpers/openapi';
 import { randomPrefix } from '../helpers/redis';
 
@@ -45,20 +45,7 @@ describe('HTTP API (end to end)', () => {
     await stack?.stop();
   });
 
-  const call = (
-    method: string,
-    path: string,
-    key: string | undefined,
-    body?: unknown,
-  ): Promise<RawResponse> =>
-    send(`${stack.url}${path}`, {
-      method,
-      headers: {
-        ...(key !== undefined ? { 'x-api-key': key } : {}),
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+  const call = apiCaller(() => stack.url);
 
   it('serves every route of the route table', async () => {
     const { key } = await stack.mintKey('routes');

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Scope } from '../../lambda/shared/api-keys';
 import { SCOPES } from '../../lambda/shared/api-keys';
 import { type LocalApp, startLocalApp } from '../../local/app';
-import { type RawResponse, send } from '../helpers/http-client';
+import { apiCaller, type RawResponse } from '../helpers/http-client';
 import { expectAnswersMatchOpenApi } from '../helpers/openapi';
 import { randomPrefix } from '../helpers/redis';
 
@@ -33,22 +33,7 @@ describe('managing the stack over HTTP (end to end)', () => {
     await stack?.stop();
   });
 
-  const call = (
-    method: string,
-    path: string,
-    key: string | undefined,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<RawResponse> =>
-    send(`${stack.url}${path}`, {
-      method,
-      headers: {
-        ...headers,
-        ...(key !== undefined ? { 'x-api-key': key } : {}),
-        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-      },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+  const call = apiCaller(() => stack.url);
 
   /** Sends `request` 50 times at once, then retries each 409 as told, until each has its answer. */
   async function fiftyAtOnce(request: () => Promise<RawResponse>) {

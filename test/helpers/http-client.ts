@@ -55,3 +55,26 @@ export function send(
     req.end(options.body);
   });
 }
+
+/**
+ * A JSON call to the API at `baseUrl()` (read per call: the stack starts in a hook): `key` as
+ * `x-api-key` when given, `body` as JSON when given, extra `headers` on top.
+ */
+export function apiCaller(baseUrl: () => string) {
+  return (
+    method: string,
+    path: string,
+    key: string | undefined,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<RawResponse> =>
+    send(`${baseUrl()}${path}`, {
+      method,
+      headers: {
+        ...headers,
+        ...(key !== undefined ? { 'x-api-key': key } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+}

@@ -240,6 +240,19 @@ describe('api handler: Idempotency-Key', () => {
   describe('a retried create after a 503', () => {
     const createSha = CREATE_SCRIPT.variants.upstash.sha;
     const isCreate = (body: string) => body.includes(createSha) || body.includes('session.create');
+    /** The proxy passes commands until a create, loses that create's answer, then refuses all. */
+    const loseTheCreate = () => {
+      const state = { lost: false };
+      proxy.decide = (body) => {
+        if (state.lost) return 'refuse';
+        if (isCreate(body)) {
+          state.lost = true;
+          return 'lose';
+        }
+        return 'pass';
+      };
+      return state;
+    };
 
     it('creates no duplicate when the create ran but its answer was lost (answer stored with it)', async () => {
       await container();
@@ -248,19 +261,11 @@ describe('api handler: Idempotency-Key', () => {
       const create = withKey({ method: 'POST', path: '/sessions', body: { userId: 'u1' }, tenant: t }, k);
       expect((await call(withKey({ ...create, body: { userId: 'warm' } }, key()))).status).toBe(201);
       // The create runs, its answer is lost, and the database stays away past the deadline.
-      let lost = false;
-      proxy.decide = (body) => {
-        if (lost) return 'refuse';
-        if (isCreate(body)) {
-          lost = true;
-          return 'lose';
-        }
-        return 'pass';
-      };
+      const proxied = loseTheCreate();
       const first = await call(create, 2_500);
       expect(first.status).toBe(503);
       expect(first.body.error.outcome).toBe('unknown');
-      expect(lost).toBe(true);
+      expect(proxied.lost).toBe(true);
       proxy.decide = () => 'pass';
       // The retry reaches another container: the create's own script stored its answer.
       await container();
@@ -279,15 +284,7 @@ describe('api handler: Idempotency-Key', () => {
       const k = key();
       const create = withKey({ method: 'POST', path: '/sessions', body: { userId: 'u2' }, tenant: t }, k);
       expect((await call(withKey({ ...create, body: { userId: 'warm' } }, key()))).status).toBe(201);
-      let lost = false;
-      proxy.decide = (body) => {
-        if (lost) return 'refuse';
-        if (isCreate(body)) {
-          lost = true;
-          return 'lose';
-        }
-        return 'pass';
-      };
+      loseTheCreate();
       const first = await call(create, 2_500);
       expect(first).toMatchObject({ status: 503, body: { error: { outcome: 'unknown' } } });
       proxy.decide = () => 'pass';

@@ -2,6 +2,7 @@ import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   API_SCENARIO,
+  httpScenarioClient,
   runStep,
   SCENARIO_CONFIG,
   type ScenarioClient,
@@ -12,7 +13,6 @@ import { type LocalApp, startLocalApp } from '../../../local/app';
 import { type RedisServer, startRedisServer } from '../../../local/redis-server';
 import { parseTag } from '../../../local/request-tags';
 import type { ServedRequest } from '../../../local/upstash/server';
-import { send } from '../../helpers/http-client';
 import { randomPrefix } from '../../helpers/redis';
 
 /**
@@ -43,15 +43,9 @@ describe("each request's cost, tagged at the local endpoint", () => {
       config: SCENARIO_CONFIG,
     });
     unobserve = app.upstash.observe((request) => served.push(request));
-    api = async (call) => {
-      const response = await send(`${app.url}${call.path}`, {
-        method: call.method,
-        headers: { 'x-api-key': app.apiKey, 'content-type': 'application/json', ...call.headers },
-        ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
-      });
-      requestId = String(response.headers['apigw-requestid'] ?? '');
-      return { status: response.status, json: response.text ? response.json() : undefined };
-    };
+    api = httpScenarioClient(app.url, app.apiKey, (headers) => {
+      requestId = headers.get('apigw-requestid') ?? '';
+    });
   }, 60_000);
   afterAll(async () => {
     unobserve?.();

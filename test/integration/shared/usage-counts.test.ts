@@ -2,6 +2,7 @@ import { Redis as IORedis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   API_SCENARIO,
+  httpScenarioClient,
   runStep,
   SCENARIO_CONFIG,
   type ScenarioClient,
@@ -10,7 +11,6 @@ import {
 import { costOf } from '../../../bench/lib';
 import { type LocalApp, startLocalApp } from '../../../local/app';
 import { type RedisServer, startRedisServer } from '../../../local/redis-server';
-import { send } from '../../helpers/http-client';
 import { emittedSum } from '../../helpers/metrics-contract';
 import { type CapturedOutput, captureOutput } from '../../helpers/output';
 import { randomPrefix } from '../../helpers/redis';
@@ -42,14 +42,7 @@ describe('usage counts: what the api function publishes is what the database saw
       config: SCENARIO_CONFIG,
     });
     token = stack.tokens.main as string;
-    api = async (call) => {
-      const response = await send(`${stack.url}${call.path}`, {
-        method: call.method,
-        headers: { 'x-api-key': stack.apiKey, 'content-type': 'application/json', ...call.headers },
-        ...(call.body !== undefined ? { body: JSON.stringify(call.body) } : {}),
-      });
-      return { status: response.status, json: response.text ? response.json() : undefined };
-    };
+    api = httpScenarioClient(stack.url, stack.apiKey);
   }, 60_000);
   afterAll(async () => {
     await stack?.stop();
